@@ -30,7 +30,6 @@ $(STAMP_SYS):
 pydeps: $(STAMP_PY)
 $(STAMP_PY): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[dev]'
 	@touch $@
 

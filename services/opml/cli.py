@@ -9,6 +9,7 @@ import sys
 # (subcommand, module): the module defines `register(subparsers)`; its parser sets `func(args) -> int`.
 _COMMAND_MODULES = (
     "opml.vm.cli",
+    "opml.ml.cli",
 )
 
 

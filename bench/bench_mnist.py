@@ -1,0 +1,88 @@
+"""MNIST models: native int8 latency vs onnxruntime fp32, accuracy on the held-out digits, whole inference in the VM.
+
+Latencies are medians over many single-image runs (batch 1) in this process; onnxruntime runs the same float
+model with one intra-op thread (its fastest setting for one tiny image here). The VM figure is one whole CNN
+inference, node by node, in the fast executor, after a warm-up run so that numba compilation is excluded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import onnxruntime as ort
+import structlog
+
+from opml.kernels import REPO_ROOT
+from opml.ml import executor
+from opml.ml.accuracy import accuracy, as_float_input, predict_float, predict_int8
+from opml.ml.onnx_import import read_onnx
+from opml.ml.scales import QuantizedModel
+from opml.ml.vmrun import run_node
+
+MODELS = REPO_ROOT / "models"
+LATENCY_RUNS = 300
+DIGIT = 1203
+
+
+def _median_ms(fn, runs: int = LATENCY_RUNS) -> float:
+    for _ in range(10):
+        fn()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times) * 1e3)
+
+
+def _ort_session(path) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _vm_inference(quantized: QuantizedModel, x: np.ndarray) -> tuple[int, np.ndarray]:
+    """Every node in the VM, each reading the VM's own earlier outputs: (total steps, model output)."""
+    values = {quantized.model.inputs[0]: x, **quantized.model.constants}
+    steps = 0
+    for node in quantized.model.nodes:
+        result = run_node(node, [values[slot] for slot in node.inputs])
+        values[node.output] = result.output
+        steps += result.steps
+    return steps, values[quantized.model.outputs[0]]
+
+
+def run() -> dict[str, float | int]:
+    if not structlog.is_configured():
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    with np.load(MODELS / "mnist_data.npz") as data:
+        test_x, test_y = data["test_x"], data["test_y"]
+    image = as_float_input(test_x[DIGIT])
+    figures: dict[str, float | int] = {}
+    for name in ("mlp", "cnn"):
+        quantized = QuantizedModel.load(MODELS / f"mnist_{name}.opml")
+        x = quantized.quantize_input(image)
+        figures[f"mnist_{name}_int8_ms"] = round(_median_ms(lambda: executor.run(quantized.model, x)), 4)
+        figures[f"mnist_{name}_accuracy_fp32"] = accuracy(predict_float(read_onnx(MODELS / f"mnist_{name}.onnx"),
+                                                                        test_x), test_y)
+        figures[f"mnist_{name}_accuracy_int8"] = accuracy(predict_int8(quantized, test_x), test_y)
+
+    session = _ort_session(MODELS / "mnist_cnn.onnx")
+    feed = {session.get_inputs()[0].name: image.reshape(1, 1, 28, 28)}
+    figures["mnist_cnn_onnxruntime_fp32_ms"] = round(_median_ms(lambda: session.run(None, feed)), 4)
+    figures["mnist_cnn_int8_vs_ort_ratio"] = round(
+        figures["mnist_cnn_int8_ms"] / figures["mnist_cnn_onnxruntime_fp32_ms"], 2)
+
+    cnn = QuantizedModel.load(MODELS / "mnist_cnn.opml")
+    x = cnn.quantize_input(image)
+    _vm_inference(cnn, x)  # warm-up: numba compilation / cache load
+    started = time.perf_counter()
+    steps, output = _vm_inference(cnn, x)
+    figures["mnist_cnn_vm_fast_s"] = round(time.perf_counter() - started, 4)
+    figures["mnist_cnn_vm_steps"] = steps
+    if not np.array_equal(output, executor.run(cnn.model, x).result[0]):
+        raise AssertionError("VM inference differs from the native one")
+    return figures

@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {ICommitment} from "./interfaces/ICommitment.sol";
+import {ICoordinator} from "./interfaces/ICoordinator.sol";
+import {IDisputeGame} from "./interfaces/IDisputeGame.sol";
+import {IGameResolver} from "./interfaces/IGameResolver.sol";
+import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
+import {IOpmlConsumer} from "./interfaces/IOpmlConsumer.sol";
+
+/// @title Coordinator
+/// @notice Inference requests, optimistic results, bonds, the challenge window, disputes and finalization with
+/// a callback to the requester (docs/game.md). Payouts are credits withdrawn with `withdraw()`.
+contract Coordinator is ICoordinator, IGameResolver {
+    enum RequestStatus {
+        None,
+        Open,
+        Submitted,
+        Finalized
+    }
+
+    enum SubmissionStatus {
+        None,
+        Pending,
+        Slashed,
+        Finalized
+    }
+
+    struct Request {
+        address requester;
+        uint256 modelId;
+        uint256 fee;
+        bytes32 inputCommitment;
+        bytes32 anchor;
+        address callback;
+        uint64 callbackGasLimit;
+        RequestStatus status;
+        uint256 activeSubmission;
+        bool callbackFailed;
+    }
+
+    struct Submission {
+        uint256 requestId;
+        address submitter;
+        bytes32 outputCommitment;
+        bytes32 traceCommitment;
+        uint64 windowEnd;
+        uint32 openGames;
+        SubmissionStatus status;
+        bytes output;
+    }
+
+    struct Challenge {
+        uint256 submissionId;
+        address challenger;
+        bool settled;
+    }
+
+    error BadBurnBps(uint16 burnBps);
+    error UnknownModel(uint256 modelId);
+    error UnknownRequest(uint256 requestId);
+    error UnknownGame(uint256 gameId);
+    error FeeTooLow(uint256 required, uint256 sent);
+    error InputTooLarge(uint256 size, uint256 max);
+    error CallbackGasTooHigh(uint256 limit, uint256 max);
+    error BondWrong(uint256 required, uint256 sent);
+    error AlreadyFinalized(uint256 requestId);
+    error AlreadySubmitted(uint256 requestId, uint256 submissionId);
+    error NoActiveSubmission(uint256 requestId);
+    error WindowClosed(uint256 windowEnd);
+    error WindowOpen(uint256 windowEnd);
+    error SelfChallenge();
+    error GamesPending(uint256 openGames);
+    error InsufficientGasForCallback();
+    error NotGame(address caller);
+    error GameNotMoot(uint256 gameId);
+    error ChallengeSettled(uint256 gameId);
+    error NothingToWithdraw();
+    error WithdrawFailed();
+
+    event RequestCreated(
+        uint256 indexed requestId,
+        uint256 indexed modelId,
+        address indexed requester,
+        uint256 fee,
+        bytes32 inputCommitment,
+        bytes32 anchor,
+        address callback,
+        uint64 callbackGasLimit,
+        bytes input
+    );
+    event ResultSubmitted(
+        uint256 indexed requestId,
+        uint256 indexed submissionId,
+        address indexed submitter,
+        bytes32 outputCommitment,
+        bytes32 traceCommitment,
+        uint64 windowEnd,
+        bytes output
+    );
+    event Challenged(
+        uint256 indexed requestId, uint256 indexed submissionId, uint256 indexed gameId, address challenger
+    );
+    event GameSettled(uint256 indexed gameId, bool submitterWon, bool moot);
+    event GameReleased(uint256 indexed gameId);
+    event Slashed(
+        uint256 indexed requestId, uint256 indexed submissionId, address indexed submitter, address challenger
+    );
+    event Finalized(
+        uint256 indexed requestId, uint256 indexed submissionId, address indexed submitter, bytes32 outputCommitment
+    );
+    event CallbackResult(uint256 indexed requestId, address callback, bool success);
+    event Burned(uint256 amount);
+    event Withdrawn(address indexed account, uint256 amount);
+
+    /// @dev Gas kept back around the callback: the call itself and the bookkeeping after it.
+    uint256 private constant CALLBACK_RESERVE = 50_000;
+    /// @dev Gas given to the burn transfer (an EOA or a simple sink).
+    uint256 private constant BURN_GAS = 30_000;
+    uint16 private constant BPS = 10_000;
+
+    IModelRegistry public immutable registry;
+    IDisputeGame public immutable game;
+    ICommitment public immutable commitment;
+    uint256 public immutable submitterBond;
+    uint256 public immutable challengerBond;
+    uint64 public immutable challengeWindow;
+    uint16 public immutable burnBps;
+    address public immutable burnAddress;
+    uint64 public immutable maxCallbackGas;
+    uint256 public immutable maxInputBytes;
+
+    uint256 public requestCount;
+    uint256 public submissionCount;
+    uint256 public totalBurned;
+    mapping(address account => uint256 amount) public balanceOf;
+    mapping(uint256 requestId => Request) private _requests;
+    mapping(uint256 submissionId => Submission) private _submissions;
+    mapping(uint256 gameId => Challenge) private _challenges;
+
+    constructor(
+        IModelRegistry registry_,
+        IDisputeGame game_,
+        ICommitment commitment_,
+        uint256 submitterBond_,
+        uint256 challengerBond_,
+        uint64 challengeWindow_,
+        uint16 burnBps_,
+        address burnAddress_,
+        uint64 maxCallbackGas_,
+        uint256 maxInputBytes_
+    ) {
+        if (burnBps_ > BPS) revert BadBurnBps(burnBps_);
+        registry = registry_;
+        game = game_;
+        commitment = commitment_;
+        submitterBond = submitterBond_;
+        challengerBond = challengerBond_;
+        challengeWindow = challengeWindow_;
+        burnBps = burnBps_;
+        burnAddress = burnAddress_;
+        maxCallbackGas = maxCallbackGas_;
+        maxInputBytes = maxInputBytes_;
+    }
+
+    // ------------------------------------------------------------------------------------------------ requester
+
+    /// @inheritdoc ICoordinator
+    function request(uint256 modelId, bytes calldata input, address callback, uint64 callbackGasLimit)
+        external
+        payable
+        returns (uint256 requestId)
+    {
+        if (input.length > maxInputBytes) revert InputTooLarge(input.length, maxInputBytes);
+        if (callbackGasLimit > maxCallbackGas) revert CallbackGasTooHigh(callbackGasLimit, maxCallbackGas);
+        (bytes32 inputCommitment, bytes32 anchor) = _anchor(modelId, input);
+        requestId = ++requestCount;
+        Request storage r = _requests[requestId];
+        r.requester = msg.sender;
+        r.modelId = modelId;
+        r.fee = msg.value;
+        r.inputCommitment = inputCommitment;
+        r.anchor = anchor;
+        r.callback = callback;
+        r.callbackGasLimit = callbackGasLimit;
+        r.status = RequestStatus.Open;
+        emit RequestCreated(
+            requestId, modelId, msg.sender, msg.value, inputCommitment, anchor, callback, callbackGasLimit, input
+        );
+    }
+
+    // ------------------------------------------------------------------------------------------------ submitter
+
+    /// @notice Posts a result (the output bytes and the level-0 trace end root) with the submitter bond; opens
+    /// the challenge window.
+    function submit(uint256 requestId, bytes calldata output, bytes32 traceCommitment)
+        external
+        payable
+        returns (uint256 submissionId)
+    {
+        Request storage r = _request(requestId);
+        if (r.status == RequestStatus.Finalized) revert AlreadyFinalized(requestId);
+        if (r.status == RequestStatus.Submitted) revert AlreadySubmitted(requestId, r.activeSubmission);
+        if (msg.value != submitterBond) revert BondWrong(submitterBond, msg.value);
+        submissionId = ++submissionCount;
+        Submission storage s = _submissions[submissionId];
+        s.requestId = requestId;
+        s.submitter = msg.sender;
+        s.outputCommitment = commitment.commitOutput(r.modelId, output);
+        s.traceCommitment = traceCommitment;
+        s.windowEnd = uint64(block.timestamp) + challengeWindow;
+        s.status = SubmissionStatus.Pending;
+        s.output = output;
+        r.status = RequestStatus.Submitted;
+        r.activeSubmission = submissionId;
+        emit ResultSubmitted(
+            requestId, submissionId, msg.sender, s.outputCommitment, traceCommitment, s.windowEnd, output
+        );
+    }
+
+    // ----------------------------------------------------------------------------------------------- challenger
+
+    /// @notice Disputes the active result of `requestId` with the challenger bond; opens a game.
+    function challenge(uint256 requestId) external payable returns (uint256 gameId) {
+        (Request storage r, Submission storage s) = _pending(requestId);
+        if (block.timestamp >= s.windowEnd) revert WindowClosed(s.windowEnd);
+        if (msg.sender == s.submitter) revert SelfChallenge();
+        if (msg.value != challengerBond) revert BondWrong(challengerBond, msg.value);
+        uint256 submissionId = r.activeSubmission;
+        gameId = game.createGame(
+            requestId, submissionId, s.submitter, msg.sender, r.anchor, s.outputCommitment, s.traceCommitment
+        );
+        _challenges[gameId] = Challenge(submissionId, msg.sender, false);
+        s.openGames += 1;
+        emit Challenged(requestId, submissionId, gameId, msg.sender);
+    }
+
+    // --------------------------------------------------------------------------------------------------- anyone
+
+    /// @notice Makes the active result final once its window has passed and no game is open: pays the
+    /// submitter (fee + bond back) and delivers the output to the requester's callback (bounded gas; a failing
+    /// callback is recorded, never blocking).
+    function finalize(uint256 requestId) external {
+        (Request storage r, Submission storage s) = _pending(requestId);
+        if (block.timestamp < s.windowEnd) revert WindowOpen(s.windowEnd);
+        if (s.openGames != 0) revert GamesPending(s.openGames);
+        r.status = RequestStatus.Finalized;
+        s.status = SubmissionStatus.Finalized;
+        _credit(s.submitter, r.fee + submitterBond);
+        emit Finalized(requestId, r.activeSubmission, s.submitter, s.outputCommitment);
+        if (r.callback != address(0)) _deliver(requestId, r, s.output);
+    }
+
+    /// @notice Ends a game whose submission was already slashed by another game; returns the challenger's bond.
+    function releaseGame(uint256 gameId) external {
+        Challenge storage c = _challenges[gameId];
+        if (c.challenger == address(0)) revert UnknownGame(gameId);
+        if (c.settled) revert ChallengeSettled(gameId);
+        if (_submissions[c.submissionId].status != SubmissionStatus.Slashed) revert GameNotMoot(gameId);
+        c.settled = true;
+        game.cancelGame(gameId);
+        _credit(c.challenger, challengerBond);
+        emit GameReleased(gameId);
+    }
+
+    /// @notice Pays out the sender's credit.
+    function withdraw() external {
+        uint256 amount = balanceOf[msg.sender];
+        if (amount == 0) revert NothingToWithdraw();
+        balanceOf[msg.sender] = 0;
+        (bool ok,) = msg.sender.call{value: amount}("");
+        if (!ok) revert WithdrawFailed();
+        emit Withdrawn(msg.sender, amount);
+    }
+
+    // ------------------------------------------------------------------------------------------------------ game
+
+    /// @inheritdoc IGameResolver
+    function onGameResolved(uint256 gameId, bool submitterWon) external {
+        if (msg.sender != address(game)) revert NotGame(msg.sender);
+        Challenge storage c = _challenges[gameId];
+        if (c.settled) revert ChallengeSettled(gameId);
+        c.settled = true;
+        Submission storage s = _submissions[c.submissionId];
+        if (s.status != SubmissionStatus.Pending) {
+            _credit(c.challenger, challengerBond);
+            emit GameSettled(gameId, submitterWon, true);
+            return;
+        }
+        s.openGames -= 1;
+        if (submitterWon) {
+            _payWinner(s.submitter, challengerBond);
+        } else {
+            _slash(s, c);
+        }
+        emit GameSettled(gameId, submitterWon, false);
+    }
+
+    // ---------------------------------------------------------------------------------------------------- views
+
+    function getRequest(uint256 requestId) external view returns (Request memory) {
+        return _requests[requestId];
+    }
+
+    function getSubmission(uint256 submissionId) external view returns (Submission memory) {
+        return _submissions[submissionId];
+    }
+
+    function getChallenge(uint256 gameId) external view returns (Challenge memory) {
+        return _challenges[gameId];
+    }
+
+    // ------------------------------------------------------------------------------------------------- internal
+
+    /// @dev The input commitment and the anchor keccak256(abi.encode(graphRoot, constantsRoot, kernelSetRoot,
+    /// inputCommitment)) every dispute on the request starts from; checks the fee against the model's.
+    function _anchor(uint256 modelId, bytes calldata input)
+        private
+        view
+        returns (bytes32 inputCommitment, bytes32 anchor)
+    {
+        (bytes32 graphRoot, bytes32 constantsRoot, bytes32 kernelSetRoot, uint256 fee) = registry.modelRoots(modelId);
+        if (msg.value < fee) revert FeeTooLow(fee, msg.value);
+        inputCommitment = commitment.commitInput(modelId, input);
+        anchor = keccak256(abi.encode(graphRoot, constantsRoot, kernelSetRoot, inputCommitment));
+    }
+
+    function _request(uint256 requestId) private view returns (Request storage r) {
+        r = _requests[requestId];
+        if (r.status == RequestStatus.None) revert UnknownRequest(requestId);
+    }
+
+    /// @dev The request and its pending submission, for challenge and finalize.
+    function _pending(uint256 requestId) private view returns (Request storage r, Submission storage s) {
+        r = _request(requestId);
+        if (r.status == RequestStatus.Finalized) revert AlreadyFinalized(requestId);
+        if (r.status != RequestStatus.Submitted) revert NoActiveSubmission(requestId);
+        s = _submissions[r.activeSubmission];
+    }
+
+    /// @dev The submitter lost a game: its bond goes to the challenger (minus the burned share), the challenger
+    /// gets its own bond back, and the request reopens; the submission's other games become moot.
+    function _slash(Submission storage s, Challenge storage c) private {
+        s.status = SubmissionStatus.Slashed;
+        Request storage r = _requests[s.requestId];
+        r.status = RequestStatus.Open;
+        r.activeSubmission = 0;
+        _credit(c.challenger, challengerBond);
+        _payWinner(c.challenger, submitterBond);
+        emit Slashed(s.requestId, c.submissionId, s.submitter, c.challenger);
+    }
+
+    /// @dev Pays a loser's bond to the winner, burning `burnBps` of it.
+    function _payWinner(address winner, uint256 bond) private {
+        uint256 burned = (bond * burnBps) / BPS;
+        _credit(winner, bond - burned);
+        if (burned == 0) return;
+        totalBurned += burned;
+        emit Burned(burned);
+        (bool ok,) = burnAddress.call{value: burned, gas: BURN_GAS}("");
+        if (!ok) _credit(burnAddress, burned);
+    }
+
+    function _credit(address account, uint256 amount) private {
+        balanceOf[account] += amount;
+    }
+
+    /// @dev Calls the callback with exactly its gas limit; neither a revert nor running out of gas propagates.
+    function _deliver(uint256 requestId, Request storage r, bytes storage output) private {
+        address target = r.callback;
+        uint256 gasLimit = r.callbackGasLimit;
+        // The caller must forward enough gas that the callback really gets `gasLimit` (EIP-150 keeps 1/64).
+        if (gasleft() < gasLimit + gasLimit / 63 + CALLBACK_RESERVE) revert InsufficientGasForCallback();
+        bytes memory data = abi.encodeCall(IOpmlConsumer.onOpmlResult, (requestId, output));
+        bool ok;
+        if (target.code.length > 0) {
+            assembly ("memory-safe") {
+                ok := call(gasLimit, target, 0, add(data, 32), mload(data), 0, 0)
+            }
+        }
+        if (!ok) r.callbackFailed = true;
+        emit CallbackResult(requestId, target, ok);
+    }
+}

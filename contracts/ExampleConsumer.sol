@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {ICoordinator} from "./interfaces/ICoordinator.sol";
+import {IOpmlConsumer} from "./interfaces/IOpmlConsumer.sol";
+
+/// @title ExampleConsumer
+/// @notice How a dapp uses opML: ask for an inference, receive the output once it is final.
+contract ExampleConsumer is IOpmlConsumer {
+    error NotCoordinator(address caller);
+    error UnknownInference(uint256 requestId);
+
+    event InferenceRequested(uint256 indexed requestId, address indexed asker, bytes input);
+    event InferenceAnswered(uint256 indexed requestId, bytes output);
+
+    ICoordinator public immutable coordinator;
+    uint256 public immutable modelId;
+    uint64 public immutable callbackGasLimit;
+
+    mapping(uint256 requestId => address asker) public askerOf;
+    mapping(uint256 requestId => bool) public answered;
+    mapping(uint256 requestId => bytes output) private _outputs;
+
+    constructor(ICoordinator coordinator_, uint256 modelId_, uint64 callbackGasLimit_) {
+        coordinator = coordinator_;
+        modelId = modelId_;
+        callbackGasLimit = callbackGasLimit_;
+    }
+
+    /// @notice Requests an inference on `input`; `msg.value` pays the fee.
+    function ask(bytes calldata input) external payable returns (uint256 requestId) {
+        requestId = coordinator.request{value: msg.value}(modelId, input, address(this), callbackGasLimit);
+        askerOf[requestId] = msg.sender;
+        emit InferenceRequested(requestId, msg.sender, input);
+    }
+
+    /// @inheritdoc IOpmlConsumer
+    function onOpmlResult(uint256 requestId, bytes calldata output) external {
+        if (msg.sender != address(coordinator)) revert NotCoordinator(msg.sender);
+        if (askerOf[requestId] == address(0)) revert UnknownInference(requestId);
+        answered[requestId] = true;
+        _outputs[requestId] = output;
+        emit InferenceAnswered(requestId, output);
+    }
+
+    /// @notice The final output of `requestId` (empty until answered).
+    function outputOf(uint256 requestId) external view returns (bytes memory) {
+        return _outputs[requestId];
+    }
+}

@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+/// @notice The part of the DisputeGame the Coordinator drives.
+interface IDisputeGame {
+    /// @notice Opens a game between `submitter` and `challenger` on one submission; returns its id (from 1).
+    function createGame(
+        uint256 requestId,
+        uint256 submissionId,
+        address submitter,
+        address challenger,
+        bytes32 anchor,
+        bytes32 outputCommitment,
+        bytes32 traceCommitment
+    ) external returns (uint256 gameId);
+
+    /// @notice Ends a still-running game without a winner (its submission was slashed by another game).
+    function cancelGame(uint256 gameId) external;
+
+    /// @notice True while the game accepts moves or a timeout claim.
+    function isActive(uint256 gameId) external view returns (bool);
+}

@@ -1,0 +1,331 @@
+"""Typed bindings over the compiled ABIs of `DisputeGame`, `Coordinator` and `ModelRegistry` (docs/game.md).
+
+Writes return bound contract calls for `TxSender.send`; reads return plain values; `read_game` assembles the
+`GameView` the solver plays on from the game's state, its checkpoints, its `LevelOpened` logs and the
+coordinator's view of the challenge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from web3 import Web3
+from web3.contract import Contract
+
+from opml.chain.build import OUT_DIR, ensure_built, load_artifact
+from opml.chain.tx import ErrorDecoder
+from opml.game.types import (
+    Action,
+    ClaimTimeout,
+    GameView,
+    OpenLevel,
+    Phase,
+    PickSegment,
+    PostCheckpoints,
+    ReleaseGame,
+    Step,
+)
+
+
+class BindingError(Exception):
+    """A binding was asked for something the contracts do not have (unknown game, unsendable action)."""
+
+
+class SubmissionStatus(IntEnum):
+    NONE = 0
+    PENDING = 1
+    SLASHED = 2
+    FINALIZED = 3
+
+
+class RequestStatus(IntEnum):
+    NONE = 0
+    OPEN = 1
+    SUBMITTED = 2
+    FINALIZED = 3
+
+
+@dataclass(frozen=True)
+class GameState:
+    """`DisputeGame.getGame` decoded."""
+
+    request_id: int
+    submission_id: int
+    submitter: str
+    challenger: str
+    phase: Phase
+    depth: int
+    lo: int
+    hi: int
+    root_lo: bytes
+    root_hi: bytes
+    context: bytes
+    trace_commitment: bytes
+    submitter_time_left: int
+    challenger_time_left: int
+    last_move_at: int
+
+
+@dataclass(frozen=True)
+class Submission:
+    """`Coordinator.getSubmission` decoded."""
+
+    request_id: int
+    submitter: str
+    output_commitment: bytes
+    trace_commitment: bytes
+    window_end: int
+    open_games: int
+    status: SubmissionStatus
+    output: bytes
+
+
+@dataclass(frozen=True)
+class Request:
+    """`Coordinator.getRequest` decoded."""
+
+    requester: str
+    model_id: int
+    fee: int
+    input_commitment: bytes
+    anchor: bytes
+    callback: str
+    callback_gas_limit: int
+    status: RequestStatus
+    active_submission: int
+    callback_failed: bool
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """`Coordinator.getChallenge` decoded."""
+
+    submission_id: int
+    challenger: str
+    settled: bool
+
+
+def _bound(w3: Web3, name: str, address: str) -> Contract:
+    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_artifact(name).abi)
+
+
+def _event_args(contract: Contract, event: str, receipt: Any) -> list[dict[str, Any]]:
+    """The decoded args of every `event` of `contract` in a receipt (other contracts' logs ignored)."""
+    logs = [log for log in receipt["logs"] if log["address"] == contract.address]
+    return [dict(e["args"]) for e in getattr(contract.events, event)().process_receipt({**receipt, "logs": logs})]
+
+
+class DisputeGameContract:
+    """The `DisputeGame` contract: moves, views, and event decoding."""
+
+    def __init__(self, w3: Web3, address: str) -> None:
+        self.contract = _bound(w3, "DisputeGame", address)
+        self.address = self.contract.address
+        self._fn = self.contract.functions
+
+    # moves (bound calls)
+    def open_level(self, game_id: int, sub_end: bytes, sub_length: int, proof: bytes,
+                   checkpoints: tuple[bytes, ...] = ()) -> Any:
+        return self._fn.openLevel(game_id, sub_end, sub_length, proof, list(checkpoints))
+
+    def bisect(self, game_id: int, checkpoints: tuple[bytes, ...]) -> Any:
+        return self._fn.bisect(game_id, list(checkpoints))
+
+    def pick(self, game_id: int, segment: int) -> Any:
+        return self._fn.pick(game_id, segment)
+
+    def step(self, game_id: int, state_data: bytes, proof_data: bytes) -> Any:
+        return self._fn.step(game_id, state_data, proof_data)
+
+    def claim_timeout(self, game_id: int) -> Any:
+        return self._fn.claimTimeout(game_id)
+
+    # views
+    def get_game(self, game_id: int) -> GameState:
+        raw = self._fn.getGame(game_id).call()
+        if raw[4] == Phase.NONE.value:
+            raise BindingError(f"no game {game_id} at {self.address}")
+        return GameState(raw[0], raw[1], raw[2], raw[3], Phase(raw[4]), *raw[5:])
+
+    def checkpoints_of(self, game_id: int) -> tuple[bytes, ...]:
+        return tuple(bytes(r) for r in self._fn.checkpointsOf(game_id).call())
+
+    def num_levels(self) -> int:
+        return self._fn.numLevels().call()
+
+    def checkpoint_count(self) -> int:
+        return self._fn.checkpointCount().call()
+
+    def clock_seconds(self) -> int:
+        return self._fn.clockSeconds().call()
+
+    def game_count(self) -> int:
+        return self._fn.gameCount().call()
+
+    def deadline(self, game_id: int) -> int:
+        return self._fn.deadline(game_id).call()
+
+    def openings(self, game_id: int, from_block: int = 0) -> tuple[int, ...]:
+        """The parent transition of every level opened in `game_id`, level 0 first (from `LevelOpened` logs)."""
+        logs = self.contract.events.LevelOpened.get_logs(argument_filters={"gameId": game_id},
+                                                         from_block=from_block)
+        by_level = {log["args"]["level"]: log["args"]["parentIndex"] for log in logs}
+        if sorted(by_level) != list(range(len(by_level))):
+            raise BindingError(f"game {game_id}: LevelOpened logs for levels {sorted(by_level)} are not contiguous")
+        return tuple(by_level[level] for level in range(len(by_level)))
+
+    def events(self, event: str, receipt: Any) -> list[dict[str, Any]]:
+        return _event_args(self.contract, event, receipt)
+
+
+class CoordinatorContract:
+    """The `Coordinator` contract: requests, results, challenges, settlement and withdrawals."""
+
+    def __init__(self, w3: Web3, address: str) -> None:
+        self.contract = _bound(w3, "Coordinator", address)
+        self.address = self.contract.address
+        self._fn = self.contract.functions
+
+    # writes (bound calls; `request`/`submit`/`challenge` need `value=` on send)
+    def request(self, model_id: int, input_: bytes, callback: str | None = None, callback_gas_limit: int = 0) -> Any:
+        target = callback or "0x0000000000000000000000000000000000000000"
+        return self._fn.request(model_id, input_, Web3.to_checksum_address(target), callback_gas_limit)
+
+    def submit(self, request_id: int, output: bytes, trace_commitment: bytes) -> Any:
+        return self._fn.submit(request_id, output, trace_commitment)
+
+    def challenge(self, request_id: int) -> Any:
+        return self._fn.challenge(request_id)
+
+    def finalize(self, request_id: int) -> Any:
+        return self._fn.finalize(request_id)
+
+    def release_game(self, game_id: int) -> Any:
+        return self._fn.releaseGame(game_id)
+
+    def withdraw(self) -> Any:
+        return self._fn.withdraw()
+
+    # views
+    def submitter_bond(self) -> int:
+        return self._fn.submitterBond().call()
+
+    def challenger_bond(self) -> int:
+        return self._fn.challengerBond().call()
+
+    def burn_bps(self) -> int:
+        return self._fn.burnBps().call()
+
+    def burn_address(self) -> str:
+        return self._fn.burnAddress().call()
+
+    def challenge_window(self) -> int:
+        return self._fn.challengeWindow().call()
+
+    def game_address(self) -> str:
+        return self._fn.game().call()
+
+    def balance_of(self, account: str) -> int:
+        return self._fn.balanceOf(Web3.to_checksum_address(account)).call()
+
+    def get_request(self, request_id: int) -> Request:
+        raw = self._fn.getRequest(request_id).call()
+        return Request(*raw[:7], RequestStatus(raw[7]), raw[8], raw[9])
+
+    def get_submission(self, submission_id: int) -> Submission:
+        raw = self._fn.getSubmission(submission_id).call()
+        return Submission(*raw[:6], SubmissionStatus(raw[6]), bytes(raw[7]))
+
+    def get_challenge(self, game_id: int) -> Challenge:
+        return Challenge(*self._fn.getChallenge(game_id).call())
+
+    def events(self, event: str, receipt: Any) -> list[dict[str, Any]]:
+        return _event_args(self.contract, event, receipt)
+
+
+class ModelRegistryContract:
+    """The `ModelRegistry` contract (the parts the game tests and nodes use)."""
+
+    def __init__(self, w3: Web3, address: str) -> None:
+        self.contract = _bound(w3, "ModelRegistry", address)
+        self.address = self.contract.address
+        self._fn = self.contract.functions
+
+    def register_model(self, graph_root: bytes, constants_root: bytes, kernel_set_root: bytes, metadata_uri: str,
+                       fee: int) -> Any:
+        return self._fn.registerModel(graph_root, constants_root, kernel_set_root, metadata_uri, fee)
+
+    def events(self, event: str, receipt: Any) -> list[dict[str, Any]]:
+        return _event_args(self.contract, event, receipt)
+
+
+class GameBindings:
+    """The contracts games are played on, and the translation of solver actions into calls."""
+
+    def __init__(self, game: DisputeGameContract, coordinator: CoordinatorContract, from_block: int = 0) -> None:
+        """`from_block`: no game event is older (the deployment block); log queries start there."""
+        self.game = game
+        self.coordinator = coordinator
+        self.from_block = from_block
+        self._num_levels = game.num_levels()
+        self._checkpoint_count = game.checkpoint_count()
+        self._errors: ErrorDecoder | None = None
+
+    @classmethod
+    def at(cls, w3: Web3, coordinator_address: str, from_block: int = 0) -> GameBindings:
+        """Bindings for the coordinator at `coordinator_address` and the game it drives."""
+        coordinator = CoordinatorContract(w3, coordinator_address)
+        return cls(DisputeGameContract(w3, coordinator.game_address()), coordinator, from_block)
+
+    def errors(self) -> ErrorDecoder:
+        """Revert decoder for every custom error of the game stack (verifiers' errors arrive wrapped in
+        `LinkProofInvalid(bytes)`/`StepWitnessInvalid(bytes)`; decode the inner bytes with the same decoder)."""
+        if self._errors is None:
+            self._errors = _stack_errors()
+        return self._errors
+
+    def read_game(self, game_id: int) -> GameView:
+        """The game as the solver sees it, read at the latest block."""
+        state = self.game.get_game(game_id)
+        challenge = self.coordinator.get_challenge(game_id)
+        submission = self.coordinator.get_submission(state.submission_id)
+        return GameView(
+            game_id=game_id, phase=state.phase, depth=state.depth, num_levels=self._num_levels,
+            lo=state.lo, hi=state.hi, root_lo=bytes(state.root_lo), root_hi=bytes(state.root_hi),
+            checkpoints=self.game.checkpoints_of(game_id) if state.phase is Phase.PICK else (),
+            checkpoint_count=self._checkpoint_count, submitter_time_left=state.submitter_time_left,
+            challenger_time_left=state.challenger_time_left, last_move_at=state.last_move_at,
+            openings=self.game.openings(game_id, self.from_block) if state.depth else (),
+            submitter=state.submitter, challenger=state.challenger, request_id=state.request_id,
+            submission_id=state.submission_id,
+            moot=submission.status is SubmissionStatus.SLASHED and not state.phase.is_over,
+            settled=challenge.settled,
+        )
+
+    def call_for(self, action: Action) -> Any:
+        """The bound contract call that performs `action`."""
+        g = self.game
+        match action:
+            case OpenLevel():
+                return g.open_level(action.game_id, action.sub_end, action.sub_length, action.proof,
+                                    action.checkpoints)
+            case PostCheckpoints():
+                return g.bisect(action.game_id, action.roots)
+            case PickSegment():
+                return g.pick(action.game_id, action.segment)
+            case Step():
+                return g.step(action.game_id, action.state_data, action.proof_data)
+            case ClaimTimeout():
+                return g.claim_timeout(action.game_id)
+            case ReleaseGame():
+                return self.coordinator.release_game(action.game_id)
+        raise BindingError(f"{type(action).__name__} is not a transaction")
+
+
+def _stack_errors() -> ErrorDecoder:
+    """Every custom error of every built contract: a game move may revert in the game, the coordinator, or a
+    level or step verifier (wrapped), whichever verifiers the deployment uses."""
+    ensure_built()
+    return ErrorDecoder.from_abis(*(load_artifact(p.stem).abi for p in sorted(OUT_DIR.glob("*.json"))))

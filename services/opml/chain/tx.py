@@ -1,0 +1,341 @@
+"""Sending transactions: local signing, a local nonce, gas estimation with a margin, retries on transient RPC
+failures, and reverts decoded to the contract's custom error name and arguments.
+
+    sender = TxSender(w3, private_key, ErrorDecoder.from_abis(game_abi, coordinator_abi))
+    mined = sender.send(contract.functions.challenge(request_id), value=bond)   # -> Mined, or ContractRevert
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from eth_abi import decode as abi_decode
+from eth_account import Account
+from eth_utils import function_signature_to_4byte_selector
+from requests.exceptions import ConnectionError as HTTPConnectionError
+from requests.exceptions import Timeout as HTTPTimeout
+from web3 import Web3
+from web3.exceptions import (
+    ContractLogicError,
+    ProviderConnectionError,
+    RequestTimedOut,
+    TooManyRequests,
+    TransactionNotFound,
+    Web3RPCError,
+)
+
+log = structlog.get_logger(__name__)
+
+_PANIC_CODES = {
+    0x01: "assert failed",
+    0x11: "arithmetic overflow",
+    0x12: "division by zero",
+    0x21: "invalid enum value",
+    0x22: "bad storage byte array",
+    0x31: "pop on empty array",
+    0x32: "array index out of bounds",
+    0x41: "out of memory",
+    0x51: "call to zero-initialized function",
+}
+_NONCE_ERRORS = ("nonce too low", "already known", "replacement transaction underpriced", "nonce too high")
+_TRANSIENT = (HTTPConnectionError, HTTPTimeout, ProviderConnectionError, RequestTimedOut, TooManyRequests,
+              ConnectionError, TimeoutError)
+
+
+class TxError(Exception):
+    """A transaction could not be sent or mined (not a contract revert)."""
+
+
+class ContractRevert(TxError):
+    """The contract rejected the call: `name` is the custom error (or `Error`/`Panic`), `args` its arguments.
+
+    `arguments` are the decoded error arguments in declaration order; `tx_hash`, `gas_used` and `fee_wei` are
+    set when the revert happened in a mined transaction (gas was spent).
+    """
+
+    def __init__(self, name: str, args: tuple[Any, ...], data: bytes, *, tx_hash: bytes | None = None,
+                 gas_used: int = 0, fee_wei: int = 0) -> None:
+        self.name = name
+        self.arguments = args
+        self.data = data
+        self.tx_hash = tx_hash
+        self.gas_used = gas_used
+        self.fee_wei = fee_wei
+        super().__init__(f"reverted: {name}{args!r}" if args else f"reverted: {name}")
+
+
+@dataclass(frozen=True)
+class ErrorSpec:
+    """One ABI error: its name and argument types."""
+
+    name: str
+    types: tuple[str, ...]
+
+    @property
+    def selector(self) -> bytes:
+        return function_signature_to_4byte_selector(f"{self.name}({','.join(self.types)})")
+
+
+def _abi_type(param: dict[str, Any]) -> str:
+    """Canonical type string of an ABI parameter (tuples expanded)."""
+    kind = param["type"]
+    if kind.startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in param["components"])
+        return f"({inner}){kind[len('tuple'):]}"
+    return kind
+
+
+class ErrorDecoder:
+    """Maps revert data to (error name, args) using the custom errors declared in a set of ABIs."""
+
+    def __init__(self, specs: Iterable[ErrorSpec] = ()) -> None:
+        self._by_selector: dict[bytes, ErrorSpec] = {}
+        for spec in (ErrorSpec("Error", ("string",)), ErrorSpec("Panic", ("uint256",)), *specs):
+            self._by_selector[spec.selector] = spec
+
+    @classmethod
+    def from_abis(cls, *abis: list[dict[str, Any]]) -> ErrorDecoder:
+        """Every `type: error` entry of the given ABIs."""
+        specs = [
+            ErrorSpec(entry["name"], tuple(_abi_type(p) for p in entry.get("inputs", [])))
+            for abi in abis for entry in abi if entry.get("type") == "error"
+        ]
+        return cls(specs)
+
+    def decode(self, data: bytes) -> ContractRevert:
+        """A ContractRevert for `data`; unknown selectors and empty data get descriptive names."""
+        if len(data) < 4:
+            return ContractRevert("EmptyRevert", (), data)
+        spec = self._by_selector.get(data[:4])
+        if spec is None:
+            return ContractRevert(f"UnknownError_0x{data[:4].hex()}", (data[4:],), data)
+        try:
+            args = tuple(abi_decode(list(spec.types), data[4:]))
+        except Exception:  # malformed payload: keep the name, expose raw bytes
+            return ContractRevert(spec.name, (data[4:],), data)
+        if spec.name == "Panic":
+            args = (args[0], _PANIC_CODES.get(args[0], "unknown panic"))
+        return ContractRevert(spec.name, args, data)
+
+
+def revert_data(exc: BaseException) -> bytes | None:
+    """The raw revert payload carried by a web3 exception, or None when it carries none."""
+    data = getattr(exc, "data", None)
+    if isinstance(data, str) and data.startswith("0x"):
+        return bytes.fromhex(data[2:])
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data)
+    if isinstance(exc, Web3RPCError) and exc.rpc_response:
+        payload = exc.rpc_response.get("error", {}).get("data")
+        if isinstance(payload, str) and payload.startswith("0x"):
+            return bytes.fromhex(payload[2:])
+    return None
+
+
+@dataclass(frozen=True)
+class Mined:
+    """A successfully mined transaction."""
+
+    tx_hash: bytes
+    block_number: int
+    gas_used: int
+    fee_wei: int
+    receipt: Any
+
+    @property
+    def logs(self) -> list[Any]:
+        return list(self.receipt["logs"])
+
+
+class TxSender:
+    """Signs and sends transactions from one key, one at a time per nonce (thread-safe)."""
+
+    def __init__(
+        self,
+        w3: Web3,
+        private_key: bytes | str,
+        errors: ErrorDecoder | None = None,
+        *,
+        gas_margin: float = 1.25,
+        retries: int = 5,
+        backoff_s: float = 0.1,
+        receipt_timeout_s: float = 120.0,
+        poll_s: float = 0.02,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.w3 = w3
+        self._account = Account.from_key(private_key)
+        self.errors = errors or ErrorDecoder()
+        self.gas_margin = gas_margin
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.receipt_timeout_s = receipt_timeout_s
+        self.poll_s = poll_s
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._nonce: int | None = None
+        self._chain_id: int | None = None
+        self.log = log.bind(sender=self._account.address)
+
+    @property
+    def address(self) -> str:
+        return self._account.address
+
+    # -- public ---------------------------------------------------------------------------------------------
+    def send(self, call: Any, *, value: int = 0, gas: int | None = None, label: str | None = None) -> Mined:
+        """Send a bound contract call (`contract.functions.f(args)`); see `send_raw`."""
+        data = call._encode_transaction_data()  # web3's own calldata encoding of a bound call
+        return self.send_raw(call.address, data, value=value, gas=gas, label=label or call.fn_name)
+
+    def send_raw(self, to: str, data: bytes | str, *, value: int = 0, gas: int | None = None,
+                 label: str = "tx") -> Mined:
+        """Estimate (unless `gas` is given), sign, send, and wait for the receipt.
+
+        Raises ContractRevert when the estimate or the mined transaction reverts, TxError when the node keeps
+        failing after `retries` attempts or the receipt does not arrive in time.
+        """
+        data = bytes.fromhex(data[2:]) if isinstance(data, str) else data
+        tx: dict[str, Any] = {"from": self.address, "to": Web3.to_checksum_address(to), "data": data,
+                              "value": value}
+        if gas is None:
+            gas = self._estimate(tx, label)
+        with self._lock:
+            tx_hash, nonce = self._sign_and_send({**tx, "gas": gas}, label)
+        self.log.info("tx_sent", fn=label, tx=tx_hash.hex(), nonce=nonce, gas=gas, value=value)
+        return self._await(tx_hash, tx, label)
+
+    def call(self, call: Any, *, value: int = 0) -> Any:
+        """eth_call a bound contract function from this sender; reverts raise ContractRevert."""
+        try:
+            return call.call({"from": self.address, "value": value})
+        except ContractLogicError as exc:
+            raise self._revert(exc) from exc
+
+    def resync_nonce(self) -> int:
+        """Reload the next nonce from the node's pending count."""
+        self._nonce = self._retrying(lambda: self.w3.eth.get_transaction_count(self.address, "pending"),
+                                     "get_nonce")
+        return self._nonce
+
+    # -- steps ----------------------------------------------------------------------------------------------
+    def _estimate(self, tx: dict[str, Any], label: str) -> int:
+        try:
+            estimate = self._retrying(lambda: self.w3.eth.estimate_gas(tx), label)
+        except ContractLogicError as exc:
+            revert = self._revert(exc)
+            self.log.info("tx_reverted", fn=label, stage="estimate", error=revert.name, args=_printable(revert))
+            raise revert from exc
+        return int(estimate * self.gas_margin) + 10_000
+
+    def _sign_and_send(self, tx: dict[str, Any], label: str) -> tuple[bytes, int]:
+        """Sign with the local nonce and broadcast; a stale nonce is resynced and the transaction re-signed.
+
+        A broadcast whose reply was lost may still have reached the node: before re-signing, the sender checks
+        whether its own transaction is known, so a retry never sends the same intent twice.
+        """
+        for attempt in range(self.retries + 1):
+            if self._nonce is None:
+                self.resync_nonce()
+            nonce = self._nonce
+            signed = self._account.sign_transaction({**tx, **self._fees(), "nonce": nonce,
+                                                     "chainId": self._chain()})
+            try:
+                self._retrying(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction), label)
+            except Web3RPCError as exc:
+                if self._known(bytes(signed.hash)):
+                    self.log.info("tx_already_known", fn=label, tx=bytes(signed.hash).hex())
+                elif not _is_nonce_error(exc) or attempt == self.retries:
+                    raise TxError(f"{label}: node rejected the transaction: {exc.message}") from exc
+                else:
+                    self.log.warning("nonce_resync", fn=label, stale=nonce, reason=exc.message)
+                    self._nonce = None
+                    continue
+            self._nonce = nonce + 1
+            return bytes(signed.hash), nonce
+        raise TxError(f"{label}: could not find a usable nonce")  # unreachable: the loop raises first
+
+    def _known(self, tx_hash: bytes) -> bool:
+        try:
+            self._retrying(lambda: self.w3.eth.get_transaction(tx_hash), "get_transaction")
+        except TransactionNotFound:
+            return False
+        return True
+
+    def _await(self, tx_hash: bytes, tx: dict[str, Any], label: str) -> Mined:
+        receipt = self._wait_receipt(tx_hash, label)
+        fee = int(receipt["gasUsed"]) * int(receipt.get("effectiveGasPrice", 0))
+        if receipt["status"] == 1:
+            self.log.info("tx_mined", fn=label, tx=tx_hash.hex(), block=receipt["blockNumber"],
+                          gas_used=receipt["gasUsed"])
+            return Mined(tx_hash, int(receipt["blockNumber"]), int(receipt["gasUsed"]), fee, receipt)
+        revert = self._replay(tx, int(receipt["blockNumber"]))
+        revert.tx_hash, revert.gas_used, revert.fee_wei = tx_hash, int(receipt["gasUsed"]), fee
+        self.log.info("tx_reverted", fn=label, stage="mined", tx=tx_hash.hex(), error=revert.name,
+                      args=_printable(revert), gas_used=revert.gas_used)
+        raise revert
+
+    def _wait_receipt(self, tx_hash: bytes, label: str) -> Any:
+        deadline = time.monotonic() + self.receipt_timeout_s
+        while True:
+            try:
+                return self.w3.eth.get_transaction_receipt(tx_hash)
+            except TransactionNotFound:
+                pass
+            except _TRANSIENT as exc:
+                self.log.warning("rpc_retry", fn=label, op="receipt", error=repr(exc))
+            if time.monotonic() > deadline:
+                raise TxError(f"{label}: no receipt for {tx_hash.hex()} after {self.receipt_timeout_s} s")
+            self._sleep(self.poll_s)
+
+    def _replay(self, tx: dict[str, Any], block: int) -> ContractRevert:
+        """Re-run a reverted transaction as a call on its parent block to recover the revert data."""
+        try:
+            self.w3.eth.call(tx, block - 1)
+        except ContractLogicError as exc:
+            return self._revert(exc)
+        return ContractRevert("RevertedWithoutReason", (), b"")
+
+    # -- helpers --------------------------------------------------------------------------------------------
+    def _revert(self, exc: ContractLogicError) -> ContractRevert:
+        data = revert_data(exc)
+        return self.errors.decode(data) if data is not None else ContractRevert("EmptyRevert", (), b"")
+
+    def _fees(self) -> dict[str, int]:
+        block = self._retrying(lambda: self.w3.eth.get_block("latest"), "get_block")
+        base = block.get("baseFeePerGas")
+        if base is None:
+            return {"gasPrice": self._retrying(lambda: self.w3.eth.gas_price, "gas_price")}
+        tip = 1_000_000_000 if base > 0 else 0
+        return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+
+    def _chain(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = self._retrying(lambda: self.w3.eth.chain_id, "chain_id")
+        return self._chain_id
+
+    def _retrying(self, op: Callable[[], Any], label: str) -> Any:
+        """Run `op`, retrying transient connection failures with exponential backoff."""
+        delay = self.backoff_s
+        for attempt in range(self.retries + 1):
+            try:
+                return op()
+            except _TRANSIENT as exc:
+                if attempt == self.retries:
+                    raise TxError(f"{label}: node unreachable after {self.retries + 1} attempts: {exc!r}") from exc
+                self.log.warning("rpc_retry", fn=label, attempt=attempt + 1, error=repr(exc), delay_s=delay)
+                self._sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+
+def _is_nonce_error(exc: Web3RPCError) -> bool:
+    return any(marker in str(exc.message).lower() for marker in _NONCE_ERRORS)
+
+
+def _printable(revert: ContractRevert) -> list[Any]:
+    return [a.hex() if isinstance(a, bytes) else a for a in revert.arguments]

@@ -1,0 +1,106 @@
+"""Per-op attribute models (pydantic, strict: unknown keys and out-of-range values are rejected).
+
+Spatial ops are NCHW. Pairs are (height, width); pads are (top, left, bottom, right).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+
+from .quant import M0_LIMIT, M0_MIN, SHIFT_MAX, SHIFT_MIN
+
+Positive = Annotated[StrictInt, Field(ge=1, le=1 << 16)]
+NonNegative = Annotated[StrictInt, Field(ge=0, le=1 << 16)]
+Multiplier = Annotated[StrictInt, Field(ge=0, lt=M0_LIMIT)]
+Shift = Annotated[StrictInt, Field(ge=SHIFT_MIN, le=SHIFT_MAX)]
+
+
+class Attrs(BaseModel):
+    """Base of every attribute model: immutable, no unknown keys, integers and booleans strict (no coercion)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_m0(*values: int) -> None:
+    for m0 in values:
+        if m0 != 0 and m0 < M0_MIN:
+            raise ValueError(f"multiplier M0={m0} is neither 0 nor in [2^30, 2^31)")
+
+
+class NoAttrs(Attrs):
+    """Ops without attributes: FullyConnected, ReLU, GlobalAvgPool, Softmax."""
+
+
+class Conv2DAttrs(Attrs):
+    strides: tuple[Positive, Positive] = (1, 1)
+    pads: tuple[NonNegative, NonNegative, NonNegative, NonNegative] = (0, 0, 0, 0)
+    dilations: tuple[Positive, Positive] = (1, 1)
+    groups: Positive = 1
+
+
+class PoolAttrs(Attrs):
+    """MaxPool / AvgPool. Every pad must be smaller than the kernel along its axis (no all-padding window)."""
+
+    kernel: tuple[Positive, Positive]
+    strides: tuple[Positive, Positive] = (1, 1)
+    pads: tuple[NonNegative, NonNegative, NonNegative, NonNegative] = (0, 0, 0, 0)
+
+    @model_validator(mode="after")
+    def _pads_below_kernel(self) -> "PoolAttrs":
+        top, left, bottom, right = self.pads
+        kh, kw = self.kernel
+        if max(top, bottom) >= kh or max(left, right) >= kw:
+            raise ValueError(f"pool pads {self.pads} must be smaller than the kernel {self.kernel}")
+        return self
+
+
+class AvgPoolAttrs(PoolAttrs):
+    """count_include_pad: divide by kh·kw (True) or by the number of non-padding elements (False)."""
+
+    count_include_pad: StrictBool = False
+
+
+class AddAttrs(Attrs):
+    """out = sat8(RDBPOT(sat32(MBQM(a·2^L, Ma) + MBQM(b·2^L, Mb)), L)); Ma ≈ S_a/S_out, Mb ≈ S_b/S_out."""
+
+    left_shift: Annotated[StrictInt, Field(ge=0, le=24)] = 20
+    a_multiplier: Multiplier
+    a_shift: Shift
+    b_multiplier: Multiplier
+    b_shift: Shift
+    relu: StrictBool = False
+
+    @model_validator(mode="after")
+    def _multipliers(self) -> "AddAttrs":
+        _check_m0(self.a_multiplier, self.b_multiplier)
+        return self
+
+
+class ReshapeAttrs(Attrs):
+    """The full output shape (no −1); the element count must match the input's."""
+
+    shape: tuple[Annotated[StrictInt, Field(ge=1)], ...]
+
+
+class RequantizeAttrs(Attrs):
+    """One (M0, shift) per tensor (length 1) or per channel along `axis` (length = that dimension)."""
+
+    multipliers: tuple[Multiplier, ...] = Field(min_length=1)
+    shifts: tuple[Shift, ...] = Field(min_length=1)
+    axis: Annotated[StrictInt, Field(ge=0, le=7)] = 1
+    relu: StrictBool = False
+
+    @model_validator(mode="after")
+    def _lengths(self) -> "RequantizeAttrs":
+        if len(self.multipliers) != len(self.shifts):
+            raise ValueError(f"{len(self.multipliers)} multipliers but {len(self.shifts)} shifts")
+        _check_m0(*self.multipliers)
+        return self
+
+
+class ArgMaxAttrs(Attrs):
+    """ArgMax over the last axis; keepdims keeps it as a dimension of size 1."""
+
+    keepdims: StrictBool = False

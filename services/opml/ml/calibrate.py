@@ -1,0 +1,99 @@
+"""Activation ranges for post-training quantization: run the float ONNX graph on calibration inputs.
+
+`activation_ranges(model, images)` runs onnxruntime with every intermediate tensor exposed as a graph output and
+returns, per float tensor name, the magnitude r that its int8 scale covers (scale = r / 127):
+
+- "maxabs":     r = max |x| over all calibration values;
+- "percentile": r = the given percentile of |x| (clips rare outliers; never above max |x|).
+
+The float graph is the reference the quantized model's accuracy is measured against (`run_float`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from .errors import MLError
+
+Method = Literal["maxabs", "percentile"]
+_BATCH = 256
+
+
+class CalibrationError(MLError, ValueError):
+    """Calibration inputs that do not fit the model, or a float graph onnxruntime cannot run."""
+
+
+def _session(model: onnx.ModelProto) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise CalibrationError(f"onnxruntime cannot load the float model: {exc}") from exc
+
+
+def _with_all_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of `model` whose graph outputs include every node output (float tensors only)."""
+    exposed = onnx.ModelProto()
+    exposed.CopyFrom(model)
+    present = {o.name for o in exposed.graph.output}
+    for node in exposed.graph.node:
+        for name in node.output:
+            if name and name not in present:
+                exposed.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+                present.add(name)
+    return exposed
+
+
+def _input_meta(session: ort.InferenceSession) -> tuple[str, list]:
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        raise CalibrationError(f"the model has {len(inputs)} inputs; calibration supports exactly one")
+    return inputs[0].name, list(inputs[0].shape)
+
+
+def _batches(images: np.ndarray, shape: list) -> Iterator[np.ndarray]:
+    """Calibration inputs reshaped to the model input, in batches (of 1 where the batch axis is fixed)."""
+    per_item = [d if isinstance(d, int) else None for d in shape[1:]]
+    if any(d is None for d in per_item):
+        raise CalibrationError(f"model input shape {shape} has a symbolic non-batch dimension")
+    item_size = int(np.prod(per_item, dtype=np.int64))
+    if images.ndim < 1 or images.size != len(images) * item_size or len(images) == 0:
+        raise CalibrationError(f"calibration array {images.shape} does not hold items of shape {per_item}")
+    data = np.ascontiguousarray(images, dtype=np.float32).reshape(len(images), *per_item)
+    step = shape[0] if isinstance(shape[0], int) else _BATCH
+    for start in range(0, len(data), step):
+        yield data[start : start + step]
+
+
+def run_float(model: onnx.ModelProto, images: np.ndarray) -> np.ndarray:
+    """The float graph's first output on every item of `images` (concatenated over the batch axis)."""
+    session = _session(model)
+    name, shape = _input_meta(session)
+    return np.concatenate([session.run(None, {name: batch})[0] for batch in _batches(images, shape)])
+
+
+def activation_ranges(
+    model: onnx.ModelProto, images: np.ndarray, method: Method = "maxabs", percentile: float = 99.99
+) -> dict[str, float]:
+    """Per tensor name (graph input and every node output): the magnitude its int8 scale must cover."""
+    if method not in ("maxabs", "percentile"):
+        raise CalibrationError(f"unknown calibration method {method!r} (maxabs or percentile)")
+    session = _session(_with_all_outputs(model))
+    name, shape = _input_meta(session)
+    names = [o.name for o in session.get_outputs()]
+    magnitudes: dict[str, list[np.ndarray]] = {n: [] for n in [name, *names]}
+    for batch in _batches(images, shape):
+        magnitudes[name].append(np.abs(batch).ravel())
+        for out_name, value in zip(names, session.run(names, {name: batch})):
+            magnitudes[out_name].append(np.abs(np.asarray(value, dtype=np.float64)).ravel())
+    ranges = {}
+    for tensor, parts in magnitudes.items():
+        values = np.concatenate(parts)
+        ranges[tensor] = float(values.max() if method == "maxabs" else np.percentile(values, percentile))
+    return ranges

@@ -1,0 +1,205 @@
+"""`opml model ...`: import an ONNX model into a quantized integer model, and run one.
+
+    opml model import MODEL.onnx --calibration FILE[:KEY] -o OUT.opml [--test FILE.npz] [--method maxabs]
+    opml model run OUT.opml --input FILE[:KEY] [--index I] [--trace] [--vm]
+
+Array files: .npy, .npz (KEY names the array; default: the only one), .json (a nested list of numbers).
+uint8 arrays are pixels (→ pixel/255); int8 arrays given to `run` are already the model's quantized input;
+anything else is a float input. A test file is an .npz with (x, y) or (test_x, test_y).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import structlog
+
+from ..hashing import keccak
+from . import executor
+from .accuracy import accuracy, as_float_input, predict_float, predict_int8
+from .errors import MLError
+from .onnx_import import import_onnx, read_onnx
+from .scales import QuantizedModel
+
+TEST_KEYS = (("x", "y"), ("test_x", "test_y"))
+
+
+class ArrayFileError(MLError, ValueError):
+    """An input/calibration/test file that cannot be read as the expected array(s)."""
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("model", help="import ONNX models and run quantized integer models")
+    commands = parser.add_subparsers(dest="model_command", required=True)
+
+    imp = commands.add_parser("import", help="ONNX → quantized integer model (post-training quantization)")
+    imp.add_argument("onnx", type=Path, help="float ONNX model")
+    imp.add_argument("--calibration", required=True, help="calibration inputs FILE[:KEY] (batch first)")
+    imp.add_argument("-o", "--output", type=Path, required=True, help="model file to write (.opml)")
+    imp.add_argument("--test", type=Path, help="labelled test set (.npz): print float vs int8 accuracy")
+    imp.add_argument("--method", choices=("maxabs", "percentile"), default="maxabs", help="activation ranges")
+    imp.add_argument("--percentile", type=float, default=99.99, help="with --method percentile")
+    imp.set_defaults(func=_guarded(cmd_import))
+
+    run = commands.add_parser("run", help="run a quantized model natively (and optionally in the MIPS VM)")
+    run.add_argument("model", type=Path, help="model file (.opml, with its .scales.json)")
+    run.add_argument("--input", required=True, help="input FILE[:KEY] (.npy, .npz, .json)")
+    run.add_argument("--index", type=int, help="pick item INDEX of a batch of inputs")
+    run.add_argument("--trace", action="store_true", help="print a summary of every node's output")
+    run.add_argument("--vm", action="store_true", help="recompute every node in the MIPS VM and compare")
+    run.set_defaults(func=_guarded(cmd_run))
+
+
+def _guarded(command):
+    """Run `command` with info-level logs (unless configured elsewhere); an MLError is a message and exit 2."""
+
+    def guarded(args: argparse.Namespace) -> int:
+        if not structlog.is_configured():
+            structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+        try:
+            return command(args)
+        except MLError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+    return guarded
+
+
+# -- files --------------------------------------------------------------------------------------------------
+
+
+def read_array(spec: str) -> np.ndarray:
+    """The array named by FILE[:KEY] (ArrayFileError if it cannot be read)."""
+    path, _, key = spec.rpartition(":") if ":" in Path(spec).name else (spec, "", "")
+    path = Path(path)
+    try:
+        if path.suffix == ".json":
+            return np.asarray(json.loads(path.read_text()), dtype=np.float64)
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ArrayFileError(f"cannot read {path}: {exc}") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        return loaded
+    with loaded:
+        if not key and len(loaded.files) != 1:
+            raise ArrayFileError(f"{path} holds {loaded.files}; name one as {path}:KEY")
+        key = key or loaded.files[0]
+        if key not in loaded.files:
+            raise ArrayFileError(f"{path} has no array {key!r} (it holds {loaded.files})")
+        return loaded[key]
+
+
+def read_test_set(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            for x_key, y_key in TEST_KEYS:
+                if x_key in data.files and y_key in data.files:
+                    return data[x_key], data[y_key]
+            files = data.files
+    except (OSError, ValueError) as exc:
+        raise ArrayFileError(f"cannot read test set {path}: {exc}") from None
+    raise ArrayFileError(f"test set {path} needs arrays (x, y) or (test_x, test_y); it holds {files}")
+
+
+# -- import -------------------------------------------------------------------------------------------------
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    calibration = as_float_input(read_array(args.calibration))
+    started = time.perf_counter()
+    quantized = import_onnx(args.onnx, calibration, method=args.method, percentile=args.percentile)
+    quantized.save(args.output)
+    model = quantized.model
+    print(f"imported {args.onnx} → {args.output}: {len(model.nodes)} nodes, {len(model.tensors)} tensors, "
+          f"{sum(c.nbytes for c in model.constants.values())} constant bytes "
+          f"({time.perf_counter() - started:.2f} s, {len(calibration)} calibration inputs, {args.method})")
+    print(f"input scale {quantized.input_scale:.6g}, output scale {quantized.output_scale}")
+    if args.test:
+        x, y = read_test_set(args.test)
+        fp32 = accuracy(predict_float(read_onnx(args.onnx), x), y)
+        int8 = accuracy(predict_int8(quantized, x), y)
+        print(f"accuracy on {len(y)} test inputs: float {fp32:.4f}, int8 {int8:.4f} "
+              f"(difference {100 * (int8 - fp32):+.2f} points)")
+    return 0
+
+
+# -- run ----------------------------------------------------------------------------------------------------
+
+
+def model_input(quantized: QuantizedModel, raw: np.ndarray, index: int | None) -> np.ndarray:
+    """The int8 model input from a file's array (optionally item `index` of a batch)."""
+    if index is not None:
+        if not 0 <= index < len(raw):
+            raise ArrayFileError(f"--index {index} is outside the {len(raw)} inputs in the file")
+        raw = raw[index]
+    spec = quantized.model.tensors[quantized.model.inputs[0]]
+    if raw.dtype == np.int8:
+        if raw.size != spec.type.size:
+            raise ArrayFileError(f"int8 input has {raw.size} values, the model input needs {spec.type}")
+        return raw.reshape(spec.shape)
+    return quantized.quantize_input(as_float_input(raw))
+
+
+def _summary(value: np.ndarray) -> str:
+    digest = keccak(np.ascontiguousarray(value).tobytes()).hex()[:16]
+    return (f"{value.dtype}{list(value.shape)} min {int(value.min())} max {int(value.max())} "
+            f"mean {float(value.mean()):.3f} keccak {digest}")
+
+
+def print_trace(quantized: QuantizedModel, trace: executor.Trace) -> None:
+    model = quantized.model
+    for index, node in enumerate(model.nodes):
+        name = model.tensors[node.output].name
+        print(f"  [{index}] {node.op.value:<15} {name:<28} {_summary(trace.outputs[node.output])}")
+
+
+def vm_check(quantized: QuantizedModel, trace: executor.Trace) -> bool:
+    """Recompute every node in the MIPS VM from the native trace's inputs; print and return whether all match."""
+    from .vmrun import run_node
+
+    model, ok, total_steps = quantized.model, True, 0
+    for index, node in enumerate(model.nodes):
+        started = time.perf_counter()
+        result = run_node(node, trace.node_inputs(index))
+        native = trace.outputs[node.output]
+        same = result.output.dtype == native.dtype and np.array_equal(result.output, native)
+        ok &= same
+        total_steps += result.steps
+        print(f"  [{index}] {node.op.value:<15} {'match' if same else 'MISMATCH':<8} {result.steps:>10} steps "
+              f"{time.perf_counter() - started:8.3f} s")
+    print(f"VM: {'every node matches' if ok else 'MISMATCH'} ({total_steps} steps in all)")
+    return ok
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    quantized = QuantizedModel.load(args.model)
+    x = model_input(quantized, read_array(args.input), args.index)
+    trace = executor.run(quantized.model, x)
+    output = trace.result[0]
+    if args.trace:
+        print_trace(quantized, trace)
+    print(f"output (int8): {output.reshape(-1).tolist()}")
+    if quantized.output_scale is not None:
+        real = quantized.dequantize_output(output).reshape(-1)
+        print(f"output (real): {np.array2string(real, precision=3, max_line_width=200)}")
+    print(f"argmax: {int(np.argmax(output))}")
+    if args.vm and not vm_check(quantized, trace):
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="opml")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

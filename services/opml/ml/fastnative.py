@@ -1,0 +1,295 @@
+"""The fast native executor: numba kernels for the hot ops, the numpy references for the rest; same bits.
+
+`NativePlan(model).run(x)` returns the same `Trace` as `executor.run(model, x)` — every node output bit-identical
+(tests/differential/test_fastnative.py holds them to it) — with the per-node work prepared once per model:
+
+- Conv2D, FullyConnected: products of int8 values summed in float32, which is exact while every partial sum
+  stays below 2^24 in magnitude: |a·b| <= 2^14 per term, so K = (C/groups)·kh·kw < 2^10 terms suffice, in any
+  summation order. Larger K falls back to the reference (int64 / float64 exact paths). Bias added in int64,
+  the sum wrapped to int32 like the reference.
+- Requantize: gemmlowp's SRDHM and RoundingDivideByPOT in closed form on int64 (docs/ops.md):
+  SRDHM(x, M0) = (x·M0 + 2^30) >> 31 (M0 >= 0, so the INT32_MIN² case cannot occur) and
+  RDBPOT(v, s) = (v + 2^(s−1) − [v < 0]) >> s for s >= 1, with arithmetic shifts.
+- MaxPool: the max over the window's real elements (pads < kernel guarantees one; equals padding with −128).
+- Anything else (and the cases above outside their exactness bound) runs the numpy reference.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+from numba import njit
+
+from . import attrs as A
+from .executor import Trace, _normalize_inputs
+from .model import Model
+from .ops import OPS, OpType
+
+FLOAT32_EXACT_TERMS = 1 << 10  # K·2^14 < 2^24
+
+
+@njit(cache=True)
+def _conv2d_unit_stride(plane, w, b, dh, dw, groups, wp, span, acc, out):
+    """Stride 1: acc[j, oy·wp + ox] over the row-padded plane (columns >= ow are computed, never read),
+    four filters at a time so that each input element loaded feeds four accumulators."""
+    filters, cg, kh, kw = w.shape
+    oh, ow = out.shape[1], out.shape[2]
+    og = filters // groups
+    weights = np.empty(4, dtype=np.float32)
+    for g in range(groups):
+        for o0 in range(g * og, (g + 1) * og, 4):
+            block = min(4, (g + 1) * og - o0)
+            acc[:] = 0
+            a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
+            for ci in range(cg):
+                src = plane[g * cg + ci]
+                for ky in range(kh):
+                    for kx in range(kw):
+                        for j in range(4):
+                            weights[j] = np.float32(w[o0 + j, ci, ky, kx]) if j < block else np.float32(0)
+                        w0, w1, w2, w3 = weights[0], weights[1], weights[2], weights[3]
+                        offset = ky * dh * wp + kx * dw
+                        window = src[offset:offset + span]  # a view: indices from 0 let LLVM vectorize
+                        for p in range(span):
+                            v = window[p]
+                            a0[p] += w0 * v
+                            a1[p] += w1 * v
+                            a2[p] += w2 * v
+                            a3[p] += w3 * v
+            for j in range(block):
+                bias = np.int64(b[o0 + j])
+                for oy in range(oh):
+                    for ox in range(ow):
+                        out[o0 + j, oy, ox] = np.int32(np.int64(acc[j, oy * wp + ox]) + bias)
+
+
+@njit(cache=True)
+def _conv2d_strided(plane, w, b, sh, sw, dh, dw, groups, wp, out):
+    """Any stride: one float32 dot product per output element."""
+    filters, cg, kh, kw = w.shape
+    oh, ow = out.shape[1], out.shape[2]
+    og = filters // groups
+    for o in range(filters):
+        g = o // og
+        for oy in range(oh):
+            for ox in range(ow):
+                total = np.float32(0)
+                for ci in range(cg):
+                    src = plane[g * cg + ci]
+                    for ky in range(kh):
+                        base = (oy * sh + ky * dh) * wp + ox * sw
+                        for kx in range(kw):
+                            total += np.float32(w[o, ci, ky, kx]) * src[base + kx * dw]
+                out[o, oy, ox] = np.int32(np.int64(total) + np.int64(b[o]))
+
+
+@njit(cache=True)
+def _conv2d_kernel(x, w, b, sh, sw, pt, pl, pb, pr, dh, dw, groups, out):
+    """out = wrap32(conv(x, w) + b) for every image: zero-padded float32 planes, then a unit-stride or a strided
+    accumulation (exact: see the module docstring)."""
+    n_batch, channels, height, width = x.shape
+    kw = w.shape[3]
+    oh = out.shape[2]
+    hp, wp = height + pt + pb, width + pl + pr
+    span = oh * wp
+    plane = np.zeros((channels, hp * wp + (kw - 1) * dw + 1), dtype=np.float32)
+    acc = np.empty((4, span), dtype=np.float32)
+    for n in range(n_batch):
+        for c in range(channels):
+            for y in range(height):
+                row = (y + pt) * wp + pl
+                for xx in range(width):
+                    plane[c, row + xx] = np.float32(x[n, c, y, xx])
+        if sh == 1 and sw == 1:
+            _conv2d_unit_stride(plane, w, b, dh, dw, groups, wp, span, acc, out[n])
+        else:
+            _conv2d_strided(plane, w, b, sh, sw, dh, dw, groups, wp, out[n])
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _fully_connected_kernel(x, wt, b, out):
+    """out[m, j] = wrap32(sum_k x[m, k]·wt[k, j] + b[j]); wt is the float32 transposed weight matrix."""
+    rows, k = x.shape
+    n = wt.shape[1]
+    acc = np.empty(n, dtype=np.float32)
+    for m in range(rows):
+        acc[:] = 0
+        for kk in range(k):
+            xv = np.float32(x[m, kk])
+            if xv != 0:
+                for j in range(n):
+                    acc[j] += xv * wt[kk, j]
+        for j in range(n):
+            out[m, j] = np.int32(np.int64(acc[j]) + np.int64(b[j]))
+
+
+@njit(cache=True)
+def _requantize_kernel(x, m0, shift, low, out):
+    """x, out: [outer, channels, inner] views; m0/shift: one per channel."""
+    outer, channels, inner = x.shape
+    for c in range(channels):
+        m = np.int64(m0[c])
+        s = np.int64(shift[c])
+        left = -s if s < 0 else 0
+        right = s if s > 0 else 0
+        half = (np.int64(1) << (right - 1)) if right > 0 else np.int64(0)
+        for o in range(outer):
+            for i in range(inner):
+                v = np.int64(x[o, c, i])
+                if left > 0:
+                    v = v << left
+                    if v > 2147483647:
+                        v = 2147483647
+                    elif v < -2147483648:
+                        v = -2147483648
+                v = (v * m + (np.int64(1) << 30)) >> 31
+                if right > 0:
+                    v = (v + half - (1 if v < 0 else 0)) >> right
+                if v > 127:
+                    v = 127
+                elif v < low:
+                    v = low
+                out[o, c, i] = v
+
+
+@njit(cache=True)
+def _max_pool_kernel(x, kh, kw, sh, sw, pt, pl, out):
+    """Tap by tap: out = max over taps (ky, kx) of the input rows/columns that tap reads inside the image."""
+    n_batch, channels, height, width = x.shape
+    oh, ow = out.shape[2], out.shape[3]
+    out[:] = -128
+    for n in range(n_batch):
+        for c in range(channels):
+            src = x[n, c]
+            dst = out[n, c]
+            for ky in range(kh):
+                oy_lo = max(0, (pt - ky + sh - 1) // sh)
+                oy_hi = min(oh, (height - 1 + pt - ky) // sh + 1)
+                for kx in range(kw):
+                    ox_lo = max(0, (pl - kx + sw - 1) // sw)
+                    ox_hi = min(ow, (width - 1 + pl - kx) // sw + 1)
+                    base = kx - pl
+                    for oy in range(oy_lo, oy_hi):
+                        src_row = src[oy * sh + ky - pt]
+                        dst_row = dst[oy]
+                        for ox in range(ox_lo, ox_hi):
+                            v = src_row[ox * sw + base]
+                            if v > dst_row[ox]:
+                                dst_row[ox] = v
+
+
+# -- per-node steps: prepared once, called per inference ------------------------------------------------------
+
+
+def _conv2d_step(node, model: Model):
+    w = model.constants.get(node.inputs[1])
+    if w is None or w.shape[1] * w.shape[2] * w.shape[3] >= FLOAT32_EXACT_TERMS:
+        return None
+    a: A.Conv2DAttrs = node.attrs
+    out_shape = model.tensors[node.output].shape
+    args = (*a.strides, *a.pads, *a.dilations, a.groups)
+
+    def step(ins):
+        out = np.empty(out_shape, dtype=np.int32)
+        _conv2d_kernel(ins[0], ins[1], ins[2], *args, out)
+        return out
+
+    return step
+
+
+def _fully_connected_step(node, model: Model):
+    w = model.constants.get(node.inputs[1])
+    if w is None or w.shape[1] >= FLOAT32_EXACT_TERMS:
+        return None
+    wt = np.ascontiguousarray(w.T, dtype=np.float32)
+    out_shape = model.tensors[node.output].shape
+
+    def step(ins):
+        out = np.empty(out_shape, dtype=np.int32)
+        _fully_connected_kernel(ins[0], wt, ins[2], out)
+        return out
+
+    return step
+
+
+def _requantize_step(node, model: Model):
+    a: A.RequantizeAttrs = node.attrs
+    shape = model.tensors[node.output].shape
+    channels = len(a.multipliers)
+    if channels > 1:
+        view = (int(np.prod(shape[: a.axis])), channels, int(np.prod(shape[a.axis + 1:])))
+    else:
+        view = (1, 1, int(np.prod(shape)))
+    m0 = np.asarray(a.multipliers, dtype=np.int64)
+    shift = np.asarray(a.shifts, dtype=np.int64)
+    low = 0 if a.relu else -128
+
+    def step(ins):
+        out = np.empty(shape, dtype=np.int8)
+        _requantize_kernel(ins[0].reshape(view), m0, shift, low, out.reshape(view))
+        return out
+
+    return step
+
+
+def _max_pool_step(node, model: Model):
+    a: A.PoolAttrs = node.attrs
+    out_shape = model.tensors[node.output].shape
+    args = (*a.kernel, *a.strides, a.pads[0], a.pads[1])
+
+    def step(ins):
+        out = np.empty(out_shape, dtype=np.int8)
+        _max_pool_kernel(ins[0], *args, out)
+        return out
+
+    return step
+
+
+FAST_STEPS = {
+    OpType.CONV2D: _conv2d_step,
+    OpType.FULLY_CONNECTED: _fully_connected_step,
+    OpType.REQUANTIZE: _requantize_step,
+    OpType.MAX_POOL: _max_pool_step,
+}
+
+
+def _reference_step(node):
+    reference, attrs = OPS[node.op].reference, node.attrs
+    return lambda ins: reference(ins, attrs)
+
+
+class NativePlan:
+    """A model prepared for fast native runs: one step function per node (numba kernel or numpy reference)."""
+
+    def __init__(self, model: Model):
+        self.model = model
+        self.steps = []
+        self.fast: list[bool] = []  # per node: True where a numba kernel runs it
+        for node in model.nodes:
+            make = FAST_STEPS.get(node.op)
+            step = make(node, model) if make else None
+            self.fast.append(step is not None)
+            self.steps.append((step or _reference_step(node), node.inputs, node.output))
+
+    def run(self, inputs) -> Trace:
+        """Same contract as `executor.run` (InputError on bad inputs); the same bits."""
+        trace = Trace(self.model)
+        values = trace.values
+        values.update(_normalize_inputs(self.model, inputs))
+        values.update(self.model.constants)
+        for step, slots, output in self.steps:
+            values[output] = trace.outputs[output] = step([values[s] for s in slots])
+        return trace
+
+
+_PLANS: dict[int, tuple[weakref.ref, NativePlan]] = {}
+
+
+def run(model: Model, inputs) -> Trace:
+    """`NativePlan(model).run(inputs)`, with the plan cached for as long as `model` lives."""
+    entry = _PLANS.get(id(model))
+    if entry is None or entry[0]() is not model:
+        entry = (weakref.ref(model, lambda _, key=id(model): _PLANS.pop(key, None)), NativePlan(model))
+        _PLANS[id(model)] = entry
+    return entry[1].run(inputs)

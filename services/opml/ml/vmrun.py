@@ -1,0 +1,107 @@
+"""Run one node — or one tile of it, the flat output elements [first, end) — in the MIPS VM.
+
+The node's kernel (`kernels/build/<kernel>.elf`, see ops.OPS) is loaded with its params (tile header +
+vmparams.attribute_words) in PARAMS, input i's bytes in INPUTS[i] and the output tensor as it stood before the
+tile (zeros by default) in OUTPUT; after the run the OUTPUT region holds the tensor with the tile filled in. The
+kernel leaves every other output element untouched, so running the tiles of a node in order composes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import structlog
+
+from opml.kernels import load_kernel
+from opml.kernels.params import pack_params
+from opml.vm import layout
+from opml.vm.fast import run_fast
+from opml.vm.state import Status, VMState
+
+from .errors import MLError
+from .model import Node
+from .ops import OPS, infer
+from .tensor import DTYPES, TensorType, type_of
+from .vmparams import attribute_words
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_MAX_STEPS = 1 << 40
+
+
+class VMRunError(MLError):
+    """A kernel did not exit cleanly (fault, non-zero exit code, step limit) or was given a bad tile."""
+
+
+@dataclass
+class TileRun:
+    """The VM's result: the whole output tensor after the tile, the steps it took and the final state."""
+
+    output: np.ndarray
+    steps: int
+    state: VMState
+
+
+def output_type(node: Node, inputs: Sequence[np.ndarray]) -> TensorType:
+    return infer(node.op, [type_of(x) for x in inputs], node.attrs)
+
+
+def node_params(node: Node, inputs: Sequence[np.ndarray], first: int, end: int) -> bytes:
+    """The params region of `node`'s kernel for the tile [first, end)."""
+    in_types = [type_of(x) for x in inputs]
+    words = attribute_words(node.op, node.attrs, in_types, infer(node.op, in_types, node.attrs))
+    return pack_params(first, end, words)
+
+
+def _tile(out: TensorType, first: int, end: int | None) -> tuple[int, int]:
+    end = out.size if end is None else end
+    if not 0 <= first <= end <= out.size:
+        raise VMRunError(f"tile [{first}, {end}) is not inside an output of {out.size} elements")
+    return first, end
+
+
+def initial_state(node: Node, inputs: Sequence[np.ndarray], first: int = 0, end: int | None = None,
+                  output_before: np.ndarray | None = None) -> VMState:
+    """The VM state that computes the tile [first, end) of `node` (end defaults to the whole output).
+
+    `output_before` is the output tensor as earlier tiles left it (zeros when None).
+    """
+    out = output_type(node, inputs)
+    first, end = _tile(out, first, end)
+    before = np.zeros(out.shape, dtype=DTYPES[out.dtype]) if output_before is None else output_before
+    if type_of(before) != out:
+        raise VMRunError(f"output_before is {type_of(before)}, the node produces {out}")
+    params = node_params(node, inputs, first, end)
+    data = [np.ascontiguousarray(x).tobytes() for x in inputs]
+    return load_kernel(OPS[node.op].kernel, params=params, inputs=data, output=before.tobytes())
+
+
+def read_output(state: VMState, out: TensorType) -> np.ndarray:
+    """The output tensor held in the OUTPUT region of `state`."""
+    raw = state.memory.read_bytes(layout.OUTPUT.base, out.nbytes)
+    return np.frombuffer(raw, dtype=DTYPES[out.dtype]).reshape(out.shape).copy()
+
+
+def run_node(node: Node, inputs: Sequence[np.ndarray], first: int = 0, end: int | None = None,
+             output_before: np.ndarray | None = None, max_steps: int = DEFAULT_MAX_STEPS) -> TileRun:
+    """Compute the tile [first, end) of `node` on `inputs` in the VM (fast executor); VMRunError unless exit 0."""
+    state = initial_state(node, inputs, first, end, output_before)
+    steps = run_fast(state, max_steps)
+    if state.status != Status.EXITED or state.exit_code != 0:
+        raise VMRunError(f"{node.op.value} kernel {OPS[node.op].kernel!r} stopped with status "
+                         f"{Status(state.status).name}, code {state.exit_code} after {steps} steps")
+    log.debug("vm_tile_run", op=node.op.value, first=first, end=end, steps=steps)
+    return TileRun(read_output(state, output_type(node, inputs)), steps, state)
+
+
+def run_tiles(node: Node, inputs: Sequence[np.ndarray], bounds: Sequence[int]) -> np.ndarray:
+    """Run the tiles [bounds[0], bounds[1]), [bounds[1], bounds[2]), … in sequence, each VM run starting from
+    the output the previous one left; returns the final output tensor."""
+    output = None
+    for first, end in zip(bounds, bounds[1:]):
+        output = run_node(node, inputs, first, end, output_before=output).output
+    if output is None:
+        raise VMRunError("run_tiles needs at least two bounds")
+    return output

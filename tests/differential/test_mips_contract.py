@@ -1,0 +1,514 @@
+"""The on-chain `MIPS` step (contracts/MIPS.sol) against the Python reference interpreter (opml.vm.interp).
+
+Every case steps a state with the interpreter and checks that the contract, given the interpreter's witness,
+returns the same post-state hash: one case per instruction of docs/vm.md (and per fault), random states and
+instructions (hypothesis), forged witnesses (each rejected with its named error), and a real kernel.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from opml.hashing import keccak
+from opml.kernels import load_kernel
+from opml.kernels.params import pack_matmul_params
+from opml.vm import layout
+from opml.vm.isa import Fields
+from opml.vm.memory import ZERO_HASHES
+from opml.vm.state import U64, Fault, Status, VMState
+from opml.vm.witness import build_witness, split_proofs
+from differential.mips_onchain import OnChainMips, StepReverted, check_steps
+from unit import mips_asm as asm
+from unit.mips_asm import (A0, A1, RA, S0, S1, S2, S3, S4, S5, S6, T0, T1, T2, T3, T4, T5, T6, T7, T8, T9, V0,
+                           ZERO)
+
+CODE = layout.CODE.base
+DATA = layout.SCRATCH.base + 0x100  # S0 points here; the 96 bytes around it hold known data
+DATA_BYTES = bytes((37 * i + 11) & 0xFF for i in range(96))
+
+BASE_REGS = {
+    T0: 0x8000_0000, T1: 0xFFFF_FFFF, T2: 7, T3: 0xFFFF_FFFD, T4: 0x7FFF_FFFF, T5: 0x1234_5678, T6: 0, T7: 1,
+    S0: DATA, S1: DATA + 1, S2: DATA + 2, S3: DATA + 3, S4: 0xDEAD_BEEF, S5: 36, S6: CODE + 8,
+    A0: 0x1234, A1: 0xFFFF_8000, RA: 0xCAFE_BABE, T9: CODE + 0x40,
+}
+HI, LO = 0x0123_4567, 0x89AB_CDEF
+
+
+@pytest.fixture(scope="module")
+def chain(w3, mips) -> OnChainMips:
+    return OnChainMips(w3, mips)
+
+
+def make_state(words: list[int], regs: dict[int, int] | None = None, *, pc: int = CODE,
+               next_pc: int | None = None, step: int = 41) -> VMState:
+    """A running state with `words` at `pc`, the BASE_REGS (updated by `regs`), hi/lo and DATA_BYTES."""
+    state = VMState()
+    for reg, value in {**BASE_REGS, **(regs or {})}.items():
+        state.regs[reg] = value
+    state.hi, state.lo, state.step = HI, LO, step
+    state.pc, state.next_pc = pc, (pc + 4) & 0xFFFF_FFFF if next_pc is None else next_pc
+    state.memory.write_bytes(DATA - 32, DATA_BYTES)
+    for i, word in enumerate(words):
+        state.memory.write_word((pc & ~3) + 4 * i, word)
+    return state
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One case per instruction (and per outcome that has its own path)
+
+RUNNING = (Status.RUNNING, 0)
+
+
+def fault(code: Fault) -> tuple[Status, int]:
+    return (Status.FAULTED, int(code))
+
+
+@dataclass
+class Case:
+    label: str  # starts with the mnemonic it covers
+    words: list[int]
+    expect: tuple[Status, int] = RUNNING
+    regs: dict[int, int] = field(default_factory=dict)
+    steps: int | None = None  # default: one step per word
+    pc: int = CODE
+    next_pc: int | None = None
+
+
+def _branch(word: int, expect=RUNNING, **kw) -> Case:
+    """A branch at CODE, its delay slot, a skipped word and the target (offset 2 → CODE + 12)."""
+    words = [word, asm.addiu(T8, T8, 1), asm.addiu(T8, T8, 0x10), asm.addiu(T8, T8, 0x100)]
+    return Case(kw.pop("label"), words, expect, steps=3, **kw)
+
+
+CASES = [
+    Case("sll", [asm.sll(T8, T5, 4)]),
+    Case("sll nop", [asm.nop()]),
+    Case("srl", [asm.srl(T8, T0, 31)]),
+    Case("sra negative", [asm.sra(T8, T0, 4)]),
+    Case("sra positive", [asm.sra(T8, T4, 31)]),
+    Case("sllv amount mod 32", [asm.sllv(T8, T5, S5)]),
+    Case("srlv", [asm.srlv(T8, T1, S5)]),
+    Case("srav", [asm.srav(T8, T0, S5)]),
+    Case("movz moves", [asm.movz(T8, T5, T6)]),
+    Case("movz keeps", [asm.movz(T8, T5, T7)]),
+    Case("movn moves", [asm.movn(T8, T5, T7)]),
+    Case("movn keeps", [asm.movn(T8, T5, T6)]),
+    Case("sync", [asm.sync()]),
+    Case("mfhi", [asm.mfhi(T8)]),
+    Case("mthi", [asm.mthi(T5)]),
+    Case("mflo", [asm.mflo(T8)]),
+    Case("mtlo", [asm.mtlo(T5)]),
+    Case("mult negative", [asm.mult(T0, T3)]),
+    Case("mult", [asm.mult(T5, T4)]),
+    Case("multu", [asm.multu(T1, T1)]),
+    Case("div", [asm.div(T5, T3)]),
+    Case("div negative dividend", [asm.div(T3, T2)]),
+    Case("div most negative by -1", [asm.div(T0, T1)]),
+    Case("div by zero", [asm.div(T5, T6)], fault(Fault.DIVISION_BY_ZERO)),
+    Case("divu", [asm.divu(T1, T2)]),
+    Case("divu by zero", [asm.divu(T5, ZERO)], fault(Fault.DIVISION_BY_ZERO)),
+    Case("add", [asm.add(T8, T2, T3)]),
+    Case("add overflow", [asm.add(T8, T4, T7)], fault(Fault.OVERFLOW)),
+    Case("add negative overflow", [asm.add(T8, T0, T1)], fault(Fault.OVERFLOW)),
+    Case("addu wraps", [asm.addu(T8, T4, T7)]),
+    Case("sub", [asm.sub(T8, T2, T3)]),
+    Case("sub overflow", [asm.sub(T8, T0, T7)], fault(Fault.OVERFLOW)),
+    Case("sub overflow zero minus most negative", [asm.sub(T8, T6, T0)], fault(Fault.OVERFLOW)),
+    Case("sub minus one minus most negative", [asm.sub(T8, T1, T0)]),
+    Case("subu wraps", [asm.subu(T8, T6, T7)]),
+    Case("and", [asm.and_(T8, T5, S4)]),
+    Case("or", [asm.or_(T8, T5, S4)]),
+    Case("xor", [asm.xor(T8, T5, S4)]),
+    Case("nor", [asm.nor(T8, T5, S4)]),
+    Case("slt true", [asm.slt(T8, T0, T2)]),
+    Case("slt false", [asm.slt(T8, T2, T0)]),
+    Case("sltu", [asm.sltu(T8, T0, T2)]),
+    Case("tge traps", [asm.tge(T2, T3)], fault(Fault.TRAP)),
+    Case("tge passes", [asm.tge(T3, T2)]),
+    Case("tgeu traps", [asm.tgeu(T3, T2)], fault(Fault.TRAP)),
+    Case("tgeu passes", [asm.tgeu(T2, T3)]),
+    Case("tlt traps", [asm.tlt(T3, T2)], fault(Fault.TRAP)),
+    Case("tlt passes", [asm.tlt(T2, T3)]),
+    Case("tltu traps", [asm.tltu(T2, T3)], fault(Fault.TRAP)),
+    Case("tltu passes", [asm.tltu(T3, T2)]),
+    Case("teq traps", [asm.teq(T2, T2)], fault(Fault.TRAP)),
+    Case("teq passes", [asm.teq(T2, T3)]),
+    Case("tne traps", [asm.tne(T2, T3)], fault(Fault.TRAP)),
+    Case("tne passes", [asm.tne(T2, T2)]),
+    Case("syscall exit", [asm.syscall()], (Status.EXITED, 0x34), regs={V0: 4001}),
+    Case("syscall exit_group", [asm.syscall()], (Status.EXITED, 0xBE), regs={V0: 4246, A0: 0xCAFE_BABE}),
+    Case("syscall bad number", [asm.syscall()], fault(Fault.BAD_SYSCALL), regs={V0: 4000}),
+    Case("syscall exit in a delay slot", [asm.beq(ZERO, ZERO, 4), asm.syscall()], (Status.EXITED, 0x34),
+         regs={V0: 4001}),
+    Case("break", [asm.break_(5)], fault(Fault.TRAP)),
+    # REGIMM
+    _branch(asm.bltz(T0, 2), label="bltz taken"),
+    _branch(asm.bltz(T2, 2), label="bltz not taken"),
+    _branch(asm.bgez(T6, 2), label="bgez taken"),
+    _branch(asm.bgez(T3, 2), label="bgez not taken"),
+    _branch(asm.bltzl(T3, 2), label="bltzl taken"),
+    _branch(asm.bltzl(T2, 2), label="bltzl not taken skips the delay slot"),
+    _branch(asm.bgezl(T2, 2), label="bgezl taken"),
+    _branch(asm.bgezl(T0, 2), label="bgezl not taken"),
+    _branch(asm.bltzal(T0, 2), label="bltzal taken"),
+    _branch(asm.bltzal(T2, 2), label="bltzal not taken still links"),
+    _branch(asm.bltzal(RA, 2), label="bltzal ra compares the old ra"),
+    _branch(asm.bgezal(T2, 2), label="bgezal taken"),
+    _branch(asm.bgezal(T0, 2), label="bgezal not taken"),
+    _branch(asm.bltzall(T0, 2), label="bltzall taken"),
+    _branch(asm.bltzall(T2, 2), label="bltzall not taken"),
+    _branch(asm.bgezall(T6, 2), label="bgezall taken"),
+    _branch(asm.bgezall(T3, 2), label="bgezall not taken"),
+    Case("tgei traps", [asm.tgei(T2, -5)], fault(Fault.TRAP)),
+    Case("tgei passes", [asm.tgei(T3, 0)]),
+    Case("tgeiu traps", [asm.tgeiu(T1, -1)], fault(Fault.TRAP)),
+    Case("tgeiu passes", [asm.tgeiu(T2, -1)]),
+    Case("tlti traps", [asm.tlti(T3, 0)], fault(Fault.TRAP)),
+    Case("tlti passes", [asm.tlti(T2, 7)]),
+    Case("tltiu traps", [asm.tltiu(T2, -1)], fault(Fault.TRAP)),
+    Case("tltiu passes", [asm.tltiu(T1, -2)]),
+    Case("teqi traps", [asm.teqi(T3, -3)], fault(Fault.TRAP)),
+    Case("teqi passes", [asm.teqi(T3, 3)]),
+    Case("tnei traps", [asm.tnei(T2, 8)], fault(Fault.TRAP)),
+    Case("tnei passes", [asm.tnei(T2, 7)]),
+    # SPECIAL2
+    Case("madd", [asm.madd(T0, T3)]),
+    Case("maddu", [asm.maddu(T1, T1)]),
+    Case("mul", [asm.mul(T8, T5, T3)]),
+    Case("msub", [asm.msub(T5, T3)]),
+    Case("msubu", [asm.msubu(T1, T1)]),
+    Case("clz", [asm.clz(T8, T5)]),
+    Case("clz zero", [asm.clz(T8, T6)]),
+    Case("clz top bit", [asm.clz(T8, T0)]),
+    Case("clo", [asm.clo(T8, T1)]),
+    Case("clo none", [asm.clo(T8, T5)]),
+    Case("clo three", [asm.clo(T8, T3)]),
+    # Jumps and branches
+    Case("j", [asm.j(CODE + 0x80), asm.addiu(T8, T8, 1)], steps=3),
+    Case("jal", [asm.jal(CODE + 0x80), asm.addiu(T8, T8, 1)], steps=3),
+    Case("jr", [asm.jr(T9), asm.addiu(T8, T8, 1)], steps=3),
+    Case("jalr", [asm.jalr(RA, T9), asm.addiu(T8, T8, 1)], steps=3),
+    Case("jalr same register reads the target first", [asm.jalr(T9, T9)], steps=2),
+    Case("jalr to zero register", [asm.jalr(ZERO, T9)], steps=2),
+    Case("jr unaligned target faults on fetch", [asm.jr(S1), asm.nop()], fault(Fault.UNALIGNED_FETCH), steps=3),
+    _branch(asm.beq(T2, T2, 2), label="beq taken"),
+    _branch(asm.beq(T2, T3, 2), label="beq not taken"),
+    _branch(asm.bne(T2, T3, 2), label="bne taken"),
+    _branch(asm.bne(T2, T2, 2), label="bne not taken"),
+    _branch(asm.blez(T6, 2), label="blez zero taken"),
+    _branch(asm.blez(T0, 2), label="blez negative taken"),
+    _branch(asm.blez(T2, 2), label="blez not taken"),
+    _branch(asm.bgtz(T2, 2), label="bgtz taken"),
+    _branch(asm.bgtz(T6, 2), label="bgtz not taken"),
+    _branch(asm.beq(T2, T2, -1), label="beq backwards"),
+    _branch(asm.beql(T2, T2, 2), label="beql taken"),
+    _branch(asm.beql(T2, T3, 2), label="beql not taken"),
+    _branch(asm.bnel(T2, T3, 2), label="bnel taken"),
+    _branch(asm.bnel(T2, T2, 2), label="bnel not taken"),
+    _branch(asm.blezl(T0, 2), label="blezl taken"),
+    _branch(asm.blezl(T2, 2), label="blezl not taken"),
+    _branch(asm.bgtzl(T2, 2), label="bgtzl taken"),
+    _branch(asm.bgtzl(T0, 2), label="bgtzl not taken"),
+    Case("branch in a delay slot", [asm.beq(ZERO, ZERO, 4), asm.bne(T2, T3, 4)],
+         fault(Fault.BRANCH_IN_DELAY_SLOT)),
+    Case("jump in a delay slot", [asm.j(CODE + 0x80), asm.jr(T9)], fault(Fault.BRANCH_IN_DELAY_SLOT)),
+    Case("link in a delay slot faults before linking", [asm.jr(T9), asm.jal(CODE)],
+         fault(Fault.BRANCH_IN_DELAY_SLOT)),
+    # Immediates
+    Case("addi", [asm.addi(T8, T2, -100)]),
+    Case("addi overflow", [asm.addi(T8, T4, 1)], fault(Fault.OVERFLOW)),
+    Case("addi negative overflow", [asm.addi(T8, T0, -1)], fault(Fault.OVERFLOW)),
+    Case("addiu", [asm.addiu(T8, T4, 1)]),
+    Case("addiu to zero register is discarded", [asm.addiu(ZERO, T2, 5)]),
+    Case("slti", [asm.slti(T8, T3, -2)]),
+    Case("sltiu sign-extended immediate", [asm.sltiu(T8, T2, -1)]),
+    Case("andi zero-extends", [asm.andi(T8, T1, 0x8001)]),
+    Case("ori", [asm.ori(T8, T5, 0xF00F)]),
+    Case("xori", [asm.xori(T8, T5, 0xFFFF)]),
+    Case("lui", [asm.lui(T8, 0x8765)]),
+    # Loads and stores
+    Case("lb sign-extends", [asm.lb(T8, 3, S0)]),
+    Case("lb to zero register", [asm.lb(ZERO, 0, S0)]),
+    Case("lbu", [asm.lbu(T8, -7, S0)]),
+    Case("lh", [asm.lh(T8, 2, S0)]),
+    Case("lh unaligned", [asm.lh(T8, 0, S1)], fault(Fault.UNALIGNED_ACCESS)),
+    Case("lhu", [asm.lhu(T8, -30, S0)]),
+    Case("lhu unaligned", [asm.lhu(T8, 0, S3)], fault(Fault.UNALIGNED_ACCESS)),
+    Case("lw", [asm.lw(T8, 4, S0)]),
+    Case("lw unaligned", [asm.lw(T8, 0, S2)], fault(Fault.UNALIGNED_ACCESS)),
+    Case("lw untouched memory", [asm.lw(T8, 0, A1)]),
+    Case("lw last word of memory", [asm.lw(T8, -4, T6)]),
+    Case("ll", [asm.ll(T8, 8, S0)]),
+    Case("ll unaligned", [asm.ll(T8, 0, S3)], fault(Fault.UNALIGNED_ACCESS)),
+    *[Case(f"lwl offset {b}", [asm.lwl(T5, b, S0)]) for b in range(4)],
+    *[Case(f"lwr offset {b}", [asm.lwr(T5, b, S0)]) for b in range(4)],
+    Case("lwr+lwl unaligned word", [asm.lwr(T8, 0, S1), asm.lwl(T8, 3, S1)]),
+    Case("sb", [asm.sb(T5, 1, S0), asm.lw(T8, 0, S0)]),
+    Case("sh", [asm.sh(T5, 2, S0), asm.lw(T8, 0, S0)]),
+    Case("sh unaligned", [asm.sh(T5, 0, S1)], fault(Fault.UNALIGNED_ACCESS)),
+    Case("sw", [asm.sw(T5, 0, S0), asm.lw(T8, 0, S0)]),
+    Case("sw unaligned", [asm.sw(T5, 0, S1)], fault(Fault.UNALIGNED_ACCESS)),
+    Case("sw untouched memory", [asm.sw(T5, 0x40, A1), asm.lw(T8, 0x40, A1)]),
+    Case("sw last word of memory", [asm.sw(S4, -4, T6), asm.lw(T8, -4, T6)]),
+    Case("sw into the code it runs", [asm.sw(T6, 0, S6), asm.nop(), asm.addiu(T8, T8, 1)]),
+    Case("sc", [asm.sc(T5, 4, S0), asm.lw(T8, 4, S0)]),
+    Case("sc unaligned", [asm.sc(T5, 0, S2)], fault(Fault.UNALIGNED_ACCESS)),
+    *[Case(f"swl offset {b}", [asm.swl(T5, b, S0), asm.lw(T8, 0, S0)]) for b in range(4)],
+    *[Case(f"swr offset {b}", [asm.swr(T5, b, S0), asm.lw(T8, 0, S0)]) for b in range(4)],
+    Case("swr+swl unaligned word", [asm.swr(T5, 0, S3), asm.swl(T5, 3, S3), asm.lw(T8, 0, S0)]),
+    Case("pref touches no memory", [asm.pref(0, 0, S1)]),
+    # Invalid instructions
+    Case("invalid cop0", [0x4000_0000], fault(Fault.INVALID_INSTRUCTION)),
+    Case("invalid lwc1", [asm.i_type(0x31, S0, T8, 0)], fault(Fault.INVALID_INSTRUCTION)),
+    Case("invalid op 0x27", [asm.i_type(0x27, S0, T8, 0)], fault(Fault.INVALID_INSTRUCTION)),
+    Case("invalid op 0x3f", [0xFFFF_FFFF], fault(Fault.INVALID_INSTRUCTION)),
+    Case("invalid special funct 0x01", [asm.r_type(0x01, T2, T3, T8)], fault(Fault.INVALID_INSTRUCTION)),
+    Case("invalid special funct 0x35", [asm.r_type(0x35, T2, T3)], fault(Fault.INVALID_INSTRUCTION)),
+    Case("invalid special funct 0x14", [asm.r_type(0x14, T2, T3)], fault(Fault.INVALID_INSTRUCTION)),
+    Case("invalid regimm 0x04", [asm.regimm(0x04, T2, 2)], fault(Fault.INVALID_INSTRUCTION)),
+    Case("invalid regimm 0x0d", [asm.regimm(0x0D, T2, 2)], fault(Fault.INVALID_INSTRUCTION)),
+    Case("invalid special2 0x03", [asm.special2(0x03, T2, T3, T8)], fault(Fault.INVALID_INSTRUCTION)),
+    # Whole-state edges
+    Case("unaligned fetch", [asm.nop()], fault(Fault.UNALIGNED_FETCH), pc=CODE + 2),
+    Case("delay-slot state runs the slot then jumps", [asm.addiu(T8, T2, 1)], steps=2, next_pc=CODE + 0x40),
+    Case("pc wraps around the address space", [asm.addiu(T8, T2, 1)], steps=1, pc=0xFFFF_FFFC),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.label for c in CASES])
+def test_instruction(chain: OnChainMips, case: Case) -> None:
+    state = make_state(case.words, case.regs, pc=case.pc, next_pc=case.next_pc)
+    check_steps(chain, state, case.steps or len(case.words), label=case.label)
+    assert (state.status, state.exit_code) == case.expect, f"{case.label}: Python VM ended in {state}"
+
+
+def test_every_instruction_has_a_case() -> None:
+    covered = {case.label.split()[0].split("+")[0] for case in CASES}
+    missing = set(asm.INSTRUCTIONS) - covered
+    assert not missing, f"no differential case for {sorted(missing)}"
+
+
+@pytest.mark.parametrize("status,code", [(Status.EXITED, 3), (Status.FAULTED, int(Fault.TRAP))])
+def test_step_on_a_halted_state_returns_it_unchanged(chain: OnChainMips, status: Status, code: int) -> None:
+    state = make_state([asm.addiu(T8, T2, 1)])
+    state.status, state.exit_code = status, code
+    before = state.hash()
+    check_steps(chain, state, 2, label=status.name)
+    assert state.hash() == before
+
+
+def test_step_counter_wraps(chain: OnChainMips) -> None:
+    state = make_state([asm.nop()], step=U64)
+    check_steps(chain, state, 1, label="step 2^64-1")
+    assert state.step == 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Random states and instructions
+
+def _operand_strategy(name: str, mnemonic: str, memory: bool) -> st.SearchStrategy[int]:
+    if name in ("rd", "rs", "rt", "base"):
+        return st.integers(0, 31)
+    if name in ("sa", "stype", "hint"):
+        return st.integers(0, 31)
+    if name == "code":
+        return st.integers(0, 0x3FF)
+    if name == "target":
+        return st.integers(0, 0x100).map(lambda k: CODE + 4 * k)
+    if name == "off" and memory:
+        return st.one_of(st.integers(-64, 64), st.integers(-0x8000, 0x7FFF))  # memory offsets
+    if name in ("off", "imm"):
+        return st.one_of(st.integers(-8, 8), st.integers(-0x8000, 0xFFFF))
+    raise AssertionError(f"no strategy for operand {name} of {mnemonic}")
+
+
+@st.composite
+def instructions(draw) -> int:
+    """A word from the set with random operands, or (1 in 10) any 32-bit word."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.integers(0, 0xFFFF_FFFF))
+    mnemonic = draw(st.sampled_from(sorted(asm.INSTRUCTIONS)))
+    encoder = asm.INSTRUCTIONS[mnemonic]
+    params = inspect.signature(encoder).parameters
+    return encoder(*(draw(_operand_strategy(p, mnemonic, "base" in params)) for p in params))
+
+
+EDGES = (0, 1, 2, 3, 4, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF, 0xFFFF_FFFC, 0x8000, 0xFFFF, 4001, 4246)
+register_values = st.one_of(
+    st.integers(0, 0xFFFF_FFFF),
+    st.sampled_from(EDGES),
+    st.integers(-96, 96).map(lambda d: DATA + d),  # pointers near the data
+    st.integers(0, 0x3FF).map(lambda k: CODE + k),  # pointers into the code
+)
+
+
+@st.composite
+def random_states(draw) -> VMState:
+    """A running state: random registers, hi/lo, step; pc in the code region (rarely unaligned), nextPC
+    usually pc + 4 (else a delay-slot state); three random instructions at pc; random bytes at every address
+    those instructions would access with the initial registers."""
+    state = VMState()
+    state.regs[1:] = [draw(register_values) for _ in range(31)]
+    state.hi, state.lo = draw(st.integers(0, 0xFFFF_FFFF)), draw(st.integers(0, 0xFFFF_FFFF))
+    state.step = draw(st.one_of(st.integers(0, U64), st.just(U64)))
+    pc = CODE + 4 * draw(st.integers(0, 0x3FF)) + (draw(st.sampled_from((0, 0, 0, 0, 0, 0, 0, 0, 0, 2))))
+    state.pc = pc
+    state.next_pc = draw(st.one_of(st.just((pc + 4) & 0xFFFF_FFFF), st.just((pc + 4) & 0xFFFF_FFFF),
+                                   st.just((pc + 4) & 0xFFFF_FFFF), register_values))
+    words = [draw(instructions()) for _ in range(3)]
+    for word in words:
+        f = Fields(word)
+        if 0x20 <= f.op <= 0x38:
+            address = (state.regs[f.rs] + f.simm) & 0xFFFF_FFE0
+            state.memory.write_bytes(address, draw(st.binary(min_size=32, max_size=32)))
+    state.memory.write_bytes(DATA - 32, draw(st.binary(min_size=64, max_size=64)))
+    for i, word in enumerate(words):
+        state.memory.write_word((pc & ~3) + 4 * i, word)
+    return state
+
+
+RANDOM_EXAMPLES = 350  # x 3 steps = 1050 random steps per run
+
+
+@settings(max_examples=RANDOM_EXAMPLES, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(state=random_states())
+def test_random_states_agree(chain: OnChainMips, state: VMState) -> None:
+    check_steps(chain, state, 3, label="random")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Forged witnesses
+
+def _load_witness() -> tuple[bytes, bytes, list[bytes]]:
+    """Witness of `lw $t8, 4($s0)`: packed state, proofData = fetch proof ‖ data proof, and the two proofs."""
+    state = make_state([asm.lw(T8, 4, S0)])
+    witness = build_witness(state)
+    proofs = split_proofs(witness.proof)
+    assert len(proofs) == 2
+    return witness.state, witness.proof, proofs
+
+
+def _flip(data: bytes, index: int) -> bytes:
+    return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1:]
+
+
+def _mask(proof: bytes) -> int:
+    return int.from_bytes(proof[32:36], "big")
+
+
+def _with_mask(proof: bytes, mask: int) -> bytes:
+    return proof[:32] + mask.to_bytes(4, "big") + proof[36:]
+
+
+def _reverts(chain: OnChainMips, state: bytes, proof: bytes) -> str:
+    with pytest.raises(StepReverted) as info:
+        chain.step(state, proof)
+    return info.value.error
+
+
+def test_honest_witness_is_accepted(chain: OnChainMips) -> None:
+    state, proof, _ = _load_witness()
+    assert len(chain.step(state, proof)) == 32
+
+
+def test_wrong_leaf_is_rejected(chain: OnChainMips) -> None:
+    state, _, (fetch, data) = _load_witness()
+    assert _reverts(chain, state, _flip(fetch, 0) + data) == "InvalidMemoryProof"
+    assert _reverts(chain, state, fetch + _flip(data, 31)) == "InvalidMemoryProof"
+
+
+def test_wrong_sibling_is_rejected(chain: OnChainMips) -> None:
+    state, _, (fetch, data) = _load_witness()
+    assert len(fetch) > 36 and len(data) > 36
+    assert _reverts(chain, state, _flip(fetch, 36) + data) == "InvalidMemoryProof"
+    assert _reverts(chain, state, fetch + _flip(data, len(data) - 1)) == "InvalidMemoryProof"
+
+
+def test_wrong_mask_is_rejected(chain: OnChainMips) -> None:
+    state, _, (fetch, data) = _load_witness()
+    lowest = _mask(fetch) & -_mask(fetch)
+    assert lowest, "the fetch proof has a sibling"
+    cleared = _with_mask(fetch, _mask(fetch) ^ lowest)  # a present sibling read as Z[h], the rest shifted
+    assert _reverts(chain, state, cleared + data) == "InvalidMemoryProof"
+    high_bit = _with_mask(data, _mask(data) | (1 << 27))  # bits 27..31 must be zero
+    assert _reverts(chain, state, fetch + high_bit) == "InvalidMemoryProof"
+
+
+def test_proof_of_another_chunk_is_rejected(chain: OnChainMips) -> None:
+    state, _, (fetch, _) = _load_witness()
+    assert _reverts(chain, state, fetch + fetch) == "InvalidMemoryProof"
+
+
+def test_explicit_zero_sibling_is_accepted(chain: OnChainMips) -> None:
+    """A verifier accepts any mask: a present sibling equal to Z[h] is only larger, not wrong."""
+    state, proof, (fetch, data) = _load_witness()
+    mask = _mask(data)
+    h = next(h for h in range(27) if not mask >> h & 1)
+    position = 36 + 32 * bin(mask & ((1 << h) - 1)).count("1")
+    padded = _with_mask(data, mask | 1 << h)
+    padded = padded[:position] + ZERO_HASHES[h] + padded[position:]
+    assert chain.step(state, fetch + padded) == chain.step(state, proof)
+
+
+def test_wrong_proof_lengths_are_rejected(chain: OnChainMips) -> None:
+    state, proof, (fetch, _) = _load_witness()
+    assert _reverts(chain, state, proof[:-1]) == "InvalidProofLength"
+    assert _reverts(chain, state, proof + b"\x00") == "InvalidProofLength"
+    assert _reverts(chain, state, fetch) == "InvalidProofLength"  # the data proof is missing
+    assert _reverts(chain, state, b"") == "InvalidProofLength"
+    alu = build_witness(make_state([asm.addu(T8, T2, T3)]))
+    assert _reverts(chain, alu.state, alu.proof + proof[-32:]) == "InvalidProofLength"
+    halted = make_state([asm.nop()])
+    halted.status, halted.exit_code = Status.EXITED, 0
+    assert _reverts(chain, halted.encode(), b"\x00") == "InvalidProofLength"
+
+
+def test_step_from_checks_the_pre_state_hash(chain: OnChainMips) -> None:
+    state, proof, _ = _load_witness()
+    assert chain.step_from(keccak(state), state, proof) == chain.step(state, proof)
+    with pytest.raises(StepReverted) as info:
+        chain.step_from(_flip(keccak(state), 0), state, proof)
+    assert info.value.error == "PreStateMismatch"
+
+
+@pytest.mark.parametrize("mutate,error", [
+    (lambda s: s[:-1], "InvalidStateLength"),
+    (lambda s: s + b"\x00", "InvalidStateLength"),
+    (lambda s: s[:56] + b"\x03" + s[57:], "InvalidState"),  # status 3
+    (lambda s: s[:57] + b"\x01" + s[58:], "InvalidState"),  # running with an exit code
+    (lambda s: s[:61] + b"\x01" + s[62:], "InvalidState"),  # regs[0] != 0
+], ids=["short", "long", "status", "exit-code", "reg0"])
+def test_malformed_states_are_rejected(chain: OnChainMips, mutate, error: str) -> None:
+    state, proof, _ = _load_witness()
+    assert _reverts(chain, mutate(state), proof) == error
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A real program
+
+def _matmul_state(m: int, k: int, n: int, seed: int) -> VMState:
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-128, 128, size=(m, k), dtype=np.int8)
+    b = rng.integers(-128, 128, size=(k, n), dtype=np.int8)
+    return load_kernel("matmul_i8", params=pack_matmul_params(m, k, n), inputs=[a.tobytes(), b.tobytes()])
+
+
+def test_matmul_kernel_runs_to_exit_on_chain(chain: OnChainMips) -> None:
+    state = _matmul_state(2, 3, 2, seed=1)
+    steps = 0
+    while state.status == Status.RUNNING and steps < 2000:
+        check_steps(chain, state, 1, label=f"matmul_i8 2x3x2 step {steps}")
+        steps += 1
+    assert state.status == Status.EXITED and steps > 100, state
+    check_steps(chain, state, 1, label="matmul_i8 after exit")
+
+
+def test_matmul_kernel_first_steps_on_chain(chain: OnChainMips) -> None:
+    check_steps(chain, _matmul_state(5, 7, 3, seed=2), 400, label="matmul_i8 5x7x3")

@@ -1,0 +1,257 @@
+"""Every op: numpy reference == its MIPS kernel in the VM (whole node) == the tiles of a random split run in
+sequence, bit for bit, on random shapes, attributes and inputs (docs/ops.md)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from opml.kernels import load_kernel
+from opml.kernels.params import EXIT_BAD_TILE, pack_params
+from opml.ml import ops, quant, vmrun
+from opml.ml.model import Node
+from opml.ml.ops import OpType
+from opml.ml.reference import SOFTMAX_TABLE_MAX, softmax_exp_table
+from opml.vm.fast import run_fast
+from opml.vm.state import Status
+
+EXAMPLES = 60
+I8 = st.integers(-128, 127)
+I32 = st.integers(quant.INT32_MIN, quant.INT32_MAX)
+M0 = st.one_of(st.just(0), st.integers(quant.M0_MIN, quant.M0_LIMIT - 1))
+SHIFT = st.integers(quant.SHIFT_MIN, quant.SHIFT_MAX)
+PAIR = st.tuples(st.integers(1, 3), st.integers(1, 3))
+
+
+def i8_array(shape, elements=I8):
+    return hnp.arrays(np.int8, shape, elements=elements)
+
+
+def i32_array(shape, elements=I32):
+    return hnp.arrays(np.int32, shape, elements=elements)
+
+
+@st.composite
+def tile_bounds(draw, size: int) -> list[int]:
+    """0 = b0 <= b1 <= … <= size: a random split into up to 4 tiles (empty tiles included)."""
+    cuts = draw(st.lists(st.integers(0, size), max_size=3))
+    return [0, *sorted(cuts), size]
+
+
+def check_node(data, node: Node, inputs: list[np.ndarray]) -> None:
+    expected = ops.evaluate(node.op, inputs, node.attrs)
+    whole = vmrun.run_node(node, inputs)
+    assert whole.output.dtype == expected.dtype and whole.output.shape == expected.shape
+    assert np.array_equal(whole.output, expected), f"{node.op.value}: VM != numpy\n{whole.output}\n{expected}"
+    bounds = data.draw(tile_bounds(expected.size), label="tiles")
+    tiled = vmrun.run_tiles(node, inputs, bounds)
+    assert np.array_equal(tiled, expected), f"{node.op.value}: tiles {bounds} != numpy"
+
+
+def differential(test):
+    return settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])(
+        given(st.data())(test))
+
+
+def shape(max_rank=3, max_side=5):
+    return hnp.array_shapes(min_dims=1, max_dims=max_rank, min_side=1, max_side=max_side)
+
+
+@differential
+def test_fully_connected(data):
+    n, k, o = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 40)), data.draw(st.integers(1, 8))
+    inputs = [data.draw(i8_array((n, k))), data.draw(i8_array((o, k))), data.draw(i32_array((o,)))]
+    check_node(data, Node.make(OpType.FULLY_CONNECTED, [0, 1, 2], 3), inputs)
+
+
+@differential
+def test_conv2d(data):
+    groups = data.draw(st.integers(1, 3))
+    cg, og = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 2))
+    kh, kw = data.draw(PAIR)
+    attrs = {"strides": data.draw(PAIR), "dilations": data.draw(st.tuples(st.integers(1, 2), st.integers(1, 2))),
+             "pads": data.draw(st.tuples(*[st.integers(0, 2)] * 4)), "groups": groups}
+    h, w = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6))
+    top, left, bottom, right = attrs["pads"]
+    assume(h + top + bottom > attrs["dilations"][0] * (kh - 1) and w + left + right > attrs["dilations"][1] * (kw - 1))
+    x = data.draw(i8_array((data.draw(st.integers(1, 2)), cg * groups, h, w)))
+    weights = data.draw(i8_array((og * groups, cg, kh, kw)))
+    bias = data.draw(i32_array((og * groups,)))
+    check_node(data, Node.make(OpType.CONV2D, [0, 1, 2], 3, attrs), [x, weights, bias])
+
+
+@differential
+def test_relu(data):
+    dtype = data.draw(st.sampled_from([np.int8, np.int32]))
+    x = data.draw(hnp.arrays(dtype, shape()))
+    check_node(data, Node.make(OpType.RELU, [0], 1), [x])
+
+
+@st.composite
+def pool_case(draw):
+    kernel = draw(PAIR)
+    pads = tuple(draw(st.integers(0, kernel[i % 2] - 1)) for i in range(4))
+    h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    assume(h + pads[0] + pads[2] >= kernel[0] and w + pads[1] + pads[3] >= kernel[1])
+    x = draw(i8_array((draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w)))
+    return {"kernel": kernel, "strides": draw(PAIR), "pads": pads}, x
+
+
+@differential
+def test_max_pool(data):
+    attrs, x = data.draw(pool_case())
+    check_node(data, Node.make(OpType.MAX_POOL, [0], 1, attrs), [x])
+
+
+@differential
+def test_avg_pool(data):
+    attrs, x = data.draw(pool_case())
+    attrs["count_include_pad"] = data.draw(st.booleans())
+    check_node(data, Node.make(OpType.AVG_POOL, [0], 1, attrs), [x])
+
+
+@differential
+def test_global_avg_pool(data):
+    x = data.draw(i8_array(hnp.array_shapes(min_dims=4, max_dims=4, max_side=6)))
+    check_node(data, Node.make(OpType.GLOBAL_AVG_POOL, [0], 1), [x])
+
+
+@differential
+def test_add(data):
+    s = data.draw(shape())
+    attrs = {"left_shift": data.draw(st.integers(0, 24)), "a_multiplier": data.draw(M0), "a_shift": data.draw(SHIFT),
+             "b_multiplier": data.draw(M0), "b_shift": data.draw(SHIFT), "relu": data.draw(st.booleans())}
+    check_node(data, Node.make(OpType.ADD, [0, 1], 2, attrs), [data.draw(i8_array(s)), data.draw(i8_array(s))])
+
+
+@differential
+def test_add_realistic_scales(data):
+    s = data.draw(shape())
+    (ma, sa), (mb, sb) = (quant.quantize_multiplier(data.draw(st.floats(0.05, 3.0))) for _ in range(2))
+    attrs = {"a_multiplier": ma, "a_shift": sa, "b_multiplier": mb, "b_shift": sb}  # S_a/S_out, S_b/S_out
+    check_node(data, Node.make(OpType.ADD, [0, 1], 2, attrs), [data.draw(i8_array(s)), data.draw(i8_array(s))])
+
+
+@differential
+def test_reshape(data):
+    dtype = data.draw(st.sampled_from([np.int8, np.int32]))
+    x = data.draw(hnp.arrays(dtype, shape()))
+    target = data.draw(st.sampled_from([(x.size,), (1, x.size), tuple(reversed(x.shape)), (x.size, 1, 1)]))
+    check_node(data, Node.make(OpType.RESHAPE, [0], 1, {"shape": target}), [x])
+
+
+@differential
+def test_requantize(data):
+    x = data.draw(i32_array(shape(max_rank=4)))
+    per_channel = data.draw(st.booleans())
+    axis = data.draw(st.integers(0, x.ndim - 1)) if per_channel else 1
+    channels = x.shape[axis] if per_channel else 1
+    attrs = {"multipliers": tuple(data.draw(M0) for _ in range(channels)),
+             "shifts": tuple(data.draw(SHIFT) for _ in range(channels)), "axis": axis, "relu": data.draw(st.booleans())}
+    check_node(data, Node.make(OpType.REQUANTIZE, [0], 1, attrs), [x])
+
+
+@differential
+def test_requantize_small_accumulators(data):
+    """Realistic accumulators (products land inside int8) exercise rounding rather than saturation."""
+    x = data.draw(i32_array(shape(), elements=st.integers(-40_000, 40_000)))
+    m0, shift = quant.quantize_multiplier(data.draw(st.floats(1e-4, 0.05)))
+    check_node(data, Node.make(OpType.REQUANTIZE, [0], 1, {"multipliers": (m0,), "shifts": (shift,)}), [x])
+
+
+@differential
+def test_softmax(data):
+    x = data.draw(i8_array(shape(max_side=12)))
+    if data.draw(st.booleans()):
+        table = softmax_exp_table(data.draw(st.floats(0.001, 2.0)))
+    else:
+        table = data.draw(i32_array((256,), elements=st.integers(0, SOFTMAX_TABLE_MAX)))
+        table[0] = max(int(table[0]), 1)
+    check_node(data, Node.make(OpType.SOFTMAX, [0, 1], 2), [x, table])
+
+
+@differential
+def test_argmax(data):
+    dtype = data.draw(st.sampled_from([np.int8, np.int32]))
+    elements = data.draw(st.sampled_from([st.integers(-2, 2), st.integers(-128, 127)]))  # small ranges: many ties
+    x = data.draw(hnp.arrays(dtype, shape(max_side=8), elements=elements))
+    check_node(data, Node.make(OpType.ARGMAX, [0], 1, {"keepdims": data.draw(st.booleans())}), [x])
+
+
+def test_every_op_is_covered():
+    covered = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
+    assert {ops.OPS[op].kernel for op in OpType} <= covered
+
+
+@pytest.mark.parametrize("first, end", [(3, 2), (0, 10)])
+def test_kernel_rejects_a_tile_outside_the_output(first, end):
+    x = np.arange(-4, 5, dtype=np.int8)
+    state = load_kernel("relu", params=pack_params(first, end, [x.size, 1]), inputs=[x.tobytes()])
+    run_fast(state, 100_000)
+    assert (state.status, state.exit_code) == (Status.EXITED, EXIT_BAD_TILE)
+
+
+def test_vmrun_reports_bad_tiles_and_kernel_failures():
+    node = Node.make(OpType.SOFTMAX, [0, 1], 2)
+    x = np.zeros((2, 3), dtype=np.int8)
+    with pytest.raises(vmrun.VMRunError, match="not inside"):
+        vmrun.run_node(node, [x, softmax_exp_table(0.1)], 0, 7)
+    bad_table = np.full(256, SOFTMAX_TABLE_MAX + 1, dtype=np.int32)
+    with pytest.raises(vmrun.VMRunError, match="code 16"):
+        vmrun.run_node(node, [x, bad_table])
+
+
+def test_tile_leaves_the_rest_of_the_output_untouched():
+    x = np.arange(-50, 50, dtype=np.int8).reshape(10, 10)
+    before = np.full((10, 10), 99, dtype=np.int8)
+    out = vmrun.run_node(Node.make(OpType.RELU, [0], 1), [x], 25, 61, output_before=before).output
+    flat = out.ravel()
+    assert (flat[:25] == 99).all() and (flat[61:] == 99).all()
+    assert np.array_equal(flat[25:61], np.maximum(x.ravel()[25:61], 0))
+    assert math.prod(out.shape) == 100
+
+
+def _fixed_cases() -> dict[OpType, tuple[Node, list[np.ndarray]]]:
+    rng = np.random.default_rng(11)
+
+    def r8(*s):
+        return rng.integers(-128, 128, s, dtype=np.int8)
+
+    m0, shift = quant.quantize_multiplier(0.37)
+    return {
+        OpType.FULLY_CONNECTED: (Node.make("FullyConnected", [0, 1, 2], 3),
+                                 [r8(2, 9), r8(3, 9), rng.integers(-1000, 1000, 3, dtype=np.int32)]),
+        OpType.CONV2D: (Node.make("Conv2D", [0, 1, 2], 3, {"pads": (1, 0, 1, 2), "strides": (2, 1), "groups": 2}),
+                        [r8(1, 4, 4, 3), r8(4, 2, 2, 2), rng.integers(-99, 99, 4, dtype=np.int32)]),
+        OpType.RELU: (Node.make("ReLU", [0], 1), [r8(3, 5)]),
+        OpType.MAX_POOL: (Node.make("MaxPool", [0], 1, {"kernel": (3, 2), "pads": (2, 1, 1, 0)}), [r8(1, 2, 4, 3)]),
+        OpType.AVG_POOL: (Node.make("AvgPool", [0], 1, {"kernel": (2, 2), "pads": (1, 1, 1, 1)}), [r8(1, 2, 3, 3)]),
+        OpType.GLOBAL_AVG_POOL: (Node.make("GlobalAvgPool", [0], 1), [r8(2, 2, 3, 3)]),
+        OpType.ADD: (Node.make("Add", [0, 1], 2, {"a_multiplier": m0, "a_shift": shift, "b_multiplier": m0,
+                                                  "b_shift": shift - 1}), [r8(2, 6), r8(2, 6)]),
+        OpType.RESHAPE: (Node.make("Reshape", [0], 1, {"shape": (6, 2)}), [r8(3, 4)]),
+        OpType.REQUANTIZE: (Node.make("Requantize", [0], 1, {"multipliers": (m0, 1 << 30), "shifts": (4, -2)}),
+                            [rng.integers(-5000, 5000, (2, 2, 3), dtype=np.int32)]),
+        OpType.SOFTMAX: (Node.make("Softmax", [0, 1], 2), [r8(2, 7), softmax_exp_table(0.07)]),
+        OpType.ARGMAX: (Node.make("ArgMax", [0], 1), [rng.integers(-3, 3, (4, 5), dtype=np.int8)]),
+    }
+
+
+@pytest.mark.parametrize("op", list(OpType), ids=lambda op: op.value)
+def test_reference_interpreter_agrees(op):
+    """The witness-producing interpreter reaches the same final state (hash included) as the fast executor."""
+    from opml.vm import interp
+
+    node, inputs = _fixed_cases()[op]
+    slow, fast = vmrun.initial_state(node, inputs), vmrun.initial_state(node, inputs)
+    interp.run(slow, 5_000_000)
+    run_fast(fast, 5_000_000)
+    assert (slow.status, slow.exit_code) == (Status.EXITED, 0)
+    assert slow.hash() == fast.hash()
+    out = vmrun.read_output(slow, vmrun.output_type(node, inputs))
+    assert np.array_equal(out, ops.evaluate(node.op, inputs, node.attrs))

@@ -1,0 +1,54 @@
+"""The Anvil process manager and the shared chain fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from web3 import Web3
+
+from opml.chain.anvil import CHAIN_ID, DEV_PRIVATE_KEYS, Anvil, AnvilError
+from opml.chain.contracts import deploy
+
+
+def test_start_answers_and_stop_frees_the_port() -> None:
+    node = Anvil().start()
+    try:
+        w3 = node.web3()
+        assert w3.is_connected() and w3.eth.chain_id == CHAIN_ID
+        process = node._process
+    finally:
+        node.stop()
+    assert process is not None and process.poll() is not None
+    assert not node.running
+    node.stop()  # idempotent
+
+
+def test_missing_binary_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(AnvilError, match="make bootstrap"):
+        Anvil(binary=tmp_path / "anvil").start()
+
+
+def test_bad_arguments_report_anvil_output() -> None:
+    with pytest.raises(AnvilError, match="exited during startup"):
+        Anvil(extra_args=("--no-such-flag",), start_attempts=1).start()
+
+
+def test_dev_keys_are_the_nodes_accounts(w3: Web3) -> None:
+    addresses = [Account.from_key(key).address for key in DEV_PRIVATE_KEYS]
+    assert addresses == w3.eth.accounts[: len(addresses)]
+
+
+def test_isolation_reverts_deployments(isolated_chain: Web3) -> None:
+    w3 = isolated_chain
+    nonce = w3.eth.get_transaction_count(w3.eth.accounts[0])
+    deploy(w3, "MIPS")
+    assert w3.eth.get_transaction_count(w3.eth.accounts[0]) == nonce + 1
+
+
+def test_isolation_restored_the_nonce(isolated_chain: Web3, mips) -> None:
+    w3 = isolated_chain
+    # The session deployment of `mips` is the only transaction left from earlier tests in this worker.
+    assert w3.eth.get_transaction_count(w3.eth.accounts[0]) == 1
+    assert w3.eth.get_code(mips.address)

@@ -1,0 +1,243 @@
+"""Coordinator on Anvil: requests, results, challenges, settlement of bonds and fees, finalization; every rejected
+input names its error; ether is conserved (minus gas, plus the burned share)."""
+
+from __future__ import annotations
+
+import pytest
+from eth_abi import encode
+from fixtures_game import (
+    BURN_ADDRESS,
+    GameStack,
+    advance_time,
+    challenge,
+    events,
+    expect_revert,
+    play,
+    read_view,
+    request,
+    send,
+    submit,
+    toy_trace,
+)
+
+from opml.game.toy import Lie
+from opml.hashing import keccak
+from opml.game.types import Phase, Role
+
+pytestmark = pytest.mark.usefixtures("isolated_chain")
+
+OPEN, SUBMITTED, FINALIZED = 1, 2, 3  # request status
+PENDING, SLASHED = 1, 2  # submission status
+
+
+class Ledger:
+    """Ether held by the stack's accounts, its contracts and the burn address, checked for conservation."""
+
+    def __init__(self, stack: GameStack) -> None:
+        self.stack = stack
+        self.addresses = [*stack.accounts.values(), stack.coordinator.address, stack.game.address, BURN_ADDRESS]
+        stack.fees_paid.clear()
+        self.before = self.balances()
+
+    def balances(self) -> dict[str, int]:
+        return {a: self.stack.w3.eth.get_balance(a) for a in self.addresses}
+
+    def change(self, address: str) -> int:
+        """Balance change of `address` since the ledger opened, gas fees it paid added back."""
+        return self.stack.w3.eth.get_balance(address) - self.before[address] + self.stack.fees_paid.get(address, 0)
+
+    def assert_conserved(self) -> None:
+        after = self.balances()
+        fees = sum(self.stack.fees_paid.values())
+        assert sum(after.values()) + fees == sum(self.before.values())
+
+
+def credit(stack: GameStack, account: str) -> int:
+    return stack.coordinator.functions.balanceOf(account).call()
+
+
+def withdraw_all(stack: GameStack, accounts: list[str]) -> None:
+    for account in accounts:
+        if credit(stack, account):
+            send(stack, stack.coordinator.functions.withdraw(), account)
+
+
+def burned(stack: GameStack, amount: int) -> int:
+    return amount * stack.config.burn_bps // 10_000
+
+
+def request_status(stack: GameStack, request_id: int) -> int:
+    return stack.coordinator.functions.getRequest(request_id).call()[7]
+
+
+def submission_status(stack: GameStack, submission_id: int) -> int:
+    return stack.coordinator.functions.getSubmission(submission_id).call()[6]
+
+
+# -- the optimistic path ----------------------------------------------------------------------------------------
+def test_unchallenged_result_finalizes_and_pays_fee_and_bond(toy_stack3: GameStack) -> None:
+    s, cfg = toy_stack3, toy_stack3.config
+    ledger = Ledger(s)
+    request_id, _ = request(s)
+    trace = toy_trace(s, request_id)
+    submission_id, _ = submit(s, request_id, trace)
+    fn = s.coordinator.functions
+    expect_revert(s, fn.finalize(request_id), s.other, "WindowOpen")
+    advance_time(s.w3, cfg.challenge_window + 1)
+    expect_revert(s, fn.challenge(request_id), s.challenger, "WindowClosed", cfg.challenger_bond)
+    receipt = send(s, fn.finalize(request_id), s.other)
+    (final,) = events(s.coordinator.events.Finalized, receipt)
+    assert final["submitter"] == s.submitter and final["outputCommitment"] == read_submission(s, submission_id)[2]
+    assert request_status(s, request_id) == FINALIZED and submission_status(s, submission_id) == 3
+    assert credit(s, s.submitter) == cfg.model_fee + cfg.submitter_bond
+    expect_revert(s, fn.finalize(request_id), s.other, "AlreadyFinalized")
+    expect_revert(s, fn.challenge(request_id), s.challenger, "AlreadyFinalized", cfg.challenger_bond)
+    expect_revert(s, fn.submit(request_id, b"x", b"\0" * 32), s.other, "AlreadyFinalized", cfg.submitter_bond)
+
+    withdraw_all(s, [s.submitter])
+    expect_revert(s, fn.withdraw(), s.submitter, "NothingToWithdraw")
+    assert ledger.change(s.submitter) == cfg.model_fee
+    assert ledger.change(s.requester) == -cfg.model_fee
+    assert s.w3.eth.get_balance(s.coordinator.address) == 0
+    ledger.assert_conserved()
+
+
+def read_submission(stack: GameStack, submission_id: int):
+    return stack.coordinator.functions.getSubmission(submission_id).call()
+
+
+def test_request_records_commitments_and_rejects_bad_input(toy_stack3: GameStack) -> None:
+    s, cfg = toy_stack3, toy_stack3.config
+    fn = s.coordinator.functions
+    zero = "0x" + "00" * 20
+    assert expect_revert(s, fn.request(s.model_id, b"in", zero, 0), s.requester, "FeeTooLow",
+                         cfg.model_fee - 1).arguments == (cfg.model_fee, cfg.model_fee - 1)
+    expect_revert(s, fn.request(99, b"in", zero, 0), s.requester, "UnknownModel", cfg.model_fee)
+    expect_revert(s, fn.request(s.model_id, b"\1" * (cfg.max_input_bytes + 1), zero, 0), s.requester,
+                  "InputTooLarge", cfg.model_fee)
+    expect_revert(s, fn.request(s.model_id, b"in", zero, cfg.max_callback_gas + 1), s.requester,
+                  "CallbackGasTooHigh", cfg.model_fee)
+    request_id, receipt = request(s, b"some input", fee=cfg.model_fee + 5)
+    (created,) = events(s.coordinator.events.RequestCreated, receipt)
+    assert created["fee"] == cfg.model_fee + 5 and created["input"] == b"some input"
+    roots = s.registry.functions.modelRoots(s.model_id).call()[:3]
+    assert created["inputCommitment"] == keccak(b"some input")
+    assert created["anchor"] == keccak(encode(["bytes32"] * 4, [*roots, keccak(b"some input")]))
+    assert request_status(s, request_id) == OPEN
+
+
+def test_submit_and_challenge_reject_bad_bonds_and_states(toy_stack3: GameStack) -> None:
+    s, cfg = toy_stack3, toy_stack3.config
+    fn = s.coordinator.functions
+    request_id, _ = request(s)
+    trace = toy_trace(s, request_id)
+    output, end = trace.claim_preimage(1), trace.open_next(0)[0].root_at(8)
+    expect_revert(s, fn.submit(7, output, end), s.submitter, "UnknownRequest", cfg.submitter_bond)
+    expect_revert(s, fn.challenge(request_id), s.challenger, "NoActiveSubmission", cfg.challenger_bond)
+    expect_revert(s, fn.finalize(request_id), s.other, "NoActiveSubmission")
+    assert expect_revert(s, fn.submit(request_id, output, end), s.submitter, "BondWrong",
+                         cfg.submitter_bond - 1).arguments == (cfg.submitter_bond, cfg.submitter_bond - 1)
+    expect_revert(s, fn.submit(request_id, output, end), s.submitter, "BondWrong", cfg.submitter_bond + 1)
+    submission_id, _ = submit(s, request_id, trace)
+    assert expect_revert(s, fn.submit(request_id, output, end), s.other, "AlreadySubmitted",
+                         cfg.submitter_bond).arguments == (request_id, submission_id)
+    expect_revert(s, fn.challenge(request_id), s.challenger, "BondWrong", cfg.challenger_bond + 1)
+    expect_revert(s, fn.challenge(request_id), s.challenger, "BondWrong", 0)
+    expect_revert(s, fn.challenge(request_id), s.submitter, "SelfChallenge", cfg.challenger_bond)
+    expect_revert(s, fn.challenge(99), s.challenger, "UnknownRequest", cfg.challenger_bond)
+    game_id, _ = challenge(s, request_id)
+    advance_time(s.w3, cfg.challenge_window + 1)
+    assert expect_revert(s, fn.finalize(request_id), s.other, "GamesPending").arguments == (1,)
+    expect_revert(s, fn.releaseGame(game_id), s.other, "GameNotMoot")
+    expect_revert(s, fn.releaseGame(42), s.other, "UnknownGame")
+
+
+# -- disputes and settlement ------------------------------------------------------------------------------------
+def test_slashed_submitter_pays_the_winner_request_reopens_and_moot_games_are_released(toy_stack3: GameStack) -> None:
+    s, cfg = toy_stack3, toy_stack3.config
+    ledger = Ledger(s)
+    fn = s.coordinator.functions
+    request_id, _ = request(s)
+    honest = toy_trace(s, request_id)
+    liar = toy_trace(s, request_id, frozenset({Lie((0, 5, 1), 7)}))
+    bad_submission, _ = submit(s, request_id, liar)
+    game1, _ = challenge(s, request_id, s.challenger)
+    game2, _ = challenge(s, request_id, s.challenger2)
+    assert read_submission(s, bad_submission)[5] == 2  # open games
+
+    played = play(s, game1, {Role.SUBMITTER: liar, Role.CHALLENGER: honest})
+    assert played.final.phase is Phase.CHALLENGER_WON
+    (slashed,) = events(s.coordinator.events.Slashed, played.receipts[-1])
+    assert slashed["challenger"] == s.challenger and slashed["submitter"] == s.submitter
+    assert submission_status(s, bad_submission) == SLASHED and request_status(s, request_id) == OPEN
+    burn = burned(s, cfg.submitter_bond)
+    assert credit(s, s.challenger) == cfg.challenger_bond + cfg.submitter_bond - burn
+    assert credit(s, s.submitter) == 0
+    assert ledger.change(BURN_ADDRESS) == burn == s.coordinator.functions.totalBurned().call()
+
+    # the other game on the slashed result is moot: released by anyone, bond back, no more moves
+    view = read_view(s, game2)
+    assert view.moot and not view.settled
+    receipt = send(s, fn.releaseGame(game2), s.other)
+    assert events(s.game.events.GameCancelled, receipt)[0]["gameId"] == game2
+    assert read_view(s, game2).phase is Phase.CANCELLED
+    assert credit(s, s.challenger2) == cfg.challenger_bond
+    expect_revert(s, fn.releaseGame(game2), s.other, "ChallengeSettled")
+    expect_revert(s, s.game.functions.claimTimeout(game2), s.other, "GameOver")
+
+    # the reopened request takes a new (honest) result, which finalizes
+    good_submission, _ = submit(s, request_id, honest, s.other)
+    advance_time(s.w3, cfg.challenge_window)
+    send(s, fn.finalize(request_id), s.requester)
+    assert credit(s, s.other) == cfg.model_fee + cfg.submitter_bond
+    assert submission_status(s, good_submission) == 3
+
+    withdraw_all(s, list(s.accounts.values()))
+    assert ledger.change(s.challenger) == cfg.submitter_bond - burn
+    assert ledger.change(s.challenger2) == 0
+    assert ledger.change(s.submitter) == -cfg.submitter_bond
+    assert ledger.change(s.other) == cfg.model_fee
+    assert s.w3.eth.get_balance(s.coordinator.address) == 0
+    ledger.assert_conserved()
+
+
+def test_lying_challengers_lose_their_bonds_to_the_honest_submitter(toy_stack3: GameStack) -> None:
+    s, cfg = toy_stack3, toy_stack3.config
+    ledger = Ledger(s)
+    fn = s.coordinator.functions
+    request_id, _ = request(s)
+    honest = toy_trace(s, request_id)
+    submit(s, request_id, honest)
+    game1, _ = challenge(s, request_id, s.challenger)
+    game2, _ = challenge(s, request_id, s.challenger2)
+    liar1 = toy_trace(s, request_id, frozenset({Lie((0,), 2)}))
+    liar2 = toy_trace(s, request_id, frozenset({Lie((0, 7, 3), 16)}))
+    assert play(s, game1, {Role.SUBMITTER: honest, Role.CHALLENGER: liar1}).final.phase is Phase.SUBMITTER_WON
+    advance_time(s.w3, cfg.challenge_window + 1)
+    expect_revert(s, fn.finalize(request_id), s.other, "GamesPending")
+    # the second liar goes silent at its first pick: the submitter claims the timeout
+    played = play(s, game2, {Role.SUBMITTER: honest, Role.CHALLENGER: liar2}, stop_at=Phase.PICK)
+    assert played.final.phase is Phase.PICK
+    advance_time(s.w3, cfg.clock_seconds + 1)
+    send(s, s.game.functions.claimTimeout(game2), s.submitter)
+    send(s, fn.finalize(request_id), s.other)
+
+    per_game = cfg.challenger_bond - burned(s, cfg.challenger_bond)
+    assert credit(s, s.submitter) == 2 * per_game + cfg.model_fee + cfg.submitter_bond
+    withdraw_all(s, [s.submitter])
+    assert ledger.change(s.submitter) == 2 * per_game + cfg.model_fee
+    assert ledger.change(s.challenger) == ledger.change(s.challenger2) == -cfg.challenger_bond
+    assert ledger.change(BURN_ADDRESS) == 2 * burned(s, cfg.challenger_bond)
+    ledger.assert_conserved()
+
+
+def test_silent_submitter_is_slashed_by_timeout(toy_stack3: GameStack) -> None:
+    s, cfg = toy_stack3, toy_stack3.config
+    request_id, _ = request(s)
+    submission_id, _ = submit(s, request_id, toy_trace(s, request_id))
+    game_id, _ = challenge(s, request_id)
+    advance_time(s.w3, cfg.clock_seconds + 1)
+    receipt = send(s, s.game.functions.claimTimeout(game_id), s.other)
+    assert events(s.coordinator.events.GameSettled, receipt)[0]["submitterWon"] is False
+    assert submission_status(s, submission_id) == SLASHED and request_status(s, request_id) == OPEN
+    assert credit(s, s.challenger) == cfg.challenger_bond + cfg.submitter_bond - burned(s, cfg.submitter_bond)
