@@ -11,12 +11,13 @@ from fixtures_game import GameStack, StackConfig, challenge, deploy_stack, event
 from web3 import Web3
 
 from opml.chain.contracts import deploy
-from opml.game.toy import corrupt, project, tagged_encoding
+from opml.game.toy import project, tagged_encoding
 from opml.game.trace import LastLevel, StepWitness, check_root_index, check_transition
 from opml.game.types import Phase, Role
 from opml.kernels import load_kernel
 from opml.kernels.params import pack_matmul_params
 from opml.vm.snapshots import VMTrace
+from opml.vm import layout
 from opml.vm.state import Status, VMState
 
 LENGTH = 512  # the 2x3x2 matmul halts well before; the rest is the halted state, padded
@@ -31,7 +32,8 @@ def _initial() -> VMState:
 
 
 class VmLevel:
-    """The VM level as one party computes it: honest, or tampering with register 2 before step `lie_at`."""
+    """The VM level as one party computes it: honest, or (a liar) writing a stray byte into memory before step
+    `lie_at` and computing on from there, so every later state differs from the honest one."""
 
     is_last_level = True
 
@@ -42,7 +44,7 @@ class VmLevel:
         self._liar: VMTrace | None = None
         if lie_at is not None:
             tampered = self._honest.state_at(lie_at)
-            tampered.regs[2] ^= 1
+            tampered.memory.write_bytes(layout.SCRATCH.end - 32, b"\x01")
             self._liar = VMTrace(tampered, interval=64)
 
     def _state(self, i: int) -> VMState:
@@ -126,4 +128,5 @@ def test_honest_submitter_wins_on_the_mips_step(vm_stack: GameStack, honest_vm: 
     assert played.final.phase is Phase.SUBMITTER_WON and not played.rejected
     (stepped,) = events(vm_stack.game.events.Stepped, played.receipts[-1])
     assert stepped["computedPost"] == stepped["claimedPost"] == honest_vm.root_at(90)
-    assert corrupt(stepped["preRoot"]) != stepped["preRoot"]
+    assert stepped["preRoot"] == honest_vm.root_at(89)
+    assert played.receipts[-1]["from"] == vm_stack.submitter  # the honest submitter ran the step itself

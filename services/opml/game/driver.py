@@ -87,18 +87,18 @@ class GameDriver:
         parties = {game_id: list(ps) for game_id, ps in games.items()}
         record = GameLog()
         for _ in range(max_passes):
-            progressed, stuck = False, []
+            progressed, unfinished = False, []
             for game_id, players in parties.items():
                 view = self.bindings.read_game(game_id)  # fresh: another game's move may have made it moot
                 if view.phase.is_over and view.settled:
                     record.outcomes[game_id] = view
                     continue
-                stuck.append(view)
+                unfinished.append(view)
                 progressed = self._pass(view, players, record) or progressed
-            if not stuck:
+            if not unfinished:
                 return record
             if not progressed:
-                self._unstick(stuck, record)
+                self._unstick(unfinished, record)
         raise GameStalled(f"games {sorted(parties)} not decided after {max_passes} passes")
 
     def _pass(self, view: GameView, parties: list[Party], record: GameLog) -> bool:
@@ -118,9 +118,10 @@ class GameDriver:
         try:
             mined = party.sender.send(self.bindings.call_for(action), label=name)
         except ContractRevert as revert:
-            log.info("move_rejected", game=action.game_id, party=party.name, action=name, error=revert.name)
-            record.rejections.append(Rejection(action.game_id, party.name, name, _error_name(revert, party.sender),
-                                               revert.gas_used, revert.fee_wei))
+            error = _error_name(revert, party.sender)
+            log.info("move_rejected", game=action.game_id, party=party.name, action=name, error=error)
+            record.rejections.append(Rejection(action.game_id, party.name, name, error, revert.gas_used,
+                                               revert.fee_wei))
             return False
         log.info("move_sent", game=action.game_id, party=party.name, action=name, gas=mined.gas_used)
         record.moves.append(Move(action.game_id, party.name, name, mined.gas_used, mined.fee_wei))

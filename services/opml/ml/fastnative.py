@@ -143,7 +143,7 @@ def _requantize_kernel(x, m0, shift, low, out):
                         v = 2147483647
                     elif v < -2147483648:
                         v = -2147483648
-                v = (v * m + (np.int64(1) << 30)) >> 31
+                v = (v * m + (np.int64(1) << 30) - 1) >> 31
                 if right > 0:
                     v = (v + half - (1 if v < 0 else 0)) >> right
                 if v > 127:
