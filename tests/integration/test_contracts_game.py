@@ -31,7 +31,8 @@ ZERO32 = b"\0" * 32
 
 
 def _game(stack: GameStack, submitter_faults: frozenset = frozenset()):
-    """A request, a result (honest unless faults), one challenge; returns (gameId, submitter's provider)."""
+    """A request, a result (honest unless faults), one challenge; returns (gameId, submitter's provider,
+    requestId)."""
     request_id, _ = request(stack)
     trace = toy_trace(stack, request_id, submitter_faults)
     submit(stack, request_id, trace)

@@ -129,4 +129,3 @@ def test_honest_submitter_wins_on_the_mips_step(vm_stack: GameStack, honest_vm: 
     (stepped,) = events(vm_stack.game.events.Stepped, played.receipts[-1])
     assert stepped["computedPost"] == stepped["claimedPost"] == honest_vm.root_at(90)
     assert stepped["preRoot"] == honest_vm.root_at(89)
-    assert played.receipts[-1]["from"] == vm_stack.submitter  # the honest submitter ran the step itself

@@ -47,33 +47,45 @@ FORGERIES = {
 }
 
 
+def as_toy_stack(stack: GameStack, w3: Web3) -> ToyStack:
+    """The fixture's deployment seen through the package's toy-stack helpers (same parameters)."""
+    c = stack.config
+    config = ToyStackConfig(level_lengths=c.level_lengths, max_depths=c.max_depths, checkpoint_count=c.checkpoint_count,
+                            clock_seconds=c.clock_seconds, challenge_window=c.challenge_window,
+                            submitter_bond=c.submitter_bond, challenger_bond=c.challenger_bond, burn_bps=c.burn_bps,
+                            model_fee=c.model_fee)
+    return ToyStack(GameBindings.at(w3, stack.coordinator.address), config, stack.model_id)
+
+
 @dataclass
 class Table:
-    """One toy request with its parties, senders and a driver, on the 3-level stack."""
+    """One toy request on a deployed stack, with the named parties' senders."""
 
-    stack: GameStack
-    bindings: GameBindings
+    stack: ToyStack
+    w3: Web3
     senders: dict[str, TxSender]
     request_id: int
     anchor: bytes
 
-    def trace(self, *faults: Fault) -> ToyTrace:
-        return ToyTrace.request(self.anchor, self.stack.config.level_lengths, frozenset(faults))
+    @property
+    def bindings(self) -> GameBindings:
+        return self.stack.bindings
 
-    def submit(self, trace: ToyTrace, who: str = "submitter") -> int:
-        level0, _ = trace.open_next(0)
-        call = self.bindings.coordinator.submit(self.request_id, trace.claim_preimage(1), level0.root_at(level0.length))
-        mined = self.senders[who].send(call, value=self.stack.config.submitter_bond)
-        return self.bindings.coordinator.events("ResultSubmitted", mined.receipt)[0]["submissionId"]
+    @property
+    def config(self) -> ToyStackConfig:
+        return self.stack.config
+
+    def trace(self, *faults: Fault) -> ToyTrace:
+        return self.stack.trace(self.anchor, frozenset(faults))
+
+    def submit(self, trace: ToyTrace, who: str = "submitter") -> None:
+        self.stack.submit(self.senders[who], self.request_id, trace)
 
     def challenge(self, who: str) -> int:
-        call = self.bindings.coordinator.challenge(self.request_id)
-        mined = self.senders[who].send(call, value=self.stack.config.challenger_bond)
-        return self.bindings.coordinator.events("Challenged", mined.receipt)[0]["gameId"]
+        return self.stack.challenge(self.senders[who], self.request_id)[0]
 
     def driver(self) -> GameDriver:
-        w3 = self.stack.w3
-        return GameDriver(self.bindings, chain_time(w3), anvil_warp(w3))
+        return GameDriver(self.bindings, chain_time(self.w3), anvil_warp(self.w3))
 
     def party(self, role: Role, who: str, trace: ToyTrace) -> Party:
         return Party(role, self.senders[who], trace, who)
@@ -84,7 +96,7 @@ class Ledger:
     (from the receipts of every transaction they sent) since the ledger was opened."""
 
     def __init__(self, table: Table) -> None:
-        self.w3 = table.stack.w3
+        self.w3 = table.w3
         self.senders = {s.address for s in table.senders.values()}
         self.holders = [*self.senders, table.bindings.coordinator.address, BURN_ADDRESS]
         self.first_block = self.w3.eth.block_number + 1
@@ -119,12 +131,10 @@ def table(toy_stack3: GameStack, isolated_chain: Web3) -> Table:
             assert stack.accounts[name] == address, f"dev key of {name} does not match the stack's account"
         else:
             w3.provider.make_request("anvil_setBalance", [address, hex(100 * ETHER)])
-    bindings = GameBindings.at(w3, stack.coordinator.address)
-    senders = {name: TxSender(w3, key, bindings.errors()) for name, key in keys.items()}
-    call = bindings.coordinator.request(stack.model_id, b"toy input")
-    mined = senders["requester"].send(call, value=stack.config.model_fee)
-    event = bindings.coordinator.events("RequestCreated", mined.receipt)[0]
-    return Table(stack, bindings, senders, event["requestId"], bytes(event["anchor"]))
+    toy = as_toy_stack(stack, w3)
+    senders = {name: TxSender(w3, key, toy.bindings.errors()) for name, key in keys.items()}
+    request_id, anchor = toy.request(senders["requester"], b"toy input")
+    return Table(toy, w3, senders, request_id, anchor)
 
 
 def _play_one(table: Table, submitter: ToyTrace, challenger: ToyTrace) -> tuple[int, GameLog]:
@@ -188,7 +198,7 @@ def test_lying_submitter_against_three_challengers_pays_one(table: Table) -> Non
     submission = c.get_submission(1)
     assert submission.status is SubmissionStatus.SLASHED
     assert c.get_request(table.request_id).status is RequestStatus.OPEN
-    bonds = table.stack.config
+    bonds = table.config
     (slash,) = c.contract.events.Slashed.get_logs(from_block=ledger.first_block)
     winner = next(who for who, s in table.senders.items() if s.address == slash["args"]["challenger"])
     assert winner in ("challenger", "challenger3")
@@ -221,10 +231,10 @@ def test_honest_submitter_beats_three_challengers_and_finalizes(table: Table) ->
                                     table.party(Role.CHALLENGER, who, trace)] for who, trace in crew.items()}
     log = table.driver().play(games)
     assert all(log.outcomes[g].phase is Phase.SUBMITTER_WON for g in games)
-    c, bonds = table.bindings.coordinator, table.stack.config
+    c, bonds = table.bindings.coordinator, table.config
     sender = table.senders["submitter"]
     window_end = c.get_submission(1).window_end
-    anvil_warp(table.stack.w3)(max(1, window_end - chain_time(table.stack.w3)() + 1))
+    anvil_warp(table.w3)(max(1, window_end - chain_time(table.w3)() + 1))
     sender.send(c.finalize(table.request_id))
     assert c.get_request(table.request_id).status is RequestStatus.FINALIZED
     won = 3 * (bonds.challenger_bond - bonds.challenger_bond * bonds.burn_bps // 10_000)
@@ -236,7 +246,7 @@ def test_honest_submitter_beats_three_challengers_and_finalizes(table: Table) ->
 
 # -- helpers --------------------------------------------------------------------------------------------------
 def _assert_slashed(table: Table, winner: str) -> None:
-    c, bonds = table.bindings.coordinator, table.stack.config
+    c, bonds = table.bindings.coordinator, table.config
     burned = bonds.submitter_bond * bonds.burn_bps // 10_000
     assert c.balance_of(table.senders[winner].address) == bonds.challenger_bond + bonds.submitter_bond - burned
     assert c.balance_of(table.senders["submitter"].address) == 0
@@ -246,7 +256,7 @@ def _assert_slashed(table: Table, winner: str) -> None:
 
 
 def _assert_submitter_paid(table: Table, games: int) -> None:
-    c, bonds = table.bindings.coordinator, table.stack.config
+    c, bonds = table.bindings.coordinator, table.config
     burned = bonds.challenger_bond * bonds.burn_bps // 10_000
     assert c.balance_of(table.senders["submitter"].address) == games * (bonds.challenger_bond - burned)
     assert c.balance_of(table.senders["challenger"].address) == 0
@@ -265,12 +275,7 @@ def _withdraw_all(table: Table) -> None:
 def test_two_pow_twenty_single_level_dispute_takes_five_rounds(toy_stack: GameStack, isolated_chain: Web3) -> None:
     """The default N = 15 over 2^20 steps: challenge, open (+ first checkpoints), pick, 4 × (bisect, pick), step."""
     w3 = isolated_chain
-    config = toy_stack.config
-    stack = ToyStack(GameBindings.at(w3, toy_stack.coordinator.address),
-                     ToyStackConfig(level_lengths=config.level_lengths, max_depths=config.max_depths,
-                                    checkpoint_count=config.checkpoint_count, submitter_bond=config.submitter_bond,
-                                    challenger_bond=config.challenger_bond, model_fee=config.model_fee),
-                     toy_stack.model_id)
+    stack = as_toy_stack(toy_stack, w3)
     errors = stack.bindings.errors()
     requester, submitter, challenger = (TxSender(w3, DEV_PRIVATE_KEYS[i], errors) for i in (1, 2, 3))
     request_id, anchor = stack.request(requester, b"big")

@@ -130,7 +130,8 @@ class LostReplyProvider(Web3.HTTPProvider):
         return response
 
 
-def test_lost_reply_is_not_sent_twice(bindings: GameBindings, toy_stack3: GameStack, anvil) -> None:  # type: ignore[no-untyped-def]
+def test_lost_reply_is_not_sent_twice(bindings: GameBindings, toy_stack3: GameStack,
+                                      anvil) -> None:  # type: ignore[no-untyped-def]
     w3 = Web3(LostReplyProvider(anvil.url))
     sender = TxSender(w3, OTHER_KEY, bindings.errors(), sleep=lambda _: None)
     start = w3.eth.get_transaction_count(sender.address)

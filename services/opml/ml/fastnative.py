@@ -59,9 +59,12 @@ def _conv2d_unit_stride(plane, w, b, dh, dw, groups, wp, span, acc, out):
                             a3[p] += w3 * v
             for j in range(block):
                 bias = np.int64(b[o0 + j])
+                sums = acc[j]
                 for oy in range(oh):
+                    dst = out[o0 + j, oy]
+                    row = sums[oy * wp:oy * wp + ow]
                     for ox in range(ow):
-                        out[o0 + j, oy, ox] = np.int32(np.int64(acc[j, oy * wp + ox]) + bias)
+                        dst[ox] = np.int32(np.int64(row[ox]) + bias)
 
 
 @njit(cache=True)
@@ -98,9 +101,10 @@ def _conv2d_kernel(x, w, b, sh, sw, pt, pl, pb, pr, dh, dw, groups, out):
     for n in range(n_batch):
         for c in range(channels):
             for y in range(height):
-                row = (y + pt) * wp + pl
+                src = x[n, c, y]
+                dst = plane[c, (y + pt) * wp + pl:(y + pt) * wp + pl + width]
                 for xx in range(width):
-                    plane[c, row + xx] = np.float32(x[n, c, y, xx])
+                    dst[xx] = np.float32(src[xx])
         if sh == 1 and sw == 1:
             _conv2d_unit_stride(plane, w, b, dh, dw, groups, wp, span, acc, out[n])
         else:
@@ -143,7 +147,7 @@ def _requantize_kernel(x, m0, shift, low, out):
                         v = 2147483647
                     elif v < -2147483648:
                         v = -2147483648
-                v = (v * m + (np.int64(1) << 30) - 1) >> 31
+                v = (v * m + (np.int64(1) << 30)) >> 31
                 if right > 0:
                     v = (v + half - (1 if v < 0 else 0)) >> right
                 if v > 127:
@@ -177,6 +181,21 @@ def _max_pool_kernel(x, kh, kw, sh, sw, pt, pl, out):
                             v = src_row[ox * sw + base]
                             if v > dst_row[ox]:
                                 dst_row[ox] = v
+
+
+@njit(cache=True)
+def _max_pool_2x2_kernel(x, out):
+    """The common case kernel = stride = 2×2 without padding (every window inside the image)."""
+    n_batch, channels = x.shape[0], x.shape[1]
+    oh, ow = out.shape[2], out.shape[3]
+    for n in range(n_batch):
+        for c in range(channels):
+            src = x[n, c]
+            dst = out[n, c]
+            for oy in range(oh):
+                top, bottom, row = src[2 * oy], src[2 * oy + 1], dst[oy]
+                for ox in range(ow):
+                    row[ox] = max(max(top[2 * ox], top[2 * ox + 1]), max(bottom[2 * ox], bottom[2 * ox + 1]))
 
 
 # -- per-node steps: prepared once, called per inference ------------------------------------------------------
@@ -237,6 +256,14 @@ def _max_pool_step(node, model: Model):
     a: A.PoolAttrs = node.attrs
     out_shape = model.tensors[node.output].shape
     args = (*a.kernel, *a.strides, a.pads[0], a.pads[1])
+    if a.kernel == (2, 2) and a.strides == (2, 2) and a.pads == (0, 0, 0, 0):
+
+        def step_2x2(ins):
+            out = np.empty(out_shape, dtype=np.int8)
+            _max_pool_2x2_kernel(ins[0], out)
+            return out
+
+        return step_2x2
 
     def step(ins):
         out = np.empty(out_shape, dtype=np.int8)
@@ -290,6 +317,6 @@ def run(model: Model, inputs) -> Trace:
     """`NativePlan(model).run(inputs)`, with the plan cached for as long as `model` lives."""
     entry = _PLANS.get(id(model))
     if entry is None or entry[0]() is not model:
-        entry = (weakref.ref(model, lambda _, key=id(model): _PLANS.pop(key, None)), NativePlan(model))
+        entry = (weakref.ref(model, lambda _, key=id(model), plans=_PLANS: plans.pop(key, None)), NativePlan(model))
         _PLANS[id(model)] = entry
     return entry[1].run(inputs)

@@ -184,7 +184,7 @@ def _branch_fields(f: Fields) -> tuple[int, int, int]:
 
 
 def _conditional(taken: Callable[[int, int], bool], likely: bool = False, link: bool = False):
-    """make() of a conditional branch comparing rs with rt (`taken(rs_value, rt_value)`)."""
+    """make() of a conditional branch: `taken(rs value, rt value)` (REGIMM and blez/bgtz ignore the second)."""
     def make(m, f):
         r, s, t = m.r, f.rs, f.rt
         pc4, target, ret = _branch_fields(f)

@@ -65,7 +65,7 @@ def _page_levels(page: bytes | bytearray) -> list[list[bytes]]:
     nodes = [keccak(data[i : i + 64]) for i in range(0, PAGE_SIZE, 64)]
     levels = [nodes]
     while len(nodes) > 1:
-        nodes = [keccak(nodes[j] + nodes[j + 1]) for j in range(0, len(nodes), 2)]
+        nodes = [keccak(left + right) for left, right in zip(nodes[0::2], nodes[1::2])]
         levels.append(nodes)
     return levels
 
@@ -77,8 +77,8 @@ def _combine_up(nodes: list[bytes], level: int, top: int) -> bytes:
     """Root at level `top` of a subtree whose leftmost nodes at `level` are `nodes` (the rest zero)."""
     while level < top:
         if len(nodes) % 2:
-            nodes = nodes + [ZERO_HASHES[level]]
-        nodes = [keccak(nodes[j] + nodes[j + 1]) for j in range(0, len(nodes), 2)]
+            nodes.append(ZERO_HASHES[level])
+        nodes = [keccak(left + right) for left, right in zip(nodes[0::2], nodes[1::2])]
         level += 1
     return nodes[0]
 

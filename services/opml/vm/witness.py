@@ -2,6 +2,9 @@
 
 proofData = fetch proof for pc (iff running and pc word aligned)
           ‖ data proof for the effective address (iff the instruction is a load/store reaching memory).
+
+`execute_witness` recomputes a step from a witness alone, as the contract does: the proof that witnesses are
+complete, and a Python model of the contract's accept/reject behaviour.
 """
 
 from __future__ import annotations
@@ -66,10 +69,10 @@ class InvalidMemoryProof(WitnessError):
     """A memory proof does not verify against the pre-state's memRoot."""
 
 
-def interp_run(state: VMState, steps: int) -> int:
-    from opml.vm.interp import run  # interp imports this module
+def _run_one(state: VMState) -> None:
+    from opml.vm.interp import run  # imported here: interp imports this module
 
-    return run(state, steps)
+    run(state, 1)
 
 
 def execute_witness(state_data: bytes, proof_data: bytes) -> bytes:
@@ -86,7 +89,7 @@ def execute_witness(state_data: bytes, proof_data: bytes) -> bytes:
     scratch = VMState(header.pc, header.next_pc, header.lo, header.hi, header.step, header.status, 0,
                       list(header.regs))
     if header.pc & 3:
-        interp_run(scratch, 1)  # faults UNALIGNED_FETCH without touching memory
+        _run_one(scratch)  # faults UNALIGNED_FETCH without touching memory
         return _repack(scratch, header.mem_root)
     fetch_leaf, offset = _take_proof(header.mem_root, header.pc, proof_data, 0)
     scratch.memory.write_bytes(header.pc & ~31, fetch_leaf)
@@ -98,7 +101,7 @@ def execute_witness(state_data: bytes, proof_data: bytes) -> bytes:
         data_proof, offset = proof_data[offset:end], end
         scratch.memory.write_bytes(address & ~31, data_leaf)
     _expect_end(proof_data, offset)
-    interp_run(scratch, 1)
+    _run_one(scratch)
     root = header.mem_root
     if data_proof is not None:
         new_leaf = scratch.memory.read_bytes(address & ~31, 32)
