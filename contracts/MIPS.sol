@@ -303,18 +303,20 @@ contract MIPS is IStepVerifier {
             let index := shr(5, addr)
             next := add(proof, 36)
             node := leaf
-            for { let h := 0 } lt(h, 27) { h := add(h, 1) } {
-                let sibling
-                switch and(shr(h, mask), 1)
-                case 0 { sibling := mload(add(zeros, shl(5, h))) }
-                default {
-                    sibling := calldataload(next)
-                    next := add(next, 32)
-                }
-                let right := and(shr(h, index), 1) // 1: our node is the right child
-                mstore(shl(5, right), node)
-                mstore(shl(5, xor(right, 1)), sibling)
+            // One level per iteration: mask and index are shifted right, `zeros` walks Z[0..26].
+            for { let last := add(zeros, 832) } 1 { zeros := add(zeros, 32) } {
+                // Branch-free: the sibling is the next calldata word when the mask bit is set, else Z[h].
+                let present := and(mask, 1)
+                let zero := mload(zeros)
+                let sibling := xor(zero, mul(present, xor(calldataload(next), zero)))
+                next := add(next, shl(5, present))
+                let at := shl(5, and(index, 1)) // 32: our node is the right child
+                mstore(at, node)
+                mstore(xor(at, 32), sibling)
                 node := keccak256(0, 64)
+                if eq(zeros, last) { break }
+                mask := shr(1, mask)
+                index := shr(1, index)
             }
         }
     }

@@ -13,7 +13,7 @@ import pytest
 from web3 import Web3
 from web3.contract import Contract
 
-from opml.chain.anvil import Anvil
+from opml.chain.anvil import Anvil, evm_snapshot
 from opml.chain.build import ensure_built
 from opml.chain.contracts import deploy
 
@@ -40,12 +40,8 @@ def w3(anvil: Anvil) -> Web3:
 @pytest.fixture
 def isolated_chain(w3: Web3) -> Iterator[Web3]:
     """The chain as the test found it is restored afterwards (evm_snapshot before, evm_revert after)."""
-    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
-    try:
+    with evm_snapshot(w3):
         yield w3
-    finally:
-        reverted = w3.provider.make_request("evm_revert", [snapshot])["result"]
-        assert reverted, f"evm_revert({snapshot}) failed"
 
 
 @pytest.fixture(scope="session")

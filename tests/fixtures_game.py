@@ -155,18 +155,32 @@ def _wait(w3: Web3, tx_hash: bytes) -> Any:
 
 
 def send(stack: GameStack, call: Any, sender: str, value: int = 0, gas: int | None = None) -> Any:
-    """Sends `call` from the unlocked `sender`; returns the receipt. A revert raises ContractRevert (decoded)."""
+    """Sends `call` from the unlocked `sender`; returns the receipt. A revert raises ContractRevert (decoded),
+    whether the gas estimate reverted or the mined transaction did (its revert data read from a trace)."""
     tx: dict[str, Any] = {"from": sender, "value": value}
     if gas is not None:
         tx["gas"] = gas
     try:
         tx_hash = call.transact(tx)
     except ContractLogicError as exc:
-        data = revert_data(exc)
-        raise stack.errors.decode(data or b"") from exc
-    receipt = _wait(stack.w3, tx_hash)
+        raise stack.errors.decode(revert_data(exc) or b"") from exc
+    receipt = stack.w3.eth.wait_for_transaction_receipt(tx_hash)
     stack.fees_paid[sender] = stack.fees_paid.get(sender, 0) + fee_paid(receipt)
+    if receipt["status"] != 1:
+        revert = stack.errors.decode(_mined_revert_data(stack.w3, tx_hash))
+        revert.tx_hash, revert.gas_used, revert.fee_wei = bytes(tx_hash), receipt["gasUsed"], fee_paid(receipt)
+        raise revert
     return receipt
+
+
+def _mined_revert_data(w3: Web3, tx_hash: bytes) -> bytes:
+    """The revert data of a mined, reverted transaction (Anvil's debug_traceTransaction `returnValue`).
+
+    Replaying it as a call would not do: a call runs with another block's timestamp than the one it was mined in.
+    """
+    options = {"disableStorage": True, "disableStack": True, "disableMemory": True}
+    trace = w3.provider.make_request("debug_traceTransaction", [Web3.to_hex(tx_hash), options])["result"]
+    return bytes.fromhex(str(trace.get("returnValue", "")).removeprefix("0x"))
 
 
 def events(event: Any, receipt: Any) -> list[dict[str, Any]]:
@@ -205,6 +219,11 @@ def advance_time(w3: Web3, seconds: int) -> None:
     """Moves the chain's clock forward and mines a block at the new time."""
     w3.provider.make_request("evm_increaseTime", [seconds])
     w3.provider.make_request("evm_mine", [])
+
+
+def set_next_timestamp(w3: Web3, timestamp: int) -> None:
+    """The next mined block gets exactly this timestamp."""
+    w3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])
 
 
 def now(w3: Web3) -> int:

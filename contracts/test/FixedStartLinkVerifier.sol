@@ -19,11 +19,15 @@ contract FixedStartLinkVerifier is ILinkVerifier {
     }
 
     /// @inheritdoc ILinkVerifier
-    function verifyLink(bytes32 context, uint256, bytes32, bytes32 claimedPost, bytes32 subEnd, uint256 subLength, bytes calldata)
-        external
-        view
-        returns (bytes32 subStart, bytes32 subContext)
-    {
+    function verifyLink(
+        bytes32 context,
+        uint256,
+        bytes32,
+        bytes32 claimedPost,
+        bytes32 subEnd,
+        uint256 subLength,
+        bytes calldata
+    ) external view returns (bytes32 subStart, bytes32 subContext) {
         if (subLength != expectedLength) revert FixedLengthMismatch(expectedLength, subLength);
         bytes32 projected = keccak256(abi.encode("toy.proj", subEnd, subLength));
         if (projected != claimedPost) revert FixedProjectionMismatch(claimedPost, projected);

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from opml.hashing import keccak
 from opml.kernels import load_kernel
 from opml.kernels.params import pack_matmul_params
-from opml.vm import layout
+from opml.vm import interp, layout
 from opml.vm.isa import Fields
 from opml.vm.memory import ZERO_HASHES
 from opml.vm.state import U64, Fault, Status, VMState
@@ -433,9 +433,11 @@ def _reverts(chain: OnChainMips, state: bytes, proof: bytes) -> str:
     return info.value.error
 
 
-def test_honest_witness_is_accepted(chain: OnChainMips) -> None:
-    state, proof, _ = _load_witness()
-    assert len(chain.step(state, proof)) == 32
+def test_honest_witness_gives_the_python_post_state_bytes(chain: OnChainMips) -> None:
+    state = make_state([asm.lw(T8, 4, S0)])
+    witness = interp.step(state, witness=True)
+    assert chain.step_state(witness.state, witness.proof) == state.encode()
+    assert chain.step(witness.state, witness.proof) == keccak(state.encode())
 
 
 def test_wrong_leaf_is_rejected(chain: OnChainMips) -> None:

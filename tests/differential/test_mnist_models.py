@@ -6,8 +6,6 @@ Data: models/mnist_data.npz (written by models/train_mnist.py; the split is defi
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 

@@ -8,7 +8,7 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from opml.chain.anvil import CHAIN_ID, DEV_PRIVATE_KEYS, Anvil, AnvilError
+from opml.chain.anvil import CHAIN_ID, DEV_PRIVATE_KEYS, Anvil, AnvilError, evm_snapshot
 from opml.chain.contracts import deploy
 
 
@@ -40,15 +40,16 @@ def test_dev_keys_are_the_nodes_accounts(w3: Web3) -> None:
     assert addresses == w3.eth.accounts[: len(addresses)]
 
 
-def test_isolation_reverts_deployments(isolated_chain: Web3) -> None:
+def test_snapshot_reverts_transactions(isolated_chain: Web3) -> None:
     w3 = isolated_chain
-    nonce = w3.eth.get_transaction_count(w3.eth.accounts[0])
-    deploy(w3, "MIPS")
-    assert w3.eth.get_transaction_count(w3.eth.accounts[0]) == nonce + 1
+    sender = w3.eth.accounts[1]
+    nonce, block = w3.eth.get_transaction_count(sender), w3.eth.block_number
+    with evm_snapshot(w3):
+        address = deploy(w3, "MIPS", sender=sender).address
+        assert w3.eth.get_transaction_count(sender) == nonce + 1 and w3.eth.get_code(address)
+    assert w3.eth.get_transaction_count(sender) == nonce and w3.eth.block_number == block
+    assert not w3.eth.get_code(address)
 
 
-def test_isolation_restored_the_nonce(isolated_chain: Web3, mips) -> None:
-    w3 = isolated_chain
-    # The session deployment of `mips` is the only transaction left from earlier tests in this worker.
-    assert w3.eth.get_transaction_count(w3.eth.accounts[0]) == 1
-    assert w3.eth.get_code(mips.address)
+def test_session_deployment_survives_isolation(isolated_chain: Web3, mips) -> None:
+    assert isolated_chain.eth.get_code(mips.address)

@@ -73,6 +73,15 @@ def test_missing_node_says_to_bootstrap(project: Path, tmp_path: Path, monkeypat
     assert not (project / "out" / "Counter.json").exists()
 
 
+def test_up_to_date_build_needs_no_toolchain(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert build(project) is True
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    assert build(project) is False
+    (project / "Counter.sol").write_text(GOOD.replace("count += by", "count += 2 * by"))
+    with pytest.raises(BuildError, match="make bootstrap"):
+        build(project)
+
+
 def test_missing_solc_js_says_to_bootstrap(project: Path, tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="make bootstrap"):
         build(project, solc_js_dir=tmp_path / "node_modules" / "solc")

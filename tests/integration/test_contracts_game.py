@@ -17,6 +17,7 @@ from fixtures_game import (
     request,
     selector_of,
     send,
+    set_next_timestamp,
     submit,
     toy_trace,
 )
@@ -161,6 +162,8 @@ def test_moves_out_of_turn_by_third_parties_and_of_the_wrong_kind_are_rejected(t
                   "TraceCommitmentMismatch")
     expect_revert(s, fn.openLevel(game_id, end, 0, b"", []), s.submitter, "BadSubLength")
     expect_revert(s, fn.openLevel(game_id, end, 16, b"", []), s.submitter, "BadSubLength")  # 2^3 max
+    assert expect_revert(s, fn.openLevel(game_id, end, 6, b"", []), s.submitter,
+                         "BadSubLength").arguments == (6, 8)  # not a power of two
     assert expect_revert(s, fn.openLevel(game_id, end, level0.length, b"", cps[:2]), s.submitter,
                          "WrongCheckpointCount").arguments == (3, 2)
 
@@ -226,19 +229,39 @@ def test_silent_submitter_loses_and_anyone_claims(toy_stack3: GameStack) -> None
 def test_silent_challenger_loses_mid_game_and_clocks_are_charged(toy_stack3: GameStack) -> None:
     s = toy_stack3
     game_id, trace, _ = _game(s)
-    advance_time(s.w3, 1_000)
+    created_at = read_view(s, game_id).last_move_at
     level0, _ = trace.open_next(0)
     cps = [level0.root_at(p) for p in bisection.checkpoint_positions(0, level0.length, 3)]
+    set_next_timestamp(s.w3, created_at + 1_000)
     play_one(s, s.game.functions.openLevel(game_id, level0.root_at(level0.length), level0.length, b"", cps),
              s.submitter)
     view = read_view(s, game_id)
-    assert s.config.clock_seconds - 1_002 <= view.submitter_time_left <= s.config.clock_seconds - 1_000
-    assert view.challenger_time_left == s.config.clock_seconds
+    assert view.submitter_time_left == s.config.clock_seconds - 1_000
+    assert view.challenger_time_left == s.config.clock_seconds and view.last_move_at == created_at + 1_000
+    assert s.game.functions.deadline(game_id).call() == created_at + 1_000 + s.config.clock_seconds
     assert s.game.functions.toMove(game_id).call() == s.challenger
-    advance_time(s.w3, s.config.clock_seconds + 1)
+    deadline = created_at + 1_000 + s.config.clock_seconds
+    set_next_timestamp(s.w3, deadline + 1)
     expect_revert(s, s.game.functions.pick(game_id, 0), s.challenger, "ClockExpired")
     receipt = play_one(s, s.game.functions.claimTimeout(game_id), s.requester)
     assert _resolved_event(s, receipt)["submitterWon"]
+
+
+def test_a_move_at_the_deadline_itself_is_accepted(toy_stack3: GameStack) -> None:
+    s = toy_stack3
+    game_id, trace, _ = _game(s)
+    deadline = s.game.functions.deadline(game_id).call()
+    level0, _ = trace.open_next(0)
+    set_next_timestamp(s.w3, deadline)
+    receipt = play_one(s, s.game.functions.openLevel(game_id, level0.root_at(level0.length), level0.length, b"", []),
+                       s.submitter)
+    assert s.w3.eth.get_block(receipt["blockNumber"])["timestamp"] == deadline
+    view = read_view(s, game_id)
+    assert view.submitter_time_left == 0 and view.phase is Phase.BISECT
+    set_next_timestamp(s.w3, deadline + 1)  # the submitter has no time left for its next move
+    # explicit gas: a gas estimate would run at the previous block's time, when the claim was still early
+    receipt = send(s, s.game.functions.claimTimeout(game_id), s.other, gas=300_000)
+    assert _resolved_event(s, receipt)["winner"] == s.challenger
 
 
 def test_challenger_silent_at_the_step_loses(toy_stack3: GameStack) -> None:

@@ -11,15 +11,16 @@ from dataclasses import dataclass
 
 import pytest
 from eth_account import Account
+from structlog.testing import capture_logs
 from fixtures_game import BURN_ADDRESS, ETHER, GameStack
 from web3 import Web3
 
 from opml.chain.anvil import DEV_PRIVATE_KEYS
 from opml.chain.bindings import GameBindings, RequestStatus, SubmissionStatus
 from opml.chain.tx import TxSender
-from opml.game.driver import GameDriver, GameLog, Party, anvil_warp, chain_time
+from opml.game.driver import GameDriver, GameLog, GameStalled, Party, anvil_warp, chain_time
 from opml.game.toy import Fault, ForgeLink, Lie, ToyTrace, WrongStart
-from opml.game.toy_stack import ToyStack, ToyStackConfig
+from opml.game.toy_stack import ToyStack, ToyStackConfig, deploy_toy_stack
 from opml.game.types import Phase, Role
 from opml.hashing import keccak
 
@@ -288,3 +289,35 @@ def test_two_pow_twenty_single_level_dispute_takes_five_rounds(toy_stack: GameSt
     actions = [m.action for m in log.moves_in(game_id)]
     assert actions == ["OpenLevel", "PickSegment"] + ["PostCheckpoints", "PickSegment"] * 4 + ["Step"]
     assert 1 + len(actions) == 12 and not log.rejections
+
+
+def test_driver_without_time_travel_reports_a_stalled_game(table: Table) -> None:
+    """Honest result, honest challenger: nobody has a move until a clock runs out, which only time can bring."""
+    honest = table.trace()
+    table.submit(honest)
+    game_id = table.challenge("challenger")
+    parties = [table.party(Role.SUBMITTER, "submitter", honest), table.party(Role.CHALLENGER, "challenger", honest)]
+    driver = GameDriver(table.bindings, chain_time(table.w3), warp=None)
+    with capture_logs() as events:
+        with pytest.raises(GameStalled):
+            driver.play({game_id: parties})
+    assert [(e["event"], e.get("action")) for e in events if e["event"] == "move_sent"] == [("move_sent", "OpenLevel")]
+    assert table.bindings.read_game(game_id).phase is Phase.PICK
+
+
+def test_deploy_toy_stack_plays_a_game(isolated_chain: Web3, contracts_built: None) -> None:
+    """The package's own toy deployment (bench, demo) is configured as asked and plays to the right end."""
+    w3 = isolated_chain
+    stack = deploy_toy_stack(w3, ToyStackConfig(level_lengths=(4, 8), max_depths=(2, 3), checkpoint_count=1))
+    game = stack.bindings.game
+    assert (game.num_levels(), game.checkpoint_count()) == (2, 1)
+    errors = stack.bindings.errors()
+    requester, submitter, challenger = (TxSender(w3, DEV_PRIVATE_KEYS[i], errors) for i in (1, 2, 3))
+    request_id, anchor = stack.request(requester, b"deployed")
+    liar, honest = stack.trace(anchor, frozenset({Lie((0, 2), 5)})), stack.trace(anchor)
+    stack.submit(submitter, request_id, liar)
+    game_id, _ = stack.challenge(challenger, request_id)
+    log = GameDriver(stack.bindings, chain_time(w3), anvil_warp(w3)).play({game_id: [
+        Party(Role.SUBMITTER, submitter, liar, "submitter"), Party(Role.CHALLENGER, challenger, honest, "challenger")]})
+    assert log.outcomes[game_id].phase is Phase.CHALLENGER_WON
+    assert [m.action for m in log.moves_in(game_id)].count("PickSegment") == 2 + 3  # N = 1: binary bisection

@@ -43,6 +43,9 @@ def test_estimate_revert_is_decoded_with_arguments(bindings: GameBindings, toy_s
     with pytest.raises(ContractRevert) as info:
         sender.send(request, value=1)
     assert info.value.name == "FeeTooLow" and info.value.arguments == (toy_stack3.config.model_fee, 1)
+    with pytest.raises(ContractRevert, match="NothingToWithdraw"):
+        sender.call(bindings.coordinator.withdraw())
+    assert sender.call(request, value=toy_stack3.config.model_fee) == 1  # the id the request would get
 
 
 def test_mined_revert_is_replayed_and_costs_gas(bindings: GameBindings) -> None:

@@ -7,28 +7,35 @@ float graph (onnxruntime) within a few output quantization steps.
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from opml.kernels import REPO_ROOT
 from opml.ml import executor
 from opml.ml.calibrate import CalibrationError, activation_ranges, run_float
 from opml.ml.cli import main as model_cli
 from opml.ml.errors import InputError
 from opml.ml.onnx_import import (
     OnnxImportError,
+    check_supported,
     UnsupportedOpError,
     quantize_onnx,
     quantize_weights,
     read_onnx,
     round_range,
 )
+from opml.ml.onnx_lower import lower
 from opml.ml.ops import OpType
+from opml.ml.png import PngError, read_png
 from opml.ml.scales import QuantizedModel, ScalesError, scales_path
 
 RNG = np.random.default_rng(7)
+MODELS = REPO_ROOT / "models"
 
 
 def _model(nodes, input_shape, output_name, output_shape, initializers=(), opset=13) -> onnx.ModelProto:
@@ -133,6 +140,14 @@ def test_a_non_constant_weight_is_rejected():
     model = _model(nodes, [1, 4], "y", [1, 1], [("shape", [4, 1])])
     with pytest.raises(UnsupportedOpError, match="mm.*must be a constant"):
         quantize_onnx(model, RNG.normal(size=(4, 1, 4)))
+
+
+def test_attributes_the_integer_op_rejects_are_reported_with_the_node():
+    node = helper.make_node("MaxPool", ["x"], ["y"], name="pool_9", kernel_shape=[2, 2], pads=[2, 2, 2, 2])
+    model = _model([node], [1, 1, 4, 4], "y", [1, 1, 7, 7])
+    check_supported(model)
+    with pytest.raises(OnnxImportError, match="(?s)MaxPool node .pool_9.*smaller than the kernel"):
+        lower(model, {"x": 1.0, "y": 1.0}, "m")  # ranges given: onnxruntime would refuse these pads itself
 
 
 # -- lowering, op by op ---------------------------------------------------------------------------------------
@@ -266,3 +281,60 @@ def test_cli_reports_a_bad_input_file_without_a_traceback(tmp_path, capsys):
     code = model_cli(["model", "import", str(path), "--calibration", str(tmp_path / "bad.npy"), "-o",
                       str(tmp_path / "x.opml")])
     assert code == 2 and "cannot read" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text('{"data": [0.5]}')
+    code = model_cli(["model", "run", str(MODELS / "mnist_mlp.opml"), "--input", str(tmp_path / "bad.json")])
+    assert code == 2 and "expected a JSON nested list" in capsys.readouterr().err
+
+
+def _png(pixels: np.ndarray, colour: int, filters: list[int]) -> bytes:
+    """Encode uint8 pixels [H, W, C] with the given per-row filter types (test helper, PNG spec §9)."""
+    height, width, channels = pixels.shape
+    bpp, rows = channels, []
+    previous = np.zeros(width * channels, dtype=np.int32)
+    for y, kind in enumerate(filters):
+        line = pixels[y].reshape(-1).astype(np.int32)
+        left = np.concatenate([np.zeros(bpp, dtype=np.int32), line[:-bpp]])
+        up_left = np.concatenate([np.zeros(bpp, dtype=np.int32), previous[:-bpp]])
+        if kind == 4:
+            p = left + previous - up_left
+            pa, pb, pc = np.abs(p - left), np.abs(p - previous), np.abs(p - up_left)
+            predictor = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, previous, up_left))
+        else:
+            predictor = [0, left, previous, (left + previous) // 2][kind]
+        rows.append(bytes([kind]) + ((line - predictor) & 0xFF).astype(np.uint8).tobytes())
+        previous = line
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+            + chunk(b"IEND", b""))
+
+
+def test_png_inputs_every_filter_and_colour_type(tmp_path):
+    grey = RNG.integers(0, 256, (5, 7, 1), dtype=np.uint8)
+    (tmp_path / "g.png").write_bytes(_png(grey, 0, [0, 1, 2, 3, 4]))
+    assert np.array_equal(read_png(tmp_path / "g.png"), grey[:, :, 0])
+    flat = (RNG.integers(0, 3, (12, 12, 1)) * 100).astype(np.uint8)  # few values: Paeth ties on every row
+    (tmp_path / "f.png").write_bytes(_png(flat, 0, [4] * 12))
+    assert np.array_equal(read_png(tmp_path / "f.png"), flat[:, :, 0])
+    rgba = RNG.integers(0, 256, (4, 3, 4), dtype=np.uint8)
+    (tmp_path / "c.png").write_bytes(_png(rgba, 6, [4, 3, 1, 2]))
+    want = (rgba[:, :, :3].astype(int).sum(axis=2) + 1) // 3
+    assert np.array_equal(read_png(tmp_path / "c.png"), want)
+    (tmp_path / "bad.png").write_bytes(_png(grey, 0, [0] * 5)[:-30])
+    with pytest.raises(PngError):
+        read_png(tmp_path / "bad.png")
+
+
+def test_cli_runs_a_png_digit(tmp_path, capsys):
+    with np.load(MODELS / "mnist_data.npz") as data:
+        digit = data["test_x"][437]
+    (tmp_path / "digit.png").write_bytes(_png(digit[:, :, None], 0, [i % 5 for i in range(28)]))
+    np.save(tmp_path / "digit.npy", digit)
+    model = str(MODELS / "mnist_cnn.opml")
+    assert model_cli(["model", "run", model, "--input", str(tmp_path / "digit.png")]) == 0
+    from_png = capsys.readouterr().out
+    assert model_cli(["model", "run", model, "--input", str(tmp_path / "digit.npy")]) == 0
+    assert from_png == capsys.readouterr().out and "argmax:" in from_png

@@ -22,7 +22,7 @@ PROGRAMS = ("divmod", "packed", "recurse", "loop")
 def build_program(name: str, out_dir: Path) -> Path:
     """Compile tests/programs/<name>.c with crt0.c into out_dir/<name>.elf."""
     if shutil.which(COMPILER) is None:
-        pytest.skip(f"{COMPILER} is not installed (make sysdeps installs gcc-mipsel-linux-gnu)")
+        pytest.fail(f"{COMPILER} is not installed: run `make sysdeps` (installs Debian's gcc-mipsel-linux-gnu)")
     out = out_dir / f"{name}.elf"
     sources = [str(PROGRAMS_DIR / "crt0.c"), str(PROGRAMS_DIR / f"{name}.c")]
     result = subprocess.run([COMPILER, *CFLAGS, *LDFLAGS, "-o", str(out), *sources], capture_output=True, text=True)

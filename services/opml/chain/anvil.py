@@ -14,6 +14,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -164,3 +166,15 @@ class Anvil:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+@contextmanager
+def evm_snapshot(w3: Web3) -> Iterator[str]:
+    """Chain changes made inside the block are undone after it (`evm_snapshot` before,
+    `evm_revert` after; Anvil and other dev nodes)."""
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    try:
+        yield snapshot
+    finally:
+        if not w3.provider.make_request("evm_revert", [snapshot]).get("result"):
+            raise AnvilError(f"evm_revert({snapshot}) failed")

@@ -106,8 +106,9 @@ def inputs_hash(sources: dict[str, str], shim: Path = SHIM, solc_js_dir: Path = 
     """Hash of everything an artifact depends on: sources, settings, shim and compiler version."""
     h = hashlib.sha256()
     h.update(json.dumps(SETTINGS, sort_keys=True).encode())
-    h.update(shim.read_bytes())
-    h.update((solc_js_dir / "package.json").read_bytes())
+    h.update(shim.read_bytes() if shim.is_file() else b"no shim")
+    compiler = solc_js_dir / "package.json"
+    h.update(compiler.read_bytes() if compiler.is_file() else b"no compiler")
     for name, content in sorted(sources.items()):
         h.update(name.encode() + b"\0" + content.encode() + b"\0")
     return h.hexdigest()
@@ -147,14 +148,16 @@ def _artifacts(output: dict[str, Any]) -> list[Artifact]:
 
 
 def write_artifacts(artifacts: list[Artifact], out_dir: Path) -> None:
-    """Replace the artifacts in `out_dir` (stale ones from removed contracts are deleted)."""
+    """Replace the artifacts in `out_dir` atomically one by one; stale ones from removed contracts are deleted."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    for old in out_dir.glob("*.json"):
-        old.unlink()
     for artifact in artifacts:
         tmp = out_dir / f".{artifact.name}.json.tmp"
         tmp.write_text(json.dumps(artifact.to_json(), indent=1) + "\n")
         tmp.replace(out_dir / f"{artifact.name}.json")
+    current = {f"{artifact.name}.json" for artifact in artifacts}
+    for old in out_dir.glob("*.json"):
+        if old.name not in current:
+            old.unlink()
 
 
 @contextmanager
@@ -186,11 +189,11 @@ def build(
         raise BuildError(f"no Solidity sources under {contracts_dir}")
     with _locked(out_dir):
         stamp = out_dir / STAMP_NAME
-        check_toolchain(node, solc_js_dir)
         digest = inputs_hash(sources, solc_js_dir=solc_js_dir)
         if not force and stamp.is_file() and stamp.read_text().strip() == digest:
             log.debug("contracts_up_to_date", out_dir=str(out_dir))
             return False
+        check_toolchain(node, solc_js_dir)
         artifacts = compile_sources(sources, contracts_dir.parent)
         write_artifacts(artifacts, out_dir)
         stamp.write_text(digest + "\n")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Literal
 
 from opml.hashing import keccak
 
@@ -88,19 +89,30 @@ def corrupt(root: bytes) -> bytes:
 # -- faults -----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Lie:
+    """S_index of the level at `path` is wrong (1 <= index <= length); see the module docstring."""
+
     path: Path
     index: int
 
 
 @dataclass(frozen=True)
 class ForgeLink:
+    """S_index of the upper level at `path` has no honest sub-trace behind it: opening transition index-1 fails
+    the projection check (`how="projection"`) or posts a sub-trace of another length (`how="length"`)."""
+
     path: Path
     index: int
-    how: str = "projection"  # or "length"
+    how: Literal["projection", "length"] = "projection"
+
+    def __post_init__(self) -> None:
+        if self.how not in ("projection", "length"):
+            raise TraceError(f"unknown link forgery {self.how!r}; use 'projection' or 'length'")
 
 
 @dataclass(frozen=True)
 class WrongStart:
+    """The party derives S_0 of the level at `path` wrongly."""
+
     path: Path
 
 

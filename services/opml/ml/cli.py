@@ -3,7 +3,8 @@
     opml model import MODEL.onnx --calibration FILE[:KEY] -o OUT.opml [--test FILE.npz] [--method maxabs]
     opml model run OUT.opml --input FILE[:KEY] [--index I] [--trace] [--vm]
 
-Array files: .npy, .npz (KEY names the array; default: the only one), .json (a nested list of numbers).
+Array files: .npy, .npz (KEY names the array; default: the only one), .json (a nested list of numbers), .png
+(8-bit grey or RGB(A), read as uint8 grey pixels).
 uint8 arrays are pixels (→ pixel/255); int8 arrays given to `run` are already the model's quantized input;
 anything else is a float input. A test file is an .npz with (x, y) or (test_x, test_y).
 """
@@ -15,6 +16,7 @@ import json
 import logging
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,7 @@ from . import executor
 from .accuracy import accuracy, as_float_input, predict_float, predict_int8
 from .errors import MLError
 from .onnx_import import import_onnx, read_onnx
+from .png import read_png
 from .scales import QuantizedModel
 
 TEST_KEYS = (("x", "y"), ("test_x", "test_y"))
@@ -49,29 +52,51 @@ def register(subparsers) -> None:
 
     run = commands.add_parser("run", help="run a quantized model natively (and optionally in the MIPS VM)")
     run.add_argument("model", type=Path, help="model file (.opml, with its .scales.json)")
-    run.add_argument("--input", required=True, help="input FILE[:KEY] (.npy, .npz, .json)")
+    run.add_argument("--input", required=True, help="input FILE[:KEY] (.npy, .npz, .json, .png)")
     run.add_argument("--index", type=int, help="pick item INDEX of a batch of inputs")
     run.add_argument("--trace", action="store_true", help="print a summary of every node's output")
     run.add_argument("--vm", action="store_true", help="recompute every node in the MIPS VM and compare")
     run.set_defaults(func=_guarded(cmd_run))
 
 
+@contextmanager
+def info_logs():
+    """Within the block, drop debug events (per-node runtime logs) unless logging was configured elsewhere."""
+    if structlog.is_configured():
+        yield
+        return
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    try:
+        yield
+    finally:
+        structlog.reset_defaults()
+
+
 def _guarded(command):
-    """Run `command` with info-level logs (unless configured elsewhere); an MLError is a message and exit 2."""
+    """Run `command` with info-level logs; an MLError becomes a one-line message and exit status 2."""
 
     def guarded(args: argparse.Namespace) -> int:
-        if not structlog.is_configured():
-            structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
-        try:
-            return command(args)
-        except MLError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        with info_logs():
+            try:
+                return command(args)
+            except MLError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
 
     return guarded
 
 
 # -- files --------------------------------------------------------------------------------------------------
+
+
+def _json_array(path: Path) -> np.ndarray:
+    try:
+        value = json.loads(path.read_text())
+        if not isinstance(value, list):
+            raise TypeError(f"the top level is a {type(value).__name__}")
+        return np.asarray(value, dtype=np.float64)
+    except (json.JSONDecodeError, TypeError, ValueError) as exc:
+        raise ArrayFileError(f"{path}: expected a JSON nested list of numbers ({exc})") from None
 
 
 def read_array(spec: str) -> np.ndarray:
@@ -80,7 +105,9 @@ def read_array(spec: str) -> np.ndarray:
     path = Path(path)
     try:
         if path.suffix == ".json":
-            return np.asarray(json.loads(path.read_text()), dtype=np.float64)
+            return _json_array(path)
+        if path.suffix == ".png":
+            return read_png(path)
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise ArrayFileError(f"cannot read {path}: {exc}") from None

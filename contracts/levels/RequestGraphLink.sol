@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {ILinkVerifier} from "../interfaces/ILinkVerifier.sol";
+import {LevelsErrors} from "./LevelsErrors.sol";
+import {LevelsLib} from "./LevelsLib.sol";
+
+/// @notice Opens the graph level from a request (docs/levels.md): the proof reopens the anchor's roots; S_0 is the
+/// constants slot tree with the input commitment placed in the input slot; the claimed graph end must hold the
+/// output commitment in the output slot; the graph trace has one transition per node.
+contract RequestGraphLink is ILinkVerifier, LevelsErrors {
+    struct Proof {
+        bytes32 nodesRoot;
+        uint256 nodeCount;
+        uint256 slotDepth;
+        uint256 inputSlot;
+        uint256 outputSlot;
+        bytes32 constantsRoot;
+        bytes32 kernelSetRoot;
+        bytes32 inputCommitment;
+        bytes32[] inputSiblings;
+        bytes32[] outputSiblings;
+    }
+
+    /// @inheritdoc ILinkVerifier
+    function verifyLink(
+        bytes32 context,
+        uint256,
+        bytes32 agreedPre,
+        bytes32 claimedPost,
+        bytes32 subEnd,
+        uint256 subLength,
+        bytes calldata proof
+    ) external pure returns (bytes32 subStart, bytes32 subContext) {
+        Proof memory p = abi.decode(proof, (Proof));
+        bytes32 graphRoot =
+            keccak256(abi.encode(p.nodesRoot, p.nodeCount, p.slotDepth, p.inputSlot, p.outputSlot));
+        bytes32 anchor = keccak256(abi.encode(graphRoot, p.constantsRoot, p.kernelSetRoot, p.inputCommitment));
+        if (anchor != agreedPre || anchor != context) revert AnchorMismatch(agreedPre, anchor);
+        if (subLength != p.nodeCount) revert GraphLengthMismatch(p.nodeCount, subLength);
+        _checkSlotProof(p.inputSlot, p.slotDepth, p.inputSiblings);
+        _checkSlotProof(p.outputSlot, p.slotDepth, p.outputSiblings);
+        bytes32 empty = LevelsLib.zeroHashes()[LevelsLib.TENSOR_LEVEL];
+        if (LevelsLib.fold(empty, p.inputSlot, p.inputSiblings) != p.constantsRoot) revert InputSlotNotEmpty(p.inputSlot);
+        if (LevelsLib.fold(claimedPost, p.outputSlot, p.outputSiblings) != subEnd) {
+            revert OutputNotInEndState(claimedPost, subEnd);
+        }
+        subStart = LevelsLib.fold(p.inputCommitment, p.inputSlot, p.inputSiblings);
+        subContext = keccak256(abi.encode(p.nodesRoot, p.nodeCount, p.slotDepth, p.kernelSetRoot));
+    }
+
+    function _checkSlotProof(uint256 slot, uint256 depth, bytes32[] memory siblings) private pure {
+        if (siblings.length != depth) revert ProofLength(depth, siblings.length);
+        if (depth < 256 && slot >> depth != 0) revert SlotOutOfRange(slot, depth);
+    }
+}

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {ILinkVerifier} from "../interfaces/ILinkVerifier.sol";
+import {LevelsErrors} from "./LevelsErrors.sol";
+import {LevelsLib} from "./LevelsLib.sol";
+
+/// @notice Opens the VM level of tile `index` (docs/levels.md): the VM's initial state hash is computed from the
+/// kernel code root, the tile's params, the node's input roots and the agreed tile state (the OUTPUT region);
+/// the claimed final state (packed, in the proof) hashes to the sub-end, has exited with code 0, and its OUTPUT
+/// region root (proved by the siblings at levels 23..26) is the claimed next tile state.
+contract TileVmLink is ILinkVerifier, LevelsErrors {
+    uint256 internal constant OUTPUT_PROOF_DEPTH = 4;
+
+    struct Proof {
+        bytes32 codeRoot;
+        bytes attrs;
+        bytes32[] inputRoots;
+        uint256 tileElems;
+        uint256 outElems;
+        uint256 vmDepth;
+        bytes finalState;
+        bytes32[] outputSiblings;
+    }
+
+    /// @inheritdoc ILinkVerifier
+    function verifyLink(
+        bytes32 context,
+        uint256 index,
+        bytes32 agreedPre,
+        bytes32 claimedPost,
+        bytes32 subEnd,
+        uint256 subLength,
+        bytes calldata proof
+    ) external pure returns (bytes32 subStart, bytes32 subContext) {
+        Proof memory p = abi.decode(proof, (Proof));
+        bytes32 expected =
+            keccak256(abi.encode(p.codeRoot, keccak256(p.attrs), p.inputRoots, p.tileElems, p.outElems, p.vmDepth));
+        if (expected != context) revert ContextMismatch(context, expected);
+        uint256 tiles = p.tileElems == 0 ? 0 : (p.outElems + p.tileElems - 1) / p.tileElems;
+        if (index >= tiles) revert TileIndexOutOfRange(index, tiles);
+        if (p.vmDepth >= 64 || subLength != uint256(1) << p.vmDepth) {
+            revert VmLengthMismatch(p.vmDepth >= 64 ? 0 : uint256(1) << p.vmDepth, subLength);
+        }
+        uint256 first = index * p.tileElems;
+        uint256 end = first + p.tileElems < p.outElems ? first + p.tileElems : p.outElems;
+        bytes32 memRoot = LevelsLib.initialMemoryRoot(
+            p.codeRoot, LevelsLib.paramsRoot(p.attrs, first, end), p.inputRoots, agreedPre
+        );
+        subStart = LevelsLib.initialStateHash(memRoot);
+        _checkFinal(p, claimedPost, subEnd);
+        subContext = keccak256(abi.encode(context, index));
+    }
+
+    function _checkFinal(Proof memory p, bytes32 claimedPost, bytes32 subEnd) private pure {
+        bytes memory state = p.finalState;
+        if (state.length != LevelsLib.STATE_SIZE) revert BadFinalState(state.length);
+        bytes32 stateHash = keccak256(state);
+        if (stateHash != subEnd) revert FinalStateMismatch(subEnd, stateHash);
+        uint8 status = uint8(state[56]);
+        uint8 exitCode = uint8(state[57]);
+        if (status != 1 || exitCode != 0) revert VmDidNotExit(status, exitCode);
+        bytes32 memRoot;
+        assembly ("memory-safe") {
+            memRoot := mload(add(state, 0x20))
+        }
+        if (p.outputSiblings.length != OUTPUT_PROOF_DEPTH) {
+            revert ProofLength(OUTPUT_PROOF_DEPTH, p.outputSiblings.length);
+        }
+        if (p.inputRoots.length > 6) revert InputCountMismatch(6, p.inputRoots.length);
+        bytes32 folded = LevelsLib.fold(claimedPost, LevelsLib.OUTPUT_INDEX, p.outputSiblings);
+        if (folded != memRoot) revert OutputRootMismatch(memRoot, folded);
+    }
+}

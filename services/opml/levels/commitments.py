@@ -1,0 +1,202 @@
+"""Commitments of tensors and models (DESIGN.md §3, docs/levels.md "Commitments").
+
+- tensor commitment: the root of the 2^28-byte VM region holding the tensor's bytes (zero padded), so a node's
+  output in the graph state, a tile state and the VM's OUTPUT region root are one and the same hash;
+- slot tree: depth `slot_depth`, leaf i = commitment of tensor slot i, EMPTY_TENSOR where nothing is (yet);
+- constantsRoot: the slot tree with only the constants filled in (S_0 is it with the input placed);
+- node leaf: keccak256(abi.encode(NodeDef)); nodesRoot over the node leaves (zero padded);
+- graphRoot = keccak256(abi.encode(nodesRoot, nodeCount, slotDepth, inputSlot, outputSlot));
+- kernelSetRoot: depth-4 tree over the kernel code roots, leaf `op_id` (zero where no op);
+- anchor = keccak256(abi.encode(graphRoot, constantsRoot, kernelSetRoot, inputCommitment)) (docs/game.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache, cached_property
+
+import numpy as np
+from eth_abi import encode
+
+from opml.hashing import keccak
+from opml.kernels import load_kernel
+from opml.kernels.params import pack_params
+from opml.ml.model import Model
+from opml.ml.ops import OPS, OpType
+from opml.ml.vmparams import attribute_words
+from opml.vm import layout
+from opml.vm.memory import ZERO_HASHES, region_root_of_bytes
+
+from .merkle import depth_for, fold, merkle_proof, merkle_root
+from .tiling import NodePlan
+
+TENSOR_LOG2 = layout.OUTPUT.log2_size  # every tensor region is 2^28 bytes
+TENSOR_LEVEL = TENSOR_LOG2 - 5  # its root is a level-23 node of the memory tree
+EMPTY_TENSOR = ZERO_HASHES[TENSOR_LEVEL]
+KERNEL_SET_DEPTH = 4
+OP_IDS: dict[OpType, int] = {op: i for i, op in enumerate(OpType)}  # the leaf of each op's kernel
+NODE_TYPE = "(uint256,uint256[],uint256,bytes32,uint256,uint256,uint256)"
+
+
+class CommitmentError(ValueError):
+    """A model the levels cannot commit to (input/output count, kernel entry point, too many inputs)."""
+
+
+def tensor_commitment(value: np.ndarray | bytes) -> bytes:
+    """Root of the 2^28-byte region holding the tensor's C-order little-endian bytes."""
+    data = np.ascontiguousarray(value).tobytes() if isinstance(value, np.ndarray) else bytes(value)
+    return region_root_of_bytes(data, TENSOR_LOG2)
+
+
+def _abi(types: str, *values) -> bytes:  # noqa: ANN001
+    return encode([types], [values]) if types.startswith("(") else encode(types.split(","), list(values))
+
+
+@cache
+def kernel_code_root(kernel: str) -> bytes:
+    """Code-region root of `kernel`; CommitmentError unless it starts at the code base (the VM link assumes it)."""
+    state = load_kernel(kernel)
+    if state.pc != layout.CODE.base:
+        raise CommitmentError(f"kernel {kernel!r} enters at {state.pc:#x}, the levels need {layout.CODE.base:#x}")
+    return state.memory.region_root(layout.CODE.base, layout.CODE.log2_size)
+
+
+def kernel_set() -> list[bytes]:
+    """Leaf `op_id` = code root of that op's kernel."""
+    return [kernel_code_root(OPS[op].kernel) for op in OpType]
+
+
+def kernel_set_root() -> bytes:
+    return merkle_root(kernel_set(), KERNEL_SET_DEPTH)
+
+
+@dataclass(frozen=True)
+class NodeDef:
+    """What the graph root says about node k (NodeDef in LevelsLib.sol)."""
+
+    op_id: int
+    inputs: tuple[int, ...]
+    output: int
+    attrs_hash: bytes
+    tile_elems: int
+    out_elems: int
+    vm_depth: int
+
+    def as_tuple(self) -> tuple:
+        return (self.op_id, list(self.inputs), self.output, self.attrs_hash, self.tile_elems, self.out_elems,
+                self.vm_depth)
+
+    def leaf(self) -> bytes:
+        return keccak(encode([NODE_TYPE], [self.as_tuple()]))
+
+    @property
+    def plan(self) -> NodePlan:
+        return NodePlan(self.tile_elems, self.out_elems, self.vm_depth)
+
+
+def node_attrs(model: Model, index: int) -> bytes:
+    """The attribute words of node `index`'s kernel params (after the tile header), little-endian."""
+    node = model.nodes[index]
+    ins = [model.tensor_type(s) for s in node.inputs]
+    return pack_params(0, 0, attribute_words(node.op, node.attrs, ins, model.tensor_type(node.output)))[8:]
+
+
+def graph_root_of(nodes_root: bytes, node_count: int, slot_depth: int, input_slot: int, output_slot: int) -> bytes:
+    return keccak(_abi("bytes32,uint256,uint256,uint256,uint256", nodes_root, node_count, slot_depth, input_slot,
+                       output_slot))
+
+
+def graph_context_of(nodes_root: bytes, node_count: int, slot_depth: int, kernels_root: bytes) -> bytes:
+    """The graph level's context: what graph → tile links reopen."""
+    return keccak(_abi("bytes32,uint256,uint256,bytes32", nodes_root, node_count, slot_depth, kernels_root))
+
+
+def anchor_of(graph_root: bytes, constants_root: bytes, kernels_root: bytes, input_commitment: bytes) -> bytes:
+    """The request anchor (docs/game.md)."""
+    return keccak(_abi("bytes32,bytes32,bytes32,bytes32", graph_root, constants_root, kernels_root,
+                       input_commitment))
+
+
+class ModelCommitment:
+    """Every root the levels commit `model` to, given its tiling plan (one NodePlan per node)."""
+
+    def __init__(self, model: Model, plans: Sequence[NodePlan]) -> None:
+        if len(model.inputs) != 1 or len(model.outputs) != 1:
+            raise CommitmentError(f"model {model.name!r} has {len(model.inputs)} inputs and "
+                                  f"{len(model.outputs)} outputs; a request carries exactly one of each")
+        if len(plans) != len(model.nodes):
+            raise CommitmentError(f"{len(plans)} node plans for {len(model.nodes)} nodes")
+        for index, node in enumerate(model.nodes):
+            if len(node.inputs) > layout.INPUT_COUNT:
+                raise CommitmentError(f"node {index} reads {len(node.inputs)} inputs, the VM has {layout.INPUT_COUNT}")
+        self.model = model
+        self.plans = tuple(plans)
+        self.input_slot = model.inputs[0]
+        self.output_slot = model.outputs[0]
+        self.slot_depth = depth_for(len(model.tensors))
+        self.node_depth = depth_for(len(model.nodes))
+
+    @cached_property
+    def constant_commitments(self) -> dict[int, bytes]:
+        return {slot: tensor_commitment(data) for slot, data in self.model.constants.items()}
+
+    @cached_property
+    def nodes(self) -> tuple[NodeDef, ...]:
+        return tuple(
+            NodeDef(OP_IDS[node.op], node.inputs, node.output, keccak(node_attrs(self.model, k)), plan.tile_elems,
+                    plan.out_elems, plan.vm_depth)
+            for k, (node, plan) in enumerate(zip(self.model.nodes, self.plans)))
+
+    @cached_property
+    def node_leaves(self) -> list[bytes]:
+        return [node.leaf() for node in self.nodes]
+
+    @cached_property
+    def nodes_root(self) -> bytes:
+        return merkle_root(self.node_leaves, self.node_depth)
+
+    def node_proof(self, k: int) -> list[bytes]:
+        return merkle_proof(self.node_leaves, self.node_depth, k)
+
+    @cached_property
+    def kernels_root(self) -> bytes:
+        return kernel_set_root()
+
+    def kernel_proof(self, op_id: int) -> list[bytes]:
+        return merkle_proof(kernel_set(), KERNEL_SET_DEPTH, op_id)
+
+    def slot_leaves(self, commitments: Mapping[int, bytes]) -> list[bytes]:
+        """Slot tree leaves: `commitments[slot]` where given, EMPTY_TENSOR elsewhere."""
+        return [commitments.get(slot, EMPTY_TENSOR) for slot in range(len(self.model.tensors))]
+
+    def slot_root(self, commitments: Mapping[int, bytes]) -> bytes:
+        return merkle_root(self.slot_leaves(commitments), self.slot_depth, EMPTY_TENSOR)
+
+    def slot_proof(self, commitments: Mapping[int, bytes], slot: int) -> list[bytes]:
+        return merkle_proof(self.slot_leaves(commitments), self.slot_depth, slot, EMPTY_TENSOR)
+
+    @cached_property
+    def constants_root(self) -> bytes:
+        return self.slot_root(self.constant_commitments)
+
+    @cached_property
+    def graph_root(self) -> bytes:
+        return graph_root_of(self.nodes_root, len(self.nodes), self.slot_depth, self.input_slot, self.output_slot)
+
+    @cached_property
+    def graph_context(self) -> bytes:
+        return graph_context_of(self.nodes_root, len(self.nodes), self.slot_depth, self.kernels_root)
+
+    @property
+    def roots(self) -> tuple[bytes, bytes, bytes]:
+        """(graphRoot, constantsRoot, kernelSetRoot), as registered in the ModelRegistry."""
+        return self.graph_root, self.constants_root, self.kernels_root
+
+    def anchor(self, input_commitment: bytes) -> bytes:
+        return anchor_of(self.graph_root, self.constants_root, self.kernels_root, input_commitment)
+
+
+def check_slot_fold(root: bytes, leaf: bytes, slot: int, siblings: Sequence[bytes]) -> bool:
+    """True when `leaf` sits at `slot` under `root` with these siblings (the on-chain slot check)."""
+    return fold(leaf, slot, siblings) == root

@@ -1,0 +1,92 @@
+"""The tiling rule of each node (docs/levels.md "Tiles"): `tile_elems` output elements per tile (the last tile
+shorter), so tile t covers the flat outputs [t·tile_elems, min((t+1)·tile_elems, out_elems)); and the VM trace
+length 2^vm_depth every tile of the node is played at. Both are committed in the node's leaf of the graph root.
+
+`plan_model` picks them once, when the model is committed: at most `max_tiles` tiles per node, and vm_depth
+with `headroom`× room over the longest tile run measured on a sample input (kernel step counts depend on data
+only through a few branches).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import structlog
+
+from opml.ml import executor
+from opml.ml.model import Model
+from opml.ml.tensor import DTYPES
+from opml.ml.vmrun import run_node
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_MAX_TILES = 16
+DEFAULT_HEADROOM = 2
+MAX_VM_DEPTH = 40
+
+
+class TilingError(ValueError):
+    """A tile index or tiling parameter outside what the node allows."""
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """How node k is tiled and how long each tile's VM trace is."""
+
+    tile_elems: int
+    out_elems: int
+    vm_depth: int
+
+    @property
+    def tile_count(self) -> int:
+        return -(-self.out_elems // self.tile_elems)
+
+    def tile(self, t: int) -> tuple[int, int]:
+        """[first, end) of tile t."""
+        if not 0 <= t < self.tile_count:
+            raise TilingError(f"tile {t} outside 0..{self.tile_count - 1}")
+        return t * self.tile_elems, min((t + 1) * self.tile_elems, self.out_elems)
+
+    @property
+    def vm_length(self) -> int:
+        return 1 << self.vm_depth
+
+
+def tile_elems_for(out_elems: int, max_tiles: int = DEFAULT_MAX_TILES) -> int:
+    """Elements per tile so that a node of `out_elems` outputs has at most `max_tiles` tiles."""
+    if out_elems < 1 or max_tiles < 1:
+        raise TilingError(f"cannot tile {out_elems} elements into at most {max_tiles} tiles")
+    return -(-out_elems // min(out_elems, max_tiles))
+
+
+def vm_depth_for(max_steps: int, headroom: int = DEFAULT_HEADROOM) -> int:
+    """The smallest depth with 2^depth >= headroom · max_steps (at least 1)."""
+    depth = max(1, (headroom * max_steps - 1).bit_length())
+    if depth > MAX_VM_DEPTH:
+        raise TilingError(f"a tile of {max_steps} steps needs a VM trace deeper than 2^{MAX_VM_DEPTH}")
+    return depth
+
+
+def sample_inputs(model: Model) -> list[np.ndarray]:
+    """All-zero model inputs: the default sample the step counts are measured on."""
+    return [np.zeros(model.tensors[s].shape, dtype=DTYPES[model.tensors[s].dtype]) for s in model.inputs]
+
+
+def plan_model(model: Model, inputs: list[np.ndarray] | None = None, max_tiles: int = DEFAULT_MAX_TILES,
+               headroom: int = DEFAULT_HEADROOM) -> tuple[NodePlan, ...]:
+    """One NodePlan per node, measuring every tile's VM steps on `inputs` (zeros by default)."""
+    trace = executor.run(model, sample_inputs(model) if inputs is None else inputs)
+    plans = []
+    for index, node in enumerate(model.nodes):
+        out_elems = model.tensor_type(node.output).size
+        tile_elems = tile_elems_for(out_elems, max_tiles)
+        ins = trace.node_inputs(index)
+        longest, output = 0, None
+        for first in range(0, out_elems, tile_elems):
+            run = run_node(node, ins, first, min(first + tile_elems, out_elems), output_before=output)
+            longest, output = max(longest, run.steps), run.output
+        plans.append(NodePlan(tile_elems, out_elems, vm_depth_for(longest, headroom)))
+        log.debug("node_planned", node=index, op=node.op.value, tiles=plans[-1].tile_count, max_steps=longest,
+                  vm_depth=plans[-1].vm_depth)
+    return tuple(plans)

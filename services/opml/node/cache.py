@@ -1,0 +1,94 @@
+"""The node's local state on disk: the move journal (intents, so a restarted daemon never sends a move twice) and
+the claim cache (a request's native result, so a restart does not redo inference).
+
+Everything else a daemon needs after a restart comes from the chain. Files are written atomically and fsynced
+before the transaction they describe is broadcast, so a SIGKILL at any point leaves a consistent journal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+class CacheError(Exception):
+    """The cache directory is unusable (not writable, or a file in it is corrupt)."""
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A transaction the node decided to send for `key` when the chain stood at `fingerprint`, with `nonce`.
+
+    `status`: `pending` (written before broadcast), `mined`, `reverted`, or `dropped` (never broadcast)."""
+
+    key: str
+    fingerprint: str
+    action: str
+    nonce: int
+    status: str = "pending"
+    tx_hash: str = ""
+
+
+def _write_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as handle:
+        json.dump(data, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as exc:
+        raise CacheError(f"cache file {path} is corrupt: {exc}") from None
+
+
+class Journal:
+    """One intent per key (the latest decision for a request or game), under `<root>/intents/`."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = Path(root) / "intents"
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(f"cannot create cache directory {self.dir}: {exc}") from None
+
+    def _path(self, key: str) -> Path:
+        return self.dir / f"{key}.json"
+
+    def get(self, key: str) -> Intent | None:
+        data = _read(self._path(key))
+        return Intent(**data) if data is not None else None
+
+    def put(self, intent: Intent) -> None:
+        _write_atomic(self._path(intent.key), asdict(intent))
+
+    def all(self) -> list[Intent]:
+        return [Intent(**_read(p)) for p in sorted(self.dir.glob("*.json"))]  # type: ignore[arg-type]
+
+
+class ClaimCache:
+    """A request's native result (output and commitments) keyed by model and anchor, under `<root>/claims/`."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = Path(root) / "claims"
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, model_id: int, anchor: bytes) -> Path:
+        return self.dir / f"{model_id}-{anchor.hex()}.json"
+
+    def get(self, model_id: int, anchor: bytes) -> dict | None:
+        return _read(self._path(model_id, anchor))
+
+    def put(self, model_id: int, anchor: bytes, output: bytes, output_commitment: bytes,
+            trace_commitment: bytes) -> None:
+        _write_atomic(self._path(model_id, anchor), {
+            "output": output.hex(), "output_commitment": output_commitment.hex(),
+            "trace_commitment": trace_commitment.hex(),
+        })

@@ -1,0 +1,74 @@
+"""The challenger daemon: checks every result for a model it serves against its own, challenges the ones that
+differ while their window is open, plays the disputes, and withdraws what it wins.
+
+    opml challenger --config config/challenger.toml
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from web3 import Web3
+
+from opml.chain.bindings import SubmissionStatus
+from opml.game.types import Role
+
+from .daemon import Daemon
+from .monitor import ChainEvent
+
+
+class Challenger(Daemon):
+    role = Role.CHALLENGER
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.models: dict[int, int] = {}  # request id → model id
+        self.challenged: dict[int, int] = {}  # submission id → this node's game on it
+
+    def on_event(self, event: ChainEvent) -> None:
+        args = event.args
+        if event.name == "RequestCreated":
+            self.models[args["requestId"]] = args["modelId"]
+        elif event.name == "ResultSubmitted":
+            if self.models.get(args["requestId"]) in self.backends and \
+                    Web3.to_checksum_address(args["submitter"]) != self.address:
+                submission_id = args["submissionId"]
+                self.scheduler.ensure(f"submission-{submission_id}",
+                                      lambda: self.check_submission(args["requestId"], submission_id))
+        elif event.name == "Challenged" and Web3.to_checksum_address(args["challenger"]) == self.address:
+            self.challenged[args["submissionId"]] = args["gameId"]
+            game_id = args["gameId"]
+            self.scheduler.ensure(f"game-{game_id}", lambda: self.play_game(game_id))
+
+    async def check_submission(self, request_id: int, submission_id: int) -> None:
+        """Challenge `submission_id` when its output commitment is not this node's (and the window is open)."""
+        log = self.log.bind(request=request_id, submission=submission_id)
+        claim = await self.claim_for(request_id)
+        if claim is None:
+            return
+        coordinator = self.bindings.coordinator
+        submission = await asyncio.to_thread(coordinator.get_submission, submission_id)
+        if bytes(submission.output_commitment) == claim.output_commitment:
+            log.info("result_agreed")
+            return
+        if submission_id in self.challenged or submission.status is not SubmissionStatus.PENDING:
+            return
+        if await self.chain_time() >= submission.window_end:
+            log.warning("window_missed", window_end=submission.window_end)
+            return
+        bond = await asyncio.to_thread(coordinator.challenger_bond)
+        if bond > self.config.max_bond_wei:
+            log.error("bond_too_high", bond=bond, max_bond_wei=self.config.max_bond_wei)
+            return
+        log.info("result_disputed", theirs=bytes(submission.output_commitment), ours=claim.output_commitment)
+        outcome = await self.responder.send(f"challenge-{submission_id}", "pending",
+                                            coordinator.challenge(request_id), value=bond, label="challenge")
+        if not outcome.mined:
+            return
+        (event,) = coordinator.events("Challenged", outcome.receipt)
+        game_id = event["gameId"]
+        self.challenged[submission_id] = game_id
+        self.metrics.challenges.inc()
+        self.metrics.bonds_posted.inc(bond)
+        log.info("challenged", game=game_id)
+        self.scheduler.ensure(f"game-{game_id}", lambda: self.play_game(game_id))

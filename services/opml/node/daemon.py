@@ -1,0 +1,235 @@
+"""What the submitter and the challenger share: wiring (config → chain, backends, journal, metrics, bus), the
+monitor loop, claims (native results, cached), playing a game to its end, and withdrawing credits.
+
+A subclass says what to do with each confirmed chain event (`on_event`); everything it starts goes through the
+scheduler, one task per request, submission or game.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import structlog
+from web3 import Web3
+
+from opml.chain.bindings import GameBindings
+from opml.chain.tx import TxSender
+from opml.game.types import Action, ClaimTimeout, GameView, Role, Step
+
+from .backends import Claim, ModelBackend, RequestInput, build_backends
+from .bus import Bus, DisputeNote, NodeStatus, dispute_topic, status_topic
+from .cache import ClaimCache, Journal
+from .config import ConfigError, NodeConfig
+from .deployment import Deployment, load_deployment
+from .metrics import Metrics
+from .monitor import ChainEvent, Monitor
+from .player import Player
+from .responder import Responder
+from .scheduler import Scheduler
+
+STATUS_EVERY_S = 5.0
+
+
+class Daemon:
+    """Base of the submitter and challenger daemons."""
+
+    role: Role
+
+    def __init__(self, config: NodeConfig, deployment: Deployment | None = None) -> None:
+        self.config = config
+        self.deployment = deployment or load_deployment(config.deployment)
+        self.w3 = Web3(Web3.HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30}))
+        self.bindings = GameBindings.at(self.w3, self.deployment.coordinator, self.deployment.start_block)
+        self.sender = TxSender(self.w3, config.key, self.bindings.errors())
+        self.address = self.sender.address
+        self.backends: dict[int, ModelBackend] = build_backends(self.deployment, config)
+        self.journal = Journal(config.cache_dir)
+        self.claims = ClaimCache(config.cache_dir)
+        self.responder = Responder(self.sender, self.journal)
+        self.player = Player(self.bindings, self.address)
+        self.metrics = Metrics(self.role.name.lower())
+        self.scheduler = Scheduler(on_failure=lambda key, exc: self.metrics.failures.labels(key.split("-")[0]).inc())
+        start = config.start_block if config.start_block is not None else self.deployment.start_block
+        contracts = [self.bindings.coordinator.contract, self.bindings.game.contract]
+        self.monitor = Monitor(self.w3, contracts, start, config.confirmations)
+        self.inputs: dict[int, bytes] = {}
+        self._wake = asyncio.Event()
+        self._bus: Bus | None = None
+        self._claims: dict[int, Claim] = {}
+        self._last_status = 0.0
+        self.log = structlog.get_logger(f"opml.node.{self.role.name.lower()}").bind(
+            node=config.node_name, address=self.address)
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+    def check_chain(self) -> None:
+        """Refuse to start against the wrong chain or without code at the coordinator (ConfigError)."""
+        chain_id = self.w3.eth.chain_id
+        if chain_id != self.deployment.chain_id:
+            raise ConfigError(f"{self.config.rpc_url} is chain {chain_id}, the deployment is for chain "
+                              f"{self.deployment.chain_id}")
+        if not self.w3.eth.get_code(self.deployment.coordinator):
+            raise ConfigError(f"no contract at the coordinator address {self.deployment.coordinator}")
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        await asyncio.to_thread(self.check_chain)
+        await asyncio.to_thread(self.responder.reconcile)
+        if self.config.metrics_port:
+            self.metrics.serve(self.config.metrics_port)
+        background = [asyncio.create_task(self.monitor.run(self._on_poll, self.config.poll_interval_s,
+                                                           self._wake))]
+        if self.config.broker is not None:
+            host, port = self.config.broker
+            self._bus = Bus(host, port, self.deployment.chain_id, self.config.node_name, self._on_bus)
+            background.append(asyncio.create_task(self._bus.run()))
+        self.log.info("daemon_started", role=self.role.name.lower(), models=sorted(self.backends),
+                      from_block=self.monitor.next_block, broker=self.config.broker_url)
+        try:
+            await asyncio.gather(*background)
+        finally:
+            for task in background:
+                task.cancel()
+            await self.scheduler.close()
+
+    async def _on_poll(self, head: int, events: list[ChainEvent]) -> None:
+        self.metrics.head.set(head)
+        for event in events:
+            if event.name == "RequestCreated":
+                self.inputs[event.args["requestId"]] = bytes(event.args["input"])
+            self.on_event(event)
+        self.scheduler.ensure("withdraw", self.withdraw_forever)
+        self.metrics.games_in_flight.set(sum(1 for k in self.scheduler.running if k.startswith("game-")))
+        self.scheduler.tick()
+        self._publish_status(head)
+
+    def _on_bus(self, topic: str, payload: bytes) -> None:
+        if f"/status/{self.config.node_name}" not in topic:
+            self._wake.set()  # another node did something: poll the chain now rather than at the next tick
+
+    def _publish_status(self, head: int) -> None:
+        if self._bus is None or time.monotonic() - self._last_status < STATUS_EVERY_S:
+            return
+        self._last_status = time.monotonic()
+        status = NodeStatus(node=self.config.node_name, role=self.role.name.lower(), address=self.address,
+                            head=head, games_in_flight=int(self.metrics.games_in_flight._value.get()),
+                            time=time.time())
+        self._bus.publish(status_topic(self.deployment.chain_id, self.config.node_name), status, retain=True)
+
+    def publish(self, topic: str, payload: Any) -> None:
+        if self._bus is not None:
+            self._bus.publish(topic, payload)
+
+    def on_event(self, event: ChainEvent) -> None:
+        """React to one confirmed event (subclasses); start tasks through `self.scheduler.ensure`."""
+        raise NotImplementedError
+
+    # -- claims ---------------------------------------------------------------------------------------------
+    async def claim_for(self, request_id: int) -> Claim | None:
+        """This node's result for `request_id`, or None when it does not serve the request's model."""
+        if request_id in self._claims:
+            return self._claims[request_id]
+        request = await asyncio.to_thread(self.bindings.coordinator.get_request, request_id)
+        backend = self.backends.get(request.model_id)
+        if backend is None:
+            return None
+        data = RequestInput(request_id, request.model_id, await self._input_of(request_id), bytes(request.anchor))
+        started = time.perf_counter()
+        claim = await asyncio.to_thread(backend.claim, data)
+        self.metrics.inference.observe(time.perf_counter() - started)
+        self._check_cache(data, claim)
+        self._claims[request_id] = claim
+        return claim
+
+    async def _input_of(self, request_id: int) -> bytes:
+        if request_id not in self.inputs:
+            event = self.bindings.coordinator.contract.events.RequestCreated
+            logs = await asyncio.to_thread(event.get_logs, argument_filters={"requestId": request_id},
+                                           from_block=self.deployment.start_block)
+            self.inputs[request_id] = bytes(logs[0]["args"]["input"]) if logs else b""
+        return self.inputs[request_id]
+
+    def _check_cache(self, data: RequestInput, claim: Claim) -> None:
+        cached = self.claims.get(data.model_id, data.anchor)
+        if cached is None:
+            self.claims.put(data.model_id, data.anchor, claim.output, claim.output_commitment, claim.trace_commitment)
+        elif cached["output_commitment"] != claim.output_commitment.hex():
+            self.log.error("claim_changed", request=data.request_id, cached=cached["output_commitment"],
+                           now=claim.output_commitment.hex())
+
+    # -- games ----------------------------------------------------------------------------------------------
+    async def play_game(self, game_id: int) -> None:
+        """Play `game_id` (if this node is a party) until it is over and settled."""
+        view = await asyncio.to_thread(self.player.read, game_id)
+        role = self.player.role_in(view)
+        if role is None:
+            return
+        claim = await self.claim_for(view.request_id)
+        if claim is None:
+            self.log.warning("game_model_not_served", game=game_id, request=view.request_id)
+            return
+        log = self.log.bind(game=game_id, request=view.request_id, role=role.name.lower())
+        log.info("game_joined", phase=view.phase.name)
+        while True:
+            turn = await asyncio.to_thread(self.player.turn, game_id, role, claim.provider)
+            if self._game_done(turn.view, role):
+                self._record_outcome(turn.view, role, log)
+                return
+            if turn.waits:
+                await self.scheduler.news(self.config.poll_interval_s * 5)
+                continue
+            await self._move(turn.view, turn.action, turn.fingerprint, log)
+
+    async def _move(self, view: GameView, action: Action, fingerprint: str, log: Any) -> None:
+        name = type(action).__name__
+        outcome = await self.responder.send(f"game-{view.game_id}", fingerprint, self.bindings.call_for(action),
+                                            label=name)
+        if outcome.mined:
+            self.metrics.moves.labels(name).inc()
+            if isinstance(action, Step):
+                self.metrics.steps.inc()
+            log.info("move_sent", action=name, phase=view.phase.name, depth=view.depth, lo=view.lo, hi=view.hi,
+                     gas=outcome.gas_used)
+            self.publish(dispute_topic(self.deployment.chain_id, view.game_id), DisputeNote(
+                game_id=view.game_id, request_id=view.request_id, phase=view.phase.name, depth=view.depth,
+                lo=view.lo, hi=view.hi, mover=self.address, action=name))
+        elif outcome.status in ("rejected", "reverted"):
+            self.metrics.rejected.labels(name).inc()
+            if not isinstance(action, ClaimTimeout):
+                log.warning("move_refused", action=name, status=outcome.status, error=outcome.error)
+            await self.scheduler.news(self.config.poll_interval_s * 5)
+        else:
+            await self.scheduler.news(self.config.poll_interval_s)
+
+    @staticmethod
+    def _game_done(view: GameView, role: Role) -> bool:
+        if view.phase.is_over and view.settled:
+            return True
+        return view.moot and role is Role.SUBMITTER  # the challenger releases it; nothing at stake for us
+
+    def _record_outcome(self, view: GameView, role: Role, log: Any) -> None:
+        winner = view.phase.winner
+        if winner is role:
+            self.metrics.games_won.inc()
+        elif winner is not None:
+            self.metrics.games_lost.inc()
+        log.info("game_over", phase=view.phase.name, won=winner is role, moot=view.moot)
+
+    # -- money ----------------------------------------------------------------------------------------------
+    async def withdraw_forever(self) -> None:
+        """Withdraw the coordinator credit (won bonds, fees, returned bonds) whenever there is some."""
+        while True:
+            balance = await asyncio.to_thread(self.bindings.coordinator.balance_of, self.address)
+            if balance > 0:
+                nonce = await asyncio.to_thread(self.w3.eth.get_transaction_count, self.address, "latest")
+                outcome = await self.responder.send("withdraw", f"{balance}:{nonce}",
+                                                    self.bindings.coordinator.withdraw(), label="withdraw")
+                if outcome.mined:
+                    self.metrics.withdrawn.inc(balance)
+                    self.log.info("withdrawn", amount=balance)
+            await self.scheduler.news(self.config.poll_interval_s * 5)
+
+    async def chain_time(self) -> int:
+        block = await asyncio.to_thread(self.w3.eth.get_block, "latest")
+        return int(block["timestamp"])

@@ -1,0 +1,102 @@
+"""The submitter daemon: answers every request for a model it serves, defends its results in disputes, finalizes
+them once the challenge window has passed, and withdraws its fees and bonds.
+
+    opml submitter --config config/submitter.toml
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from web3 import Web3
+
+from opml.chain.bindings import RequestStatus, SubmissionStatus
+from opml.game.types import Role
+
+from .bus import SubmissionNote, submissions_topic
+from .daemon import Daemon
+from .monitor import ChainEvent
+
+
+class Submitter(Daemon):
+    role = Role.SUBMITTER
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.submissions: dict[int, list[int]] = {}  # request id → every submission id seen on it
+
+    def on_event(self, event: ChainEvent) -> None:
+        args = event.args
+        if event.name == "RequestCreated" and args["modelId"] in self.backends:
+            request_id = args["requestId"]
+            self.scheduler.ensure(f"request-{request_id}", lambda: self.serve_request(request_id))
+        elif event.name == "ResultSubmitted":
+            self.submissions.setdefault(args["requestId"], []).append(args["submissionId"])
+        elif event.name == "Challenged":
+            game_id = args["gameId"]
+            self.scheduler.ensure(f"game-{game_id}", lambda: self.play_game(game_id))
+
+    async def serve_request(self, request_id: int) -> None:
+        """Submit this node's result while the request is open; finalize it once it may be finalized."""
+        claim = await self.claim_for(request_id)
+        if claim is None:
+            return
+        log = self.log.bind(request=request_id)
+        coordinator = self.bindings.coordinator
+        while True:
+            request = await asyncio.to_thread(coordinator.get_request, request_id)
+            if request.status is RequestStatus.FINALIZED:
+                log.info("request_final", submission=request.active_submission)
+                return
+            if request.status is RequestStatus.OPEN:
+                if await self._was_slashed(request_id):
+                    log.info("not_resubmitting", reason="this node's result on the request was slashed")
+                    return
+                await self._submit(request_id, claim, log)
+            elif request.status is RequestStatus.SUBMITTED:
+                await self._maybe_finalize(request_id, request.active_submission, log)
+            await self.scheduler.news(self.config.poll_interval_s * 5)
+
+    async def _was_slashed(self, request_id: int) -> bool:
+        coordinator = self.bindings.coordinator
+        for submission_id in self.submissions.get(request_id, []):
+            submission = await asyncio.to_thread(coordinator.get_submission, submission_id)
+            if Web3.to_checksum_address(submission.submitter) == self.address and \
+                    submission.status is SubmissionStatus.SLASHED:
+                return True
+        return False
+
+    async def _submit(self, request_id: int, claim, log) -> None:  # type: ignore[no-untyped-def]
+        coordinator = self.bindings.coordinator
+        bond = await asyncio.to_thread(coordinator.submitter_bond)
+        if bond > self.config.max_bond_wei:
+            log.error("bond_too_high", bond=bond, max_bond_wei=self.config.max_bond_wei)
+            return
+        seen = len(self.submissions.get(request_id, []))
+        outcome = await self.responder.send(f"submit-{request_id}", f"open:{seen}",
+                                            coordinator.submit(request_id, claim.output, claim.trace_commitment),
+                                            value=bond, label="submit")
+        if not outcome.mined:
+            return
+        (event,) = coordinator.events("ResultSubmitted", outcome.receipt)
+        self.metrics.submissions.inc()
+        self.metrics.bonds_posted.inc(bond)
+        log.info("result_submitted", submission=event["submissionId"], window_end=event["windowEnd"],
+                 output_commitment=claim.output_commitment)
+        self.publish(submissions_topic(self.deployment.chain_id), SubmissionNote(
+            request_id=request_id, submission_id=event["submissionId"], submitter=self.address,
+            output_commitment="0x" + claim.output_commitment.hex()))
+
+    async def _maybe_finalize(self, request_id: int, submission_id: int, log) -> None:  # type: ignore[no-untyped-def]
+        coordinator = self.bindings.coordinator
+        submission = await asyncio.to_thread(coordinator.get_submission, submission_id)
+        if Web3.to_checksum_address(submission.submitter) != self.address:
+            return  # another node's result: its owner finalizes it (or a challenger reopens the request)
+        if submission.open_games or await self.chain_time() < submission.window_end:
+            return
+        outcome = await self.responder.send(f"finalize-{request_id}", str(submission_id),
+                                            coordinator.finalize(request_id), label="finalize")
+        if outcome.mined:
+            callbacks = coordinator.events("CallbackResult", outcome.receipt)
+            log.info("request_finalized", submission=submission_id,
+                     callback_ok=callbacks[0]["success"] if callbacks else None)
