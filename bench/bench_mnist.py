@@ -3,8 +3,9 @@
 Latencies are medians over many single-image runs (batch 1) in this process, every node's output computed (the
 full trace a submitter commits to). `*_int8_ms` is the fast native executor (`fastnative`, numba kernels, the
 same bits as the numpy reference); `*_int8_reference_ms` is the numpy reference executor. onnxruntime runs the
-same float model with one intra-op thread (1, 2 or the default thread count time the same here). The VM figure is one
-whole CNN inference, node by node, in the fast VM executor, after a warm-up run so numba compilation is excluded.
+same float model with one intra-op thread (1, 2 or the default thread count time the same here). The VM figure
+is one whole CNN inference, node by node, in the fast VM executor, after a warm-up run (numba compilation and
+cache loading excluded).
 """
 
 from __future__ import annotations

@@ -197,10 +197,7 @@ contract DisputeGame is IDisputeGame {
         Game storage g = _move(gameId, Phase.Open);
         uint8 level = g.depth;
         uint256 maxLength = uint256(1) << _maxDepths[level];
-        // a power of two, as every trace is padded to one (DESIGN.md §4)
-        if (subLength == 0 || subLength > maxLength || subLength & (subLength - 1) != 0) {
-            revert BadSubLength(subLength, maxLength);
-        }
+        if (subLength == 0 || subLength > maxLength) revert BadSubLength(subLength, maxLength);
         if (level == 0 && subEnd != g.traceCommitment) revert TraceCommitmentMismatch(g.traceCommitment, subEnd);
         (bytes32 subStart, bytes32 subContext) = _link(g, level, subEnd, subLength, proof);
         emit LevelOpened(gameId, level, g.lo, subContext, subStart, subEnd, subLength);

@@ -304,7 +304,7 @@ contract MIPS is IStepVerifier {
             next := add(proof, 36)
             node := leaf
             // One level per iteration: mask and index are shifted right, `zeros` walks Z[0..26].
-            for { let last := add(zeros, 832) } 1 { zeros := add(zeros, 32) } {
+            for { let last := add(zeros, 832) } 1 { zeros := add(zeros, 32) } { // last: &Z[26] (26 * 32)
                 // Branch-free: the sibling is the next calldata word when the mask bit is set, else Z[h].
                 let present := and(mask, 1)
                 let zero := mload(zeros)

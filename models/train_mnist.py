@@ -14,7 +14,8 @@ Split (deterministic, no random number involved), per digit D in file order with
 
 Models take float32 input [N, 1, 28, 28] = pixel / 255 and return logits [N, 10]:
   mlp: Flatten → Gemm 784→128 → Relu → Gemm 128→64 → Relu → Gemm 64→10
-  cnn: Conv 8@3×3 pad 1 → Relu → MaxPool 2 → Conv 16@3×3 pad 1 → Relu → MaxPool 2 → Flatten → Gemm 784→10
+  cnn: Conv 8@3×3 pad 1 → Relu → MaxPool 2 → Conv 16@3×3 pad 1 → Relu → MaxPool 2 → Flatten
+       → Gemm 784→10
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def load_digit(digit: int) -> np.ndarray:
 
 def make_split() -> dict[str, np.ndarray]:
     """The fixed train / test / calibration split described in the module docstring."""
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("train_x", "train_y", "test_x", "test_y", "calib_x", "calib_y")}
+    keys = ("train_x", "train_y", "test_x", "test_y", "calib_x", "calib_y")
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     for digit in range(10):
         images = load_digit(digit)
         train, test = images[:-TEST_PER_CLASS], images[-TEST_PER_CLASS:]

@@ -119,7 +119,7 @@ library LevelsLib {
     }
 
     /// @notice The PARAMS region root of one tile: header words first, end (little-endian) then the attributes.
-    function paramsRoot(bytes memory attrs, uint256 first, uint256 end) internal pure returns (bytes32) {
+    function tileParamsRoot(bytes memory attrs, uint256 first, uint256 end) internal pure returns (bytes32) {
         bytes memory params = abi.encodePacked(le32(first), le32(end), attrs);
         return regionRoot(params, PARAMS_LOG2, zeroHashes());
     }

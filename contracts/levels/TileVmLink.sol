@@ -11,6 +11,7 @@ import {LevelsLib} from "./LevelsLib.sol";
 /// region root (proved by the siblings at levels 23..26) is the claimed next tile state.
 contract TileVmLink is ILinkVerifier, LevelsErrors {
     uint256 internal constant OUTPUT_PROOF_DEPTH = 4;
+    uint256 internal constant MAX_INPUTS = 6;
 
     struct Proof {
         bytes32 codeRoot;
@@ -42,10 +43,11 @@ contract TileVmLink is ILinkVerifier, LevelsErrors {
         if (p.vmDepth >= 64 || subLength != uint256(1) << p.vmDepth) {
             revert VmLengthMismatch(p.vmDepth >= 64 ? 0 : uint256(1) << p.vmDepth, subLength);
         }
+        if (p.inputRoots.length > MAX_INPUTS) revert InputCountMismatch(MAX_INPUTS, p.inputRoots.length);
         uint256 first = index * p.tileElems;
         uint256 end = first + p.tileElems < p.outElems ? first + p.tileElems : p.outElems;
         bytes32 memRoot = LevelsLib.initialMemoryRoot(
-            p.codeRoot, LevelsLib.paramsRoot(p.attrs, first, end), p.inputRoots, agreedPre
+            p.codeRoot, LevelsLib.tileParamsRoot(p.attrs, first, end), p.inputRoots, agreedPre
         );
         subStart = LevelsLib.initialStateHash(memRoot);
         _checkFinal(p, claimedPost, subEnd);
@@ -67,7 +69,6 @@ contract TileVmLink is ILinkVerifier, LevelsErrors {
         if (p.outputSiblings.length != OUTPUT_PROOF_DEPTH) {
             revert ProofLength(OUTPUT_PROOF_DEPTH, p.outputSiblings.length);
         }
-        if (p.inputRoots.length > 6) revert InputCountMismatch(6, p.inputRoots.length);
         bytes32 folded = LevelsLib.fold(claimedPost, LevelsLib.OUTPUT_INDEX, p.outputSiblings);
         if (folded != memRoot) revert OutputRootMismatch(memRoot, folded);
     }

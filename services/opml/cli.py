@@ -10,6 +10,8 @@ import sys
 _COMMAND_MODULES = (
     "opml.vm.cli",
     "opml.ml.cli",
+    "opml.demo",
+    "opml.node.cli",
 )
 
 

@@ -116,11 +116,12 @@ def test_requantize_small_accumulators_hit_the_rounding_ties():
 
 
 @pytest.mark.parametrize("kernel,strides,pads", [
-    ((2, 2), (2, 2), (0, 0, 0, 0)), ((2, 2), (2, 2), (0, 0, 1, 1)), ((3, 3), (2, 2), (1, 1, 1, 1)), ((3, 2), (1, 2), (2, 0, 1, 1)),
+    ((2, 2), (2, 2), (0, 0, 0, 0)), ((2, 2), (2, 2), (0, 0, 1, 1)), ((3, 3), (2, 2), (1, 1, 1, 1)),
+    ((3, 2), (1, 2), (2, 0, 1, 1)),
     ((1, 1), (1, 1), (0, 0, 0, 0)),
 ])
 def test_max_pool(kernel, strides, pads):
-    x = _i8(2, 3, 9, 8) if pads != (0, 0, 0, 0) else _i8(2, 3, 8, 10)
+    x = _i8(2, 3, 9, 11)  # odd sizes: floor division drops the last row and column where windows do not fit
     x[0, 0] = -128
     _assert_same(OpType.MAX_POOL, [x], A.PoolAttrs(kernel=kernel, strides=strides, pads=pads))
 

@@ -7,8 +7,10 @@ import pytest
 from eth_abi import decode as abi_decode
 from fixtures_game import (
     GameStack,
+    StackConfig,
     advance_time,
     challenge,
+    deploy_stack,
     events,
     expect_revert,
     now,
@@ -22,8 +24,11 @@ from fixtures_game import (
     toy_trace,
 )
 
+from opml.chain.contracts import deploy
 from opml.game import bisection
-from opml.game.toy import ForgeLink, Lie, WrongStart, corrupt
+from opml.game.toy import ForgeLink, Lie, WrongStart, corrupt, project, sub_start, tagged_encoding
+from opml.game.toy import step as toy_step
+from opml.game.trace import LastLevel, StepWitness
 from opml.game.types import OpenLevel, Phase, PickSegment, Role
 
 pytestmark = pytest.mark.usefixtures("isolated_chain")
@@ -162,8 +167,6 @@ def test_moves_out_of_turn_by_third_parties_and_of_the_wrong_kind_are_rejected(t
                   "TraceCommitmentMismatch")
     expect_revert(s, fn.openLevel(game_id, end, 0, b"", []), s.submitter, "BadSubLength")
     expect_revert(s, fn.openLevel(game_id, end, 16, b"", []), s.submitter, "BadSubLength")  # 2^3 max
-    assert expect_revert(s, fn.openLevel(game_id, end, 6, b"", []), s.submitter,
-                         "BadSubLength").arguments == (6, 8)  # not a power of two
     assert expect_revert(s, fn.openLevel(game_id, end, level0.length, b"", cps[:2]), s.submitter,
                          "WrongCheckpointCount").arguments == (3, 2)
 
@@ -282,3 +285,70 @@ def test_views_match_the_bisection_arithmetic(toy_stack: GameStack) -> None:
         assert fn.positions(lo, hi).call() == bisection.boundaries(lo, hi, 15)
     assert fn.positions(3, 4).call() == [3, 4]
     assert fn.numLevels().call() == 1 and fn.maxDepth(0).call() == 20 and fn.checkpointCount().call() == 15
+
+
+# -- lengths that are not powers of two (the graph and tile levels have exact node and tile counts) ------------
+class ChainLevel:
+    """A last level of any length: S_0 = start, S_{i+1} = toy step(S_i); a liar corrupts S_lie_at and steps on."""
+
+    is_last_level = True
+
+    def __init__(self, start: bytes, length: int, lie_at: int | None = None) -> None:
+        self.length = length
+        self._roots = [start]
+        for i in range(1, length + 1):
+            post = toy_step(self._roots[-1])
+            self._roots.append(corrupt(post) if i == lie_at else post)
+
+    def root_at(self, i: int) -> bytes:
+        return self._roots[i]
+
+    def open_next(self, k: int):
+        raise LastLevel("last level")
+
+    def step_witness(self, k: int) -> StepWitness:
+        return StepWitness(self._roots[k], b"")
+
+
+class OneLevelRequest:
+    """The request level above one ChainLevel (what `submit` posts and level 0 opens)."""
+
+    length = 1
+    is_last_level = False
+
+    def __init__(self, anchor: bytes, level: ChainLevel) -> None:
+        self._anchor, self._level = anchor, level
+
+    def root_at(self, i: int) -> bytes:
+        return self._anchor if i == 0 else project(self._level.root_at(self._level.length), self._level.length)
+
+    def open_next(self, k: int):
+        return self._level, b""
+
+    def claim_preimage(self, i: int) -> bytes:
+        return tagged_encoding("toy.proj", self._level.root_at(self._level.length), self._level.length)
+
+
+@pytest.fixture(scope="module")
+def any_length_stack(w3, contracts_built) -> GameStack:
+    """One level of at most 2^3 transitions whose link accepts any length; N = 3."""
+    link = deploy(w3, "ToyLinkVerifier", 0)
+    return deploy_stack(w3, StackConfig(level_lengths=(8,), max_depths=(3,), checkpoint_count=3),
+                        link_verifiers=[link])
+
+
+@pytest.mark.parametrize(("length", "lie_at"), [(6, 1), (6, 3), (6, 6), (5, 2), (7, 7), (3, 2), (1, 1)])
+def test_levels_of_any_length_are_bisected_to_the_lie(any_length_stack: GameStack, length: int, lie_at: int) -> None:
+    s = any_length_stack
+    request_id, _ = request(s)
+    anchor = bytes(s.coordinator.functions.getRequest(request_id).call()[4])
+    start = sub_start(anchor, 0, anchor)
+    liar = OneLevelRequest(anchor, ChainLevel(start, length, lie_at))
+    honest = OneLevelRequest(anchor, ChainLevel(start, length))
+    submit(s, request_id, liar)
+    game_id, _ = challenge(s, request_id)
+    played = play(s, game_id, {Role.SUBMITTER: liar, Role.CHALLENGER: honest})
+    assert played.final.phase is Phase.CHALLENGER_WON and not played.rejected
+    assert (played.final.lo, played.final.hi) == (lie_at - 1, lie_at)
+    if length >= 2:
+        assert s.game.functions.positions(0, length).call() == bisection.boundaries(0, length, 3)

@@ -208,6 +208,16 @@ def test_residual_add_global_average_pool_reshape():
     assert quantized.model.nodes[2].attrs.relu
 
 
+def test_constant_node_feeding_a_reshape():
+    shape = numpy_helper.from_array(np.array([1, -1], dtype=np.int64))
+    nodes = [helper.make_node("Constant", [], ["shape"], value=shape),
+             helper.make_node("Reshape", ["x", "shape"], ["r"]), helper.make_node("Relu", ["r"], ["y"])]
+    model = _model(nodes, [1, 2, 3], "y", [1, 6])
+    quantized = _compare(model, RNG.normal(size=(6, 1, 2, 3)), steps=0.51)
+    assert _ops(quantized) == [OpType.RESHAPE, OpType.RELU]
+    assert quantized.model.tensors[quantized.model.outputs[0]].shape == (1, 6)
+
+
 def test_standalone_relu_and_identity():
     nodes = [helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[1, 1]),
              helper.make_node("Relu", ["p"], ["r"]), helper.make_node("Identity", ["r"], ["y"])]

@@ -97,7 +97,8 @@ def test_link_proof_opens_to_the_end_state(run: VMTrace) -> None:
     assert anchor_of((graph, constants, kernels), start) == party.root_at(0)
     assert start == sub.root_at(0) == run.state_at(0).hash()
     assert keccak(end) == sub.root_at(LENGTH) == party.trace_commitment()
-    node = party.root_at(1)  # the output commitment, folded up the output region's path (index 8: left, left, left, right)
+    assert proof == link_proof(ROOTS, sub.root_at(0), run.final_state())
+    node = party.root_at(1)  # the output commitment up the output region's path (index 8: left, left, left, right)
     for j, sibling in enumerate(siblings):
         node = keccak(sibling + node) if (8 >> j) & 1 else keccak(node + sibling)
     assert node == end[:32]

@@ -43,7 +43,8 @@ class KernelInputError(ValueError):
 
 # -- the request input (twin of VmCommitment's parser) ------------------------------------------------------------
 def encode_kernel_input(params: bytes, inputs: Sequence[bytes]) -> bytes:
-    """Request bytes for a kernel run: len(params) ‖ params ‖ (len(input_i) ‖ input_i)…, lengths big-endian u32."""
+    """Request bytes for a kernel run: len(params) ‖ params ‖ (len(input_i) ‖ input_i)…; lengths are big-endian
+    u32."""
     if len(inputs) > layout.INPUT_COUNT:
         raise KernelInputError(f"{len(inputs)} inputs, the memory map has {layout.INPUT_COUNT} input regions")
     _check_fits(params, layout.PARAMS)

@@ -38,13 +38,21 @@ def _session(model: onnx.ModelProto) -> ort.InferenceSession:
 
 
 def _with_all_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of `model` whose graph outputs include every node output (float tensors only)."""
+    """A copy of `model` whose graph outputs include every float node output (shape inference gives the types;
+    an output it cannot type is assumed float; Constant nodes are left out)."""
     exposed = onnx.ModelProto()
     exposed.CopyFrom(model)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model).graph.value_info
+    except Exception:  # inference is only a hint here; onnxruntime has the last word
+        inferred = []
+    types = {info.name: info.type.tensor_type.elem_type for info in inferred}
     present = {o.name for o in exposed.graph.output}
     for node in exposed.graph.node:
+        if node.op_type == "Constant":
+            continue
         for name in node.output:
-            if name and name not in present:
+            if name and name not in present and types.get(name, onnx.TensorProto.FLOAT) == onnx.TensorProto.FLOAT:
                 exposed.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
                 present.add(name)
     return exposed

@@ -146,7 +146,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(f"imported {args.onnx} → {args.output}: {len(model.nodes)} nodes, {len(model.tensors)} tensors, "
           f"{sum(c.nbytes for c in model.constants.values())} constant bytes "
           f"({time.perf_counter() - started:.2f} s, {len(calibration)} calibration inputs, {args.method})")
-    print(f"input scale {quantized.input_scale:.6g}, output scale {quantized.output_scale}")
+    out_scale = "none (index output)" if quantized.output_scale is None else f"{quantized.output_scale:.6g}"
+    print(f"input scale {quantized.input_scale:.6g}, output scale {out_scale}")
     if args.test:
         x, y = read_test_set(args.test)
         fp32 = accuracy(predict_float(read_onnx(args.onnx), x), y)

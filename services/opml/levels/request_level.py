@@ -1,0 +1,60 @@
+"""The request level: one transition from the request's anchor (S_0) to the output commitment (S_1), opened
+into the graph level (proof: RequestGraphProof). `submission()` is what a submitter posts for it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from opml.game.trace import NotLastLevel, check_root_index, check_transition
+
+from .commitments import ModelCommitment, tensor_commitment
+from .faults import Fault, ForgeOutput, believed_values, corrupt_element
+from .graph_level import GraphLevel
+from .links import RequestGraphProof
+
+
+class RequestLevel:
+    """One party's view of a request on a committed model: honest without faults."""
+
+    is_last_level = False
+    length = 1
+
+    def __init__(self, commitment: ModelCommitment, input_value: np.ndarray,
+                 faults: frozenset[Fault] = frozenset()) -> None:
+        self.commitment = commitment
+        self.input_value = np.ascontiguousarray(input_value)
+        self.faults = frozenset(faults)
+        self.input_commitment = tensor_commitment(self.input_value)
+        self.graph = GraphLevel(commitment, believed_values(commitment.model, self.input_value, self.faults),
+                                self.faults)
+
+    @property
+    def output(self) -> np.ndarray:
+        """The output tensor this party would submit."""
+        out = self.graph.values[self.commitment.output_slot]
+        return corrupt_element(out, 0, 1) if ForgeOutput() in self.faults else out
+
+    def submission(self) -> tuple[bytes, bytes]:
+        """(output bytes, traceCommitment): the arguments of `Coordinator.submit`."""
+        return self.output.tobytes(), self.graph.root_at(self.graph.length)
+
+    def root_at(self, i: int) -> bytes:
+        check_root_index(1, i)
+        return self.commitment.anchor(self.input_commitment) if i == 0 else tensor_commitment(self.output)
+
+    def step_witness(self, k: int):  # noqa: ANN201
+        raise NotLastLevel("the request level opens the graph level")
+
+    def open_next(self, k: int) -> tuple[GraphLevel, bytes]:
+        return self.graph, self.link_proof(k).encode()
+
+    def link_proof(self, k: int) -> RequestGraphProof:
+        """The proof that opens the graph level (only transition 0 exists)."""
+        check_transition(1, k)
+        c = self.commitment
+        end = self.graph.commitments_at(self.graph.length)
+        start = self.graph.commitments_at(0)
+        return RequestGraphProof(
+            c.nodes_root, len(c.nodes), c.slot_depth, c.input_slot, c.output_slot, c.constants_root, c.kernels_root,
+            self.input_commitment, tuple(c.slot_proof(start, c.input_slot)), tuple(c.slot_proof(end, c.output_slot)))

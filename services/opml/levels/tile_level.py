@@ -1,0 +1,120 @@
+"""The tile level of one node: T_t = commitment of the node's output tensor with tiles < t filled (the rest
+zero), t = 0..tile_count. Transition t opens the VM level of tile t (proof: TileVmProof).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from opml.game.trace import NotLastLevel, check_root_index, check_transition
+from opml.kernels import load_kernel
+from opml.ml.ops import OPS
+from opml.vm import layout
+
+from .commitments import NodeDef, tensor_commitment
+from .faults import forged
+from .links import TileVmProof
+from .vm_level import Overlay, VmLevel
+from .vmstart import output_siblings, tile_params
+
+
+@dataclass(frozen=True)
+class TileClaim:
+    """What a party claims about one node: its inputs, its (possibly wrong) output, and how it lies below.
+
+    `wrong_element`/`vm_step`: the element that differs from the honest output and the VM state from which the
+    liar's run carries it (None: the honest run's exit step). `forged_after`: tile states after this tile are
+    made up (no VM run behind them).
+    """
+
+    kernel: str
+    code_root: bytes
+    attrs: bytes
+    node: NodeDef
+    inputs: tuple[np.ndarray, ...]
+    output: np.ndarray
+    wrong_element: int | None = None
+    vm_step: int | None = 1
+    forged_after: int | None = None
+
+
+class TileLevel:
+    """One party's tile trace of one node."""
+
+    is_last_level = False
+
+    def __init__(self, claim: TileClaim) -> None:
+        self.claim = claim
+        self.plan = claim.node.plan
+        self.length = self.plan.tile_count
+        self._out_bytes = np.ascontiguousarray(claim.output).tobytes()
+        self._elem_size = claim.output.dtype.itemsize
+        self._roots: dict[int, bytes] = {}
+        self._vms: dict[int, VmLevel] = {}
+
+    @property
+    def input_roots(self) -> tuple[bytes, ...]:
+        return tuple(tensor_commitment(x) for x in self.claim.inputs)
+
+    def tile_bytes(self, t: int) -> bytes:
+        """The output bytes with tiles < t filled (the OUTPUT region before tile t runs)."""
+        filled = 0 if t == 0 else self.plan.tile(t - 1)[1] * self._elem_size
+        return self._out_bytes[:filled] + bytes(len(self._out_bytes) - filled)
+
+    def root_at(self, t: int) -> bytes:
+        check_root_index(self.length, t)
+        if t not in self._roots:
+            root = tensor_commitment(self.tile_bytes(t))
+            forged_after = self.claim.forged_after
+            self._roots[t] = forged(root) if forged_after is not None and t > forged_after else root
+        return self._roots[t]
+
+    def step_witness(self, k: int):  # noqa: ANN201
+        raise NotLastLevel(f"tile {k} opens the VM level")
+
+    def open_next(self, t: int) -> tuple[VmLevel, bytes]:
+        return self.vm_level(t), self.link_proof(t).encode()
+
+    def link_proof(self, t: int) -> TileVmProof:
+        """The proof that opens tile t's VM level."""
+        final = self.vm_level(t).final_state
+        return TileVmProof(self.claim.code_root, self.claim.attrs, self.input_roots, self.plan.tile_elems,
+                            self.plan.out_elems, self.plan.vm_depth, final.encode(),
+                            tuple(output_siblings(final.memory)))
+
+    def vm_level(self, t: int) -> VmLevel:
+        check_transition(self.length, t)
+        if t not in self._vms:
+            self._vms[t] = self._make_vm(t)
+        return self._vms[t]
+
+    def _make_vm(self, t: int) -> VmLevel:
+        first, end = self.plan.tile(t)
+        params = tile_params(self.claim.attrs, first, end)
+        inputs = [np.ascontiguousarray(x).tobytes() for x in self.claim.inputs]
+        initial = load_kernel(self.claim.kernel, params=params, inputs=inputs, output=self.tile_bytes(t))
+        vm = VmLevel.run(initial, self.plan.vm_length)
+        element = self.claim.wrong_element
+        if element is not None and first <= element < end:
+            at = vm.final_step if self.claim.vm_step is None else self.claim.vm_step
+            offset = element * self._elem_size
+            data = self._out_bytes[offset: offset + self._elem_size]
+            vm = vm.with_overlay(Overlay(at, layout.OUTPUT.base + offset, data))
+        return vm
+
+
+def kernel_of(op_id: int) -> str:
+    """The kernel name of op `op_id`."""
+    from .commitments import OP_IDS
+
+    for op, i in OP_IDS.items():
+        if i == op_id:
+            return OPS[op].kernel
+    raise KeyError(op_id)
+
+
+def claim_inputs(values: dict[int, np.ndarray], slots: Sequence[int]) -> tuple[np.ndarray, ...]:
+    return tuple(values[s] for s in slots)

@@ -1,0 +1,138 @@
+"""The local devnet: Anvil and a broker started by the project itself, the contracts built and deployed with
+the toy levels, a toy model registered and an ExampleConsumer deployed; addresses in `deploy/local.json`.
+
+    opml devnet up      # Anvil on 127.0.0.1:8545, mosquitto on 1883 (when installed), deploy/local.json
+    opml devnet down    # stops what `up` started (process ids in deploy/local/devnet.json)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from web3 import Web3
+
+from opml.chain.anvil import ANVIL_BINARY, CHAIN_ID, AnvilError, rpc_call
+from opml.chain.build import REPO_ROOT, ensure_built
+from opml.chain.contracts import deploy
+from opml.game.toy_stack import ToyStackConfig, deploy_toy_stack
+
+from .broker import BrokerError, Mosquitto
+from .deployment import Deployment, ModelSpec
+
+log = structlog.get_logger(__name__)
+
+DEPLOY_DIR = REPO_ROOT / "deploy"
+RUNTIME_DIR = DEPLOY_DIR / "local"
+CALLBACK_GAS = 200_000
+
+
+class DevnetError(Exception):
+    """The devnet could not be brought up or down."""
+
+
+@dataclass(frozen=True)
+class DevnetParams:
+    """The devnet's game: three small toy levels (8, 4, 16 transitions), N = 3, short window, one-hour clocks."""
+
+    level_lengths: tuple[int, ...] = (8, 4, 16)
+    max_depths: tuple[int, ...] = (3, 2, 4)
+    checkpoint_count: int = 3
+    clock_seconds: int = 3_600
+    challenge_window: int = 60
+
+
+def deploy_devnet(w3: Web3, params: DevnetParams = DevnetParams(), network: str = "local") -> Deployment:
+    """Deploy the toy stack and an ExampleConsumer from the node's first account; the returned deployment
+    describes them (save it with `Deployment.save`)."""
+    start_block = w3.eth.block_number + 1
+    config = ToyStackConfig(level_lengths=params.level_lengths, max_depths=params.max_depths,
+                            checkpoint_count=params.checkpoint_count, clock_seconds=params.clock_seconds,
+                            challenge_window=params.challenge_window)
+    stack = deploy_toy_stack(w3, config)
+    coordinator = stack.bindings.coordinator.address
+    consumer = deploy(w3, "ExampleConsumer", coordinator, stack.model_id, CALLBACK_GAS)
+    registry = stack.bindings.coordinator.contract.functions.registry().call()
+    return Deployment(
+        network=network, chain_id=w3.eth.chain_id, start_block=start_block, coordinator=coordinator,
+        game=stack.bindings.game.address, registry=registry, consumer=consumer.address,
+        models={stack.model_id: ModelSpec(kind="toy", level_lengths=list(params.level_lengths))},
+    )
+
+
+def up(port: int = 8545, broker_port: int = 1883, runtime_dir: Path = RUNTIME_DIR,
+       addresses: Path = DEPLOY_DIR / "local.json") -> dict:
+    """Start Anvil (and mosquitto when installed), deploy, write `addresses`; returns what was started."""
+    state_file = runtime_dir / "devnet.json"
+    if state_file.is_file():
+        raise DevnetError(f"a devnet is already up ({state_file}); run `opml devnet down` first")
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    ensure_built()
+    state: dict = {"rpc_url": f"http://127.0.0.1:{port}", "pids": {}}
+    state["pids"]["anvil"] = _start_anvil(port, runtime_dir / "anvil.log")
+    try:
+        broker = Mosquitto(broker_port).start(detach=True)
+        state["pids"]["mosquitto"] = broker.process.pid  # type: ignore[union-attr]
+        state["broker_url"] = broker.url
+    except BrokerError as exc:
+        log.warning("devnet_no_broker", reason=str(exc))
+    _write_state(state_file, state)
+    w3 = Web3(Web3.HTTPProvider(state["rpc_url"]))
+    deployment = deploy_devnet(w3)
+    deployment.save(addresses)
+    state["addresses"] = str(addresses)
+    _write_state(state_file, state)
+    return state
+
+
+def down(runtime_dir: Path = RUNTIME_DIR) -> list[str]:
+    """Stop the processes `up` started; returns their names."""
+    state_file = runtime_dir / "devnet.json"
+    if not state_file.is_file():
+        raise DevnetError(f"no devnet is up (no {state_file})")
+    state = json.loads(state_file.read_text())
+    stopped = []
+    for name, pid in state.get("pids", {}).items():
+        if _is_process(pid, name):
+            os.kill(pid, signal.SIGTERM)
+            stopped.append(name)
+    state_file.unlink()
+    return stopped
+
+
+def _start_anvil(port: int, log_path: Path) -> int:
+    if not ANVIL_BINARY.is_file():
+        raise DevnetError(f"anvil not found at {ANVIL_BINARY}; run `make bootstrap` (npm ci)")
+    with open(log_path, "ab") as out:
+        process = subprocess.Popen([str(ANVIL_BINARY), "--host", "127.0.0.1", "--port", str(port)],
+                                   stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DevnetError(f"anvil exited at start (port {port} busy?); see {log_path}")
+        try:
+            if int(str(rpc_call(url, "eth_chainId", timeout=0.5)), 16) == CHAIN_ID:
+                return process.pid
+        except (OSError, ValueError, AnvilError):
+            time.sleep(0.05)
+    process.kill()
+    raise DevnetError(f"anvil not ready on port {port}; see {log_path}")
+
+
+def _is_process(pid: int, name: str) -> bool:
+    """True when `pid` is alive and its command line names `name` (a reused pid is left alone)."""
+    try:
+        return name in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
+def _write_state(path: Path, state: dict) -> None:
+    path.write_text(json.dumps(state, indent=2) + "\n")

@@ -1,0 +1,101 @@
+"""The requester SDK: ask for an inference, then read or wait for its final output.
+
+    requester = Requester.connect("http://127.0.0.1:8545", key, Path("deploy/local.json"))
+    request_id = requester.request(model_id=1, input=b"hello")
+    output = requester.wait_final(request_id, timeout_s=600)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from web3 import Web3
+
+from opml.chain.bindings import CoordinatorContract, RequestStatus, SubmissionStatus
+from opml.chain.build import load_artifact
+from opml.chain.tx import ErrorDecoder, TxSender
+
+from .deployment import Deployment, load_deployment
+
+
+class RequestError(Exception):
+    """A request could not be made or read (unknown request, not final in time, …)."""
+
+
+@dataclass(frozen=True)
+class RequestResult:
+    """Where a request stands: `status` (open, submitted, finalized), and the active result when there is one."""
+
+    request_id: int
+    model_id: int
+    status: str
+    output: bytes | None
+    submitter: str | None
+    window_end: int | None
+    callback_failed: bool
+
+    @property
+    def final(self) -> bool:
+        return self.status == "finalized"
+
+
+class Requester:
+    """One requester account on one deployment."""
+
+    def __init__(self, w3: Web3, private_key: str, deployment: Deployment) -> None:
+        self.w3 = w3
+        self.deployment = deployment
+        self.coordinator = CoordinatorContract(w3, deployment.coordinator)
+        errors = ErrorDecoder.from_abis(self.coordinator.contract.abi, load_artifact("ModelRegistry").abi)
+        self.sender = TxSender(w3, private_key, errors)
+        self.registry = w3.eth.contract(address=deployment.registry, abi=load_artifact("ModelRegistry").abi)
+
+    @classmethod
+    def connect(cls, rpc_url: str, private_key: str, deployment: Path | Deployment) -> Requester:
+        dep = deployment if isinstance(deployment, Deployment) else load_deployment(deployment)
+        return cls(Web3(Web3.HTTPProvider(rpc_url)), private_key, dep)
+
+    def fee(self, model_id: int) -> int:
+        """The model's current fee in wei."""
+        return int(self.registry.functions.modelRoots(model_id).call()[3])
+
+    def request(self, model_id: int, input: bytes, callback: str | None = None, callback_gas_limit: int = 0,
+                fee: int | None = None) -> int:
+        """Send a request (paying the model's fee unless `fee` is given); returns its id. Reverts raise
+        `ContractRevert` (e.g. `UnknownModel`, `InputTooLarge`)."""
+        value = self.fee(model_id) if fee is None else fee
+        mined = self.sender.send(self.coordinator.request(model_id, input, callback, callback_gas_limit),
+                                 value=value, label="request")
+        return int(self.coordinator.events("RequestCreated", mined.receipt)[0]["requestId"])
+
+    def result(self, request_id: int) -> RequestResult:
+        """The request's state now."""
+        if not 1 <= request_id <= self.coordinator.contract.functions.requestCount().call():
+            raise RequestError(f"no request {request_id} on coordinator {self.coordinator.address}")
+        request = self.coordinator.get_request(request_id)
+        output = submitter = window_end = None
+        if request.active_submission:
+            submission = self.coordinator.get_submission(request.active_submission)
+            if submission.status in (SubmissionStatus.PENDING, SubmissionStatus.FINALIZED):
+                output, submitter, window_end = submission.output, submission.submitter, submission.window_end
+        return RequestResult(request_id, request.model_id, RequestStatus(request.status).name.lower(), output,
+                             submitter, window_end, request.callback_failed)
+
+    def wait_final(self, request_id: int, timeout_s: float = 600.0, poll_s: float = 1.0,
+                   on_update: Callable[[RequestResult], None] | None = None) -> bytes:
+        """Block until the request is finalized and return its output; RequestError after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        last = None
+        while True:
+            result = self.result(request_id)
+            if on_update is not None and result.status != last:
+                on_update(result)
+                last = result.status
+            if result.final:
+                return result.output or b""
+            if time.monotonic() > deadline:
+                raise RequestError(f"request {request_id} not final after {timeout_s} s (status {result.status})")
+            time.sleep(poll_s)

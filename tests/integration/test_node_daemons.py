@@ -1,0 +1,124 @@
+"""The submitter and challenger daemons as real processes on Anvil, over the toy levels (8, 4, 16; N = 3):
+the honest path finalizes and calls the ExampleConsumer back; a lying submitter is slashed by the honest
+challenger; a lying challenger loses to the honest submitter. Bonds end where docs/game.md says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from web3 import Web3
+
+from opml.chain.anvil import Anvil
+from opml.chain.bindings import CoordinatorContract, RequestStatus, SubmissionStatus
+from opml.chain.build import load_artifact
+from opml.game.toy import ToyTrace
+from opml.node.testing import NodeNet
+
+WINDOW = 600
+
+
+@pytest.fixture
+def net(anvil: Anvil, w3: Web3, contracts_built: None, tmp_path: Path) -> Iterator[NodeNet]:
+    network = NodeNet(w3, anvil.url, tmp_path)
+    try:
+        yield network
+    finally:
+        network.stop_all()
+
+
+def ask(net: NodeNet, data: bytes) -> int:
+    """The requester asks through the ExampleConsumer (callback on); returns the request id."""
+    consumer = net.w3.eth.contract(address=net.deployment.consumer, abi=load_artifact("ExampleConsumer").abi)
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    requester = Account.from_key(net.keys["requester"]).address
+    fee = net.w3.eth.contract(address=net.deployment.registry, abi=load_artifact("ModelRegistry").abi) \
+        .functions.modelRoots(1).call()[3]
+    receipt = net.w3.eth.wait_for_transaction_receipt(
+        consumer.functions.ask(data).transact({"from": requester, "value": fee}))
+    return coordinator.events("RequestCreated", receipt)[0]["requestId"]
+
+
+def honest_output(net: NodeNet, request_id: int) -> bytes:
+    anchor = CoordinatorContract(net.w3, net.deployment.coordinator).get_request(request_id).anchor
+    return ToyTrace.request(bytes(anchor), (8, 4, 16)).claim_preimage(1)
+
+
+def address(net: NodeNet, who: str) -> str:
+    return Account.from_key(net.keys[who]).address
+
+
+def test_honest_path_finalizes_and_calls_back(net: NodeNet) -> None:
+    submitter = net.daemon("submitter")
+    challenger = net.daemon("challenger")
+    request_id = ask(net, b"what is 2+2")
+    submitter.wait_for("result_submitted", lambda e: e["request"] == request_id)
+    challenger.wait_for("result_agreed", lambda e: e["request"] == request_id)
+    net.warp(WINDOW + 1)
+    submitter.wait_for("request_finalized", lambda e: e["request"] == request_id)
+    consumer = net.w3.eth.contract(address=net.deployment.consumer, abi=load_artifact("ExampleConsumer").abi)
+    assert consumer.functions.answered(request_id).call()
+    assert consumer.functions.outputOf(request_id).call() == honest_output(net, request_id)
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    assert coordinator.get_request(request_id).status is RequestStatus.FINALIZED
+    submitter.wait_for("withdrawn")  # fee + bond back
+    assert coordinator.balance_of(address(net, "submitter")) == 0
+    assert not challenger.events("challenged")
+
+
+def test_lying_submitter_is_slashed_by_the_honest_challenger(net: NodeNet) -> None:
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    bond, burn_bps = coordinator.submitter_bond(), coordinator.burn_bps()
+    challenger_before = net.w3.eth.get_balance(address(net, "challenger"))
+    submitter = net.daemon("submitter", faults=["lie:0.3.1:7"])
+    challenger = net.daemon("challenger")
+    request_id = ask(net, b"lie to me")
+    (game,) = challenger.wait_for("challenged", lambda e: e["request"] == request_id)
+    (over,) = challenger.wait_for("game_over", lambda e: e["game"] == game["game"])
+    assert over["won"] and over["phase"] == "CHALLENGER_WON"
+    submitter.wait_for("game_over", lambda e: e["game"] == game["game"] and not e["won"])
+    submission = coordinator.get_submission(game["submission"])
+    assert submission.status is SubmissionStatus.SLASHED
+    assert coordinator.get_request(request_id).status is RequestStatus.OPEN
+    submitter.wait_for("not_resubmitting", lambda e: e["request"] == request_id)
+    challenger.wait_for("withdrawn")
+    gained = net.w3.eth.get_balance(address(net, "challenger")) - challenger_before
+    gas = _gas_paid(net, address(net, "challenger"))
+    assert gained + gas == bond - bond * burn_bps // 10_000  # the submitter's bond less the burned share
+    _assert_no_reverted_moves(net, address(net, "challenger"))
+
+
+def test_lying_challenger_loses_to_the_honest_submitter(net: NodeNet) -> None:
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    submitter = net.daemon("submitter")
+    challenger = net.daemon("challenger", faults=["lie:0.5:2"])
+    request_id = ask(net, b"trust me")
+    (game,) = challenger.wait_for("challenged", lambda e: e["request"] == request_id)
+    (over,) = submitter.wait_for("game_over", lambda e: e["game"] == game["game"])
+    assert over["won"] and over["phase"] == "SUBMITTER_WON"
+    net.warp(WINDOW + 1)
+    submitter.wait_for("request_finalized", lambda e: e["request"] == request_id)
+    assert coordinator.get_request(request_id).status is RequestStatus.FINALIZED
+    _assert_no_reverted_moves(net, address(net, "submitter"))
+
+
+def _txs_from(net: NodeNet, sender: str) -> list:
+    receipts = []
+    for number in range(net.deployment.start_block, net.w3.eth.block_number + 1):
+        for tx in net.w3.eth.get_block(number, full_transactions=True)["transactions"]:
+            if tx["from"] == sender:
+                receipts.append((tx, net.w3.eth.get_transaction_receipt(tx["hash"])))
+    return receipts
+
+
+def _gas_paid(net: NodeNet, sender: str) -> int:
+    return sum(int(r["gasUsed"]) * int(r["effectiveGasPrice"]) for _, r in _txs_from(net, sender))
+
+
+def _assert_no_reverted_moves(net: NodeNet, sender: str) -> None:
+    """Every transaction the honest node sent was accepted (a duplicate move would revert)."""
+    failed = [tx["hash"].hex() for tx, r in _txs_from(net, sender) if r["status"] != 1]
+    assert not failed, f"reverted transactions from {sender}: {failed}"
