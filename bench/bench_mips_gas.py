@@ -36,22 +36,27 @@ def _kernel_state() -> VMState:
     return load_kernel("matmul_i8", params=pack_matmul_params(m, k, n), inputs=[a.tobytes(), b.tobytes()])
 
 
-def sampled_witnesses(state: VMState, samples: int) -> list[Witness]:
-    """Witnesses of `samples` evenly spaced steps of the run from `state` (stepped by the reference VM)."""
+def sampled_witnesses(state: VMState, samples: int) -> list[tuple[Witness, bytes]]:
+    """(witness, post-state hash) of `samples` evenly spaced steps of the run from `state` (stepped by the
+    reference VM)."""
     total = run_fast(state.copy())
     wanted = {round(i * (total - 1) / (samples - 1)) for i in range(samples)}
-    witnesses = []
+    sampled = []
     for index in range(total):
         if index in wanted:
-            witnesses.append(interp.step(state, witness=True))
+            witness = interp.step(state, witness=True)
+            sampled.append((witness, state.hash()))
         else:
             interp.step(state)
     assert state.status == Status.EXITED, f"kernel did not exit cleanly: {state}"
-    return witnesses
+    return sampled
 
 
-def _step_gas(w3, address: str, sender: str, witness: Witness) -> int:
+def _step_gas(w3, address: str, sender: str, witness: Witness, post_hash: bytes) -> int:
+    """gasUsed of a `step` transaction, after checking by eth_call that it computes the reference post-state."""
     data = STEP + encode(["bytes", "bytes"], [witness.state, witness.proof])
+    if bytes(w3.eth.call({"to": address, "data": data})) != post_hash:
+        raise RuntimeError(f"MIPS.step disagrees with the reference VM on pre-state {witness.state.hex()}")
     tx = w3.eth.send_transaction({"from": sender, "to": address, "data": data, "gas": GAS_LIMIT})
     receipt = w3.eth.wait_for_transaction_receipt(tx)
     if receipt["status"] != 1:
@@ -60,12 +65,13 @@ def _step_gas(w3, address: str, sender: str, witness: Witness) -> int:
 
 
 def run() -> dict[str, float | int]:
-    witnesses = sampled_witnesses(_kernel_state(), SAMPLES)
+    sampled = sampled_witnesses(_kernel_state(), SAMPLES)
+    witnesses = [w for w, _ in sampled]
     with Anvil() as node:
         w3 = node.web3()
         mips = deploy(w3, "MIPS")
         sender = w3.eth.accounts[0]
-        gas = [(_step_gas(w3, mips.address, sender, w), w) for w in witnesses]
+        gas = [(_step_gas(w3, mips.address, sender, w, post), w) for w, post in sampled]
     alu = [g for g, w in gas if len(w.proofs()) == 1]
     mem = [g for g, w in gas if len(w.proofs()) == 2]
     calldata = [len(w.state) + len(w.proof) for w in witnesses]

@@ -83,13 +83,14 @@ def _figures() -> dict[str, float | int]:
     figures["mnist_cnn_int8_vs_ort_ratio"] = round(
         figures["mnist_cnn_int8_ms"] / figures["mnist_cnn_onnxruntime_fp32_ms"], 2)
 
-    cnn = QuantizedModel.load(MODELS / "mnist_cnn.opml")
-    x = cnn.quantize_input(image)
-    _vm_inference(cnn, x)  # warm-up: numba compilation / cache load
-    started = time.perf_counter()
-    steps, output = _vm_inference(cnn, x)
-    figures["mnist_cnn_vm_fast_s"] = round(time.perf_counter() - started, 4)
-    figures["mnist_cnn_vm_steps"] = steps
-    if not np.array_equal(output, executor.run(cnn.model, x).result[0]):
-        raise AssertionError("VM inference differs from the native one")
+    for name in ("mlp", "cnn"):
+        quantized = QuantizedModel.load(MODELS / f"mnist_{name}.opml")
+        x = quantized.quantize_input(image)
+        _vm_inference(quantized, x)  # warm-up: numba compilation / cache load
+        started = time.perf_counter()
+        steps, output = _vm_inference(quantized, x)
+        figures[f"mnist_{name}_vm_fast_s"] = round(time.perf_counter() - started, 4)
+        figures[f"mnist_{name}_vm_steps"] = steps
+        if not np.array_equal(output, executor.run(quantized.model, x).result[0]):
+            raise AssertionError(f"mnist_{name}: VM inference differs from the native one")
     return figures

@@ -16,11 +16,19 @@ library VmMemoryTree {
     uint32 internal constant STACK_TOP = 0xEFFFFFF0; // STACK.end - 16: the loader's $sp
     uint256 internal constant STATE_SIZE = 186;
 
+    /// @notice keccak256(a ‖ b), hashed in the scratch space.
+    function hashPair(bytes32 a, bytes32 b) internal pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            mstore(0x00, a)
+            mstore(0x20, b)
+            h := keccak256(0x00, 0x40)
+        }
+    }
+
     /// @notice Z[h] = root of an all-zero subtree at level h, for h = 0..27.
     function zeroHashes() internal pure returns (bytes32[28] memory z) {
         for (uint256 h = 1; h <= TREE_DEPTH; h++) {
-            bytes32 below = z[h - 1];
-            z[h] = keccak256(abi.encodePacked(below, below));
+            z[h] = hashPair(z[h - 1], z[h - 1]);
         }
     }
 
@@ -54,7 +62,7 @@ library VmMemoryTree {
             if (count % 2 == 1) nodes[count++] = z[level];
             count /= 2;
             for (uint256 j = 0; j < count; j++) {
-                nodes[j] = keccak256(abi.encodePacked(nodes[2 * j], nodes[2 * j + 1]));
+                nodes[j] = hashPair(nodes[2 * j], nodes[2 * j + 1]);
             }
         }
         return nodes[0];
@@ -95,9 +103,7 @@ library VmMemoryTree {
         node = outputRoot;
         uint256 index = OUTPUT_INDEX;
         for (uint256 j = 0; j < 4; j++) {
-            node = (index >> j) & 1 == 0
-                ? keccak256(abi.encodePacked(node, siblings[j]))
-                : keccak256(abi.encodePacked(siblings[j], node));
+            node = (index >> j) & 1 == 0 ? hashPair(node, siblings[j]) : hashPair(siblings[j], node);
         }
     }
 }

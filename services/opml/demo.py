@@ -13,6 +13,8 @@ import logging
 import random
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,17 +145,24 @@ def register(subparsers) -> None:
 
 def run_command(args) -> int:  # type: ignore[no-untyped-def]
     """Runs the demo; 0 when every outcome was the expected one (honest result final, the liar slashed)."""
-    _quiet_logs()
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     demo = Demo(seed, tuple(args.shape), VmStackConfig(trace_depth=args.trace_depth), args.lie_at)
-    return demo.run()
+    with _quiet_logs():
+        return demo.run()
 
 
-def _quiet_logs() -> None:
+@contextmanager
+def _quiet_logs() -> Iterator[None]:
     """The narrative is the output: structured logs below warnings are dropped, and so are web3's notes about
-    logs of other events in a receipt."""
+    logs of other events in a receipt; both settings are restored afterwards."""
+    saved = structlog.get_config()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    warnings.filterwarnings("ignore", message=".*MismatchedABI.*")
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*MismatchedABI.*")
+            yield
+    finally:
+        structlog.configure(**saved)
 
 
 def _h(root: bytes) -> str:
@@ -208,8 +217,13 @@ class Demo:
     def __init__(self, seed: int, shape: tuple[int, int, int], config: VmStackConfig, lie_at: int | None) -> None:
         self.seed, self.shape, self.config, self.lie_at = seed, shape, config, lie_at
         self.rng = np.random.default_rng(seed)
-        self.txs, self.gas = 0, 0
+        self.txs, self.gas = 0, 0  # every transaction after deployment
         self.section = 0
+        self.started = time.perf_counter()
+        self.forged_at = -1  # the step from which Mallory's trace is forged
+        self.w3: Web3
+        self.stack: VmStack
+        self.parties: dict[str, TxSender]
 
     # -- output ---------------------------------------------------------------------------------------------------
     def title(self, text: str) -> None:
@@ -228,7 +242,7 @@ class Demo:
 
     # -- the story ------------------------------------------------------------------------------------------------
     def run(self) -> int:
-        started = self.started = time.perf_counter()
+        self.started = time.perf_counter()
         print(f"opml demo — optimistic ML on a local chain (seed {self.seed})", flush=True)
         node = Anvil()
         try:
@@ -244,7 +258,7 @@ class Demo:
             return 1
         finally:
             node.stop()
-        wall = time.perf_counter() - started
+        wall = time.perf_counter() - self.started
         print(f"\nTotals: {self.txs} transactions after deployment, {self.gas:,} gas; wall time {wall:.1f} s. "
               f"Anvil stopped.", flush=True)
         return 0 if game_ok else 1
@@ -340,7 +354,7 @@ class Demo:
         self.title("A faulty result, challenged")
         job, run, honest = self.prepare("Another computation")
         request_id = self.request(job, honest)
-        liar, at = self.forge(job, run, honest)
+        liar, self.forged_at = self.forge(job, run, honest)
         self.submit("mallory", request_id, liar)
         differs = liar.root_at(1) != honest.root_at(1)
         self.say(f"{NAMES['bob']} recomputes: output commitment {'differs' if differs else 'agrees'}, "
@@ -351,6 +365,7 @@ class Demo:
         game_id = c.events("Challenged", mined.receipt)[0]["gameId"]
         self.say(f"game #{game_id} opened ({mined.gas_used:,} gas)")
         self.title(f"The dispute: bisection of the {self.config.trace_length}-step VM trace, then one instruction")
+        self.say(f"(the run halts at step {run.final_step}; past it the trace repeats the exited state)")
         game_txs, game_gas, t0 = self.txs - 1, self.gas - mined.gas_used, time.perf_counter()
         outcome = self.play(game_id, {Role.SUBMITTER: ("mallory", liar), Role.CHALLENGER: ("bob", honest)})
         self.say(f"dispute: {self.txs - game_txs} transactions, {self.gas - game_gas:,} gas from the challenge on, "
@@ -429,6 +444,9 @@ class Demo:
                  f"({mined.gas_used:,} gas with settlement):", indent=6)
         self.say(f"computed post-state {_h(stepped['computedPost'])}, Mallory claimed {_h(stepped['claimedPost'])} "
                  f"→ {winner} wins", indent=6)
+        if view.hi == self.forged_at:
+            self.say("(Mallory's state after this step holds her forged C[0,0]; the instruction does not write it)",
+                     indent=6)
 
     def settle(self, before: dict[str, int], request_id: int, job: Job, honest: VmRequestProvider) -> None:
         c = self.stack.bindings.coordinator

@@ -19,12 +19,14 @@ from opml.hashing import keccak
 from opml.kernels import load_kernel
 from opml.kernels.params import pack_matmul_params
 from opml.vm import interp, layout
+from opml.vm.elf import load_elf
 from opml.vm.isa import Fields
 from opml.vm.memory import ZERO_HASHES
 from opml.vm.state import U64, Fault, Status, VMState
 from opml.vm.witness import build_witness, split_proofs
 from differential.mips_onchain import OnChainMips, StepReverted, check_steps
 from unit import mips_asm as asm
+from unit.vm_programs import PROGRAMS, build_program
 from unit.mips_asm import (A0, A1, RA, S0, S1, S2, S3, S4, S5, S6, T0, T1, T2, T3, T4, T5, T6, T7, T8, T9, V0,
                            ZERO)
 
@@ -532,5 +534,29 @@ def test_matmul_kernel_runs_to_exit_on_chain(chain: OnChainMips) -> None:
     check_steps(chain, state, 1, label="matmul_i8 after exit")
 
 
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_c_test_program_runs_to_exit_on_chain(chain: OnChainMips, tmp_path, name: str) -> None:
+    """The VM's C test programs (tests/programs/), compiled with the cross compiler, every step on chain."""
+    state = load_elf(build_program(name, tmp_path))
+    steps = 0
+    while state.status == Status.RUNNING and steps < 5000:
+        check_steps(chain, state, 1, label=f"{name} step {steps}")
+        steps += 1
+    assert state.status == Status.EXITED, state
+
+
 def test_matmul_kernel_first_steps_on_chain(chain: OnChainMips) -> None:
     check_steps(chain, _matmul_state(5, 7, 3, seed=2), 400, label="matmul_i8 5x7x3")
+
+
+def test_matmul_kernel_sampled_steps_on_chain(chain: OnChainMips) -> None:
+    """Steps spread over a whole run (output and stack written by then), one in every 25."""
+    state = _matmul_state(8, 16, 8, seed=3)
+    checked = 0
+    while state.status == Status.RUNNING:
+        if state.step % 25 == 0:
+            check_steps(chain, state, 1, label=f"matmul_i8 8x16x8 step {state.step}")
+            checked += 1
+        else:
+            interp.step(state)
+    assert state.status == Status.EXITED and checked > 250, (state, checked)

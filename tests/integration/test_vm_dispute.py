@@ -30,6 +30,7 @@ from opml.game.vm_trace import (
     decode_kernel_input,
     encode_kernel_input,
     initial_state_hash,
+    link_proof,
     output_commitment,
 )
 from opml.kernels import code_root, load_kernel
@@ -311,3 +312,56 @@ def test_lying_challenger_loses_to_the_honest_submitter(stack: GameStack, vm: Vm
     assert_decided_by_mips(stack, d, honest, submitter_wins=True)
     # the liar, believing its own trace, executed the step that refuted it
     assert d.played.receipts[-1]["from"] == stack.challenger
+
+
+# -- the link into the VM level rejects what does not hold ------------------------------------------------------
+def _link_args(vm: VmStack, provider: VmRequestProvider, anchor: bytes, proof: bytes | None = None,
+               length: int | None = None, sub_end: bytes | None = None) -> list:
+    return [anchor, 0, anchor, provider.root_at(1), sub_end or provider.trace_commitment(),
+            length or vm.config.trace_length, proof if proof is not None else provider.open_next(0)[1]]
+
+
+def _link_error(stack: GameStack, args: list) -> str:
+    with pytest.raises(Exception) as info:
+        stack.link_verifiers[0].functions.verifyLink(*args).call()
+    return stack.errors.decode(_revert_bytes(info.value)).name
+
+
+def test_the_vm_link_accepts_the_honest_opening(stack: GameStack, vm: VmStack, honest_run: VMTrace) -> None:
+    honest = party(vm, honest_run)
+    start, context = stack.link_verifiers[0].functions.verifyLink(*_link_args(vm, honest, honest.root_at(0))).call()
+    assert start == honest_run.state_at(0).hash() and context == honest.root_at(0)
+
+
+def test_the_vm_link_rejects_forged_openings(stack: GameStack, vm: VmStack, honest_run: VMTrace) -> None:
+    honest = party(vm, honest_run)
+    anchor = honest.root_at(0)
+    assert _link_error(stack, _link_args(vm, honest, anchor, length=vm.config.trace_length // 2)) == "VmLengthMismatch"
+    other_start = VmRequestProvider(vm.model_roots, honest.vm, M * N * 4, input_commitment=bytes(32))
+    assert _link_error(stack, _link_args(vm, honest, anchor, proof=other_start.open_next(0)[1])) == "VmAnchorMismatch"
+    assert _link_error(stack, _link_args(vm, honest, anchor, sub_end=bytes(32))) == "VmEndStateMismatch"
+    running = honest_run.state_at(100)
+    proof = link_proof(vm.model_roots, honest.input_commitment, running)
+    assert _link_error(stack, _link_args(vm, honest, anchor, proof=proof, sub_end=running.hash())) == "VmNotExited"
+    wrong = VmRequestProvider(vm.model_roots, honest.vm, M * N * 4, claimed_output=b"\x01" + honest.output[1:])
+    assert _link_error(stack, _link_args(vm, wrong, anchor)) == "VmOutputMismatch"
+
+
+@pytest.mark.usefixtures("isolated_chain")
+def test_a_request_of_four_kilobytes_is_committed_on_chain(stack: GameStack, vm: VmStack) -> None:
+    j = make_job(11, 40, 50, 40)  # 2000 + 2000 input bytes: near the coordinator's 4096-byte limit
+    assert len(j.request_input) <= stack.config.max_input_bytes
+    gas = vm.commitment.functions.commitInput(vm.model_id, j.request_input).estimate_gas()
+    request_id, receipt = request(stack, j.request_input)
+    (created,) = events(stack.coordinator.events.RequestCreated, receipt)
+    assert created["inputCommitment"] == load_kernel("matmul_i8", params=j.params, inputs=j.inputs).hash()
+    print(f"\n[vm dispute] commitInput of {len(j.request_input)} bytes: {gas} gas; request {receipt['gasUsed']} gas")
+
+
+def test_opml_demo_runs_to_the_end(capsys: pytest.CaptureFixture[str]) -> None:
+    from opml.cli import main
+
+    assert main(["demo", "--seed", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "MIPS.stepFrom executes it on chain" in out and "→ Bob (challenger) wins" in out
+    assert "request #2 is finalized" in out and "Anvil stopped" in out

@@ -22,8 +22,8 @@ from opml.ml.cli import main as model_cli
 from opml.ml.errors import InputError
 from opml.ml.onnx_import import (
     OnnxImportError,
-    check_supported,
     UnsupportedOpError,
+    check_supported,
     quantize_onnx,
     quantize_weights,
     read_onnx,
@@ -218,6 +218,27 @@ def test_constant_node_feeding_a_reshape():
     assert quantized.model.tensors[quantized.model.outputs[0]].shape == (1, 6)
 
 
+def test_batch_norm_after_conv_is_folded_and_a_lone_one_is_rejected():
+    c = 4
+    gamma, beta = RNG.uniform(0.5, 2.0, c), RNG.normal(0, 0.5, c)
+    mean, var = RNG.normal(0, 0.5, c), RNG.uniform(0.2, 3.0, c)
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c", "gamma", "beta", "mean", "var"], ["n"], epsilon=1e-3),
+        helper.make_node("Relu", ["n"], ["y"]),
+    ]
+    inits = [("w", _weights(c, 2, 3, 3)), ("gamma", gamma), ("beta", beta), ("mean", mean), ("var", var)]
+    model = _model(nodes, [1, 2, 5, 5], "y", [1, c, 5, 5], inits)
+    quantized = _compare(model, RNG.normal(size=(16, 1, 2, 5, 5)))
+    assert _ops(quantized) == [OpType.CONV2D, OpType.REQUANTIZE] and quantized.model.nodes[1].attrs.relu
+
+    lone = [helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[1, 1]),
+            helper.make_node("BatchNormalization", ["p", "gamma", "beta", "mean", "var"], ["y"], name="bn")]
+    model = _model(lone, [1, c, 3, 3], "y", [1, c, 3, 3], inits[1:])
+    with pytest.raises(UnsupportedOpError, match="bn.*only right after a Conv"):
+        quantize_onnx(model, RNG.normal(size=(4, 1, c, 3, 3)))
+
+
 def test_standalone_relu_and_identity():
     nodes = [helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[1, 1]),
              helper.make_node("Relu", ["p"], ["r"]), helper.make_node("Identity", ["r"], ["y"])]
@@ -235,6 +256,18 @@ def test_weights_are_quantized_per_output_channel():
     assert q.dtype == np.int8
     assert q[0].tolist() == [64, -127, 32] and q[1].tolist() == [25, 127, -32] and q[2].tolist() == [0, 0, 0]
     assert scales[:2] == pytest.approx([1.0 / 127, 0.02 / 127]) and scales[2] == 1.0
+
+
+def test_percentile_calibration_clips_outliers_that_maxabs_keeps():
+    model = _model([helper.make_node("Relu", ["x"], ["y"])], ["batch", 8], "y", ["batch", 8])
+    data = RNG.uniform(-1, 1, size=(500, 8))
+    data[17, 3] = 50.0
+    maxabs = activation_ranges(model, data, "maxabs")
+    clipped = activation_ranges(model, data, "percentile", percentile=99.9)
+    assert maxabs["x"] == maxabs["y"] == 50.0
+    assert 0.9 < clipped["x"] <= 1.0 and 0.9 < clipped["y"] <= 1.0
+    with pytest.raises(CalibrationError, match="unknown calibration method"):
+        activation_ranges(model, data, "mean")
 
 
 def test_calibrated_ranges_are_rounded_up_to_a_coarse_binary_grid():
@@ -283,6 +316,32 @@ def test_cli_import_and_run(tmp_path, capsys):
     printed = capsys.readouterr().out
     expected = int(np.argmax(run_float(read_onnx(path), calibration[3:4])))
     assert f"argmax: {expected}" in printed and "FullyConnected" in printed
+
+
+def test_cli_run_of_a_model_ending_in_argmax_prints_the_index(tmp_path, capsys):
+    w = _weights(4, 6)
+    nodes = [helper.make_node("Gemm", ["x", "w"], ["l"], transB=1),
+             helper.make_node("ArgMax", ["l"], ["y"], axis=1, keepdims=0)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT64, ["batch"])],
+                              [numpy_helper.from_array(w, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8),
+              tmp_path / "am.onnx")
+    calibration = RNG.normal(size=(30, 6)).astype(np.float32)
+    np.save(tmp_path / "calib.npy", calibration)
+    out = str(tmp_path / "am.opml")
+    assert model_cli(["model", "import", str(tmp_path / "am.onnx"), "--calibration", str(tmp_path / "calib.npy"),
+                      "-o", out]) == 0
+    assert QuantizedModel.load(out).model.nodes[-1].op is OpType.ARGMAX
+    logits = calibration @ w.T
+    top2 = np.sort(logits, axis=1)[:, -2:]
+    item = int(np.argmax(top2[:, 1] - top2[:, 0]))  # the clearest decision: quantization cannot flip it
+    assert top2[item, 1] - top2[item, 0] > 0.5
+    np.save(tmp_path / "one.npy", calibration[item])
+    capsys.readouterr()
+    assert model_cli(["model", "run", out, "--input", str(tmp_path / "one.npy")]) == 0
+    printed = capsys.readouterr().out
+    assert f"output (index): [{int(np.argmax(logits[item]))}]" in printed and "argmax" not in printed
 
 
 def test_cli_reports_a_bad_input_file_without_a_traceback(tmp_path, capsys):

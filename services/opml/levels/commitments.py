@@ -28,7 +28,7 @@ from opml.ml.vmparams import attribute_words
 from opml.vm import layout
 from opml.vm.memory import ZERO_HASHES, region_root_of_bytes
 
-from .merkle import depth_for, fold, merkle_proof, merkle_root
+from .merkle import depth_for, merkle_proof, merkle_root
 from .tiling import NodePlan
 
 TENSOR_LOG2 = layout.OUTPUT.log2_size  # every tensor region is 2^28 bytes
@@ -196,7 +196,3 @@ class ModelCommitment:
     def anchor(self, input_commitment: bytes) -> bytes:
         return anchor_of(self.graph_root, self.constants_root, self.kernels_root, input_commitment)
 
-
-def check_slot_fold(root: bytes, leaf: bytes, slot: int, siblings: Sequence[bytes]) -> bool:
-    """True when `leaf` sits at `slot` under `root` with these siblings (the on-chain slot check)."""
-    return fold(leaf, slot, siblings) == root

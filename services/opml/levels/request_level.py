@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from opml.game.trace import NotLastLevel, check_root_index, check_transition
+from opml.ml.errors import InputError
+from opml.ml.tensor import DTYPES
 
 from .commitments import ModelCommitment, tensor_commitment
 from .faults import Fault, ForgeOutput, believed_values, corrupt_element
@@ -23,7 +25,7 @@ class RequestLevel:
     def __init__(self, commitment: ModelCommitment, input_value: np.ndarray,
                  faults: frozenset[Fault] = frozenset()) -> None:
         self.commitment = commitment
-        self.input_value = np.ascontiguousarray(input_value)
+        self.input_value = _checked_input(commitment, input_value)
         self.faults = frozenset(faults)
         self.input_commitment = tensor_commitment(self.input_value)
         self.graph = GraphLevel(commitment, believed_values(commitment.model, self.input_value, self.faults),
@@ -58,3 +60,12 @@ class RequestLevel:
         return RequestGraphProof(
             c.nodes_root, len(c.nodes), c.slot_depth, c.input_slot, c.output_slot, c.constants_root, c.kernels_root,
             self.input_commitment, tuple(c.slot_proof(start, c.input_slot)), tuple(c.slot_proof(end, c.output_slot)))
+
+
+def _checked_input(commitment: ModelCommitment, value: np.ndarray) -> np.ndarray:
+    """The request input as a C-order array; InputError unless it has the model input's dtype and shape (a request
+    whose bytes do not form that tensor cannot be answered: its commitment is not of any valid input)."""
+    spec = commitment.model.tensors[commitment.input_slot]
+    if value.dtype != DTYPES[spec.dtype] or tuple(value.shape) != tuple(spec.shape):
+        raise InputError(f"input must be {spec.type}, got {value.dtype}{list(value.shape)}")
+    return np.ascontiguousarray(value)

@@ -4,14 +4,12 @@ zero), t = 0..tile_count. Transition t opens the VM level of tile t (proof: Tile
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from opml.game.trace import NotLastLevel, check_root_index, check_transition
 from opml.kernels import load_kernel
-from opml.ml.ops import OPS
 from opml.vm import layout
 
 from .commitments import NodeDef, tensor_commitment
@@ -105,16 +103,3 @@ class TileLevel:
             vm = vm.with_overlay(Overlay(at, layout.OUTPUT.base + offset, data))
         return vm
 
-
-def kernel_of(op_id: int) -> str:
-    """The kernel name of op `op_id`."""
-    from .commitments import OP_IDS
-
-    for op, i in OP_IDS.items():
-        if i == op_id:
-            return OPS[op].kernel
-    raise KeyError(op_id)
-
-
-def claim_inputs(values: dict[int, np.ndarray], slots: Sequence[int]) -> tuple[np.ndarray, ...]:
-    return tuple(values[s] for s in slots)

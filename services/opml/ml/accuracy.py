@@ -6,10 +6,12 @@ pixel / 255; float arrays are used as they are.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import onnx
 
-from . import fastnative
+from . import executor, fastnative
 from .calibrate import run_float
 from .scales import QuantizedModel
 
@@ -20,12 +22,12 @@ def as_float_input(x: np.ndarray) -> np.ndarray:
     return (x.astype(np.float32) / 255.0) if x.dtype == np.uint8 else x.astype(np.float32)
 
 
-def predict_int8(quantized: QuantizedModel, images: np.ndarray) -> np.ndarray:
-    """Class index (argmax of the output, first index on ties) of every image, run one by one natively
-    (the fast native executor: the same bits as `executor.run`)."""
-    plan = fastnative.NativePlan(quantized.model)
+def predict_int8(quantized: QuantizedModel, images: np.ndarray, *, fast: bool = True) -> np.ndarray:
+    """Class index (argmax of the output, first index on ties) of every image, run one by one natively:
+    with the fast native executor (the same bits) or, fast=False, the numpy reference executor."""
+    run = fastnative.NativePlan(quantized.model).run if fast else partial(executor.run, quantized.model)
     floats = as_float_input(images)
-    return np.array([int(np.argmax(plan.run(quantized.quantize_input(x)).result[0])) for x in floats])
+    return np.array([int(np.argmax(run(quantized.quantize_input(x)).result[0])) for x in floats])
 
 
 def predict_float(model: onnx.ModelProto, images: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ import numpy as np
 import structlog
 
 from ..hashing import keccak
+from ..kernels import KernelNotFoundError
 from . import executor
 from .accuracy import accuracy, as_float_input, predict_float, predict_int8
 from .errors import MLError
@@ -79,7 +80,7 @@ def _guarded(command):
         with info_logs():
             try:
                 return command(args)
-            except MLError as exc:
+            except (MLError, KernelNotFoundError) as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
 
@@ -119,7 +120,10 @@ def read_array(spec: str) -> np.ndarray:
         key = key or loaded.files[0]
         if key not in loaded.files:
             raise ArrayFileError(f"{path} has no array {key!r} (it holds {loaded.files})")
-        return loaded[key]
+        try:
+            return loaded[key]
+        except (OSError, ValueError) as exc:
+            raise ArrayFileError(f"cannot read {path}:{key}: {exc}") from None
 
 
 def read_test_set(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -212,11 +216,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     output = trace.result[0]
     if args.trace:
         print_trace(quantized, trace)
-    print(f"output (int8): {output.reshape(-1).tolist()}")
-    if quantized.output_scale is not None:
+    if quantized.output_scale is None:
+        print(f"output (index): {output.reshape(-1).tolist()}")
+    else:
         real = quantized.dequantize_output(output).reshape(-1)
+        print(f"output (int8): {output.reshape(-1).tolist()}")
         print(f"output (real): {np.array2string(real, precision=3, max_line_width=200)}")
-    print(f"argmax: {int(np.argmax(output))}")
+        print(f"argmax: {int(np.argmax(output))}")
     if args.vm and not vm_check(quantized, trace):
         return 1
     return 0

@@ -1,8 +1,9 @@
 """Lowering, one function per ONNX op: each reads its node and appends integer nodes to the graph's builder.
 
 A matmul-like op (Gemm, MatMul[+Add], Conv) becomes FullyConnected / Conv2D (int32 accumulators) and a
-Requantize that fuses a following Relu; MaxPool, Relu, Reshape/Flatten and the average pools keep their input's
-scale; Add rescales both operands to its output scale; Softmax outputs probabilities at scale 1/127.
+Requantize that fuses a following Relu (an inference BatchNormalization in between is folded into the weights);
+MaxPool, Relu, Reshape/Flatten and the average pools keep their input's scale; Add rescales both operands to its
+output scale; Softmax outputs probabilities at scale 1/127.
 """
 
 from __future__ import annotations
@@ -44,11 +45,37 @@ def _fuse_relu(g: Graph, output: str) -> tuple[str, bool]:
     return g.nodes[relu].output[0], True
 
 
+def _fold_batch_norm(g: Graph, output: str, w: np.ndarray, bias: np.ndarray | None):
+    """Fold an inference BatchNormalization that is the sole consumer of `output` into the weights and bias:
+    y = f·(W·x + b − mean) + beta with f = gamma / sqrt(var + epsilon), per output channel.
+
+    Returns (the ONNX tensor the folded op now produces, W', b')."""
+    index = g.sole_consumer(output, ("BatchNormalization",))
+    if index is None:
+        return output, w, bias
+    node = g.nodes[index]
+    label = node_label(node, index)
+    if attr(node, "training_mode", 0) or any(node.output[1:]):
+        raise UnsupportedOpError(f"{label}: training-mode BatchNormalization is not supported")
+    gamma, beta, mean, var = (g.const(name, label).astype(np.float64).reshape(-1) for name in node.input[1:5])
+    factor = gamma / np.sqrt(var + attr(node, "epsilon", 1e-5))
+    g.fused.add(index)
+    base = np.zeros(w.shape[0]) if bias is None else bias
+    return node.output[0], w * factor.reshape(-1, *([1] * (w.ndim - 1))), (base - mean) * factor + beta
+
+
+def _batch_norm(g: Graph, index: int, node: onnx.NodeProto, where: str) -> None:
+    """Reached only when the BatchNormalization could not be folded into a preceding Conv/Gemm/MatMul."""
+    raise UnsupportedOpError(f"{where}: BatchNormalization is supported only right after a Conv, Gemm or MatMul "
+                             "whose output it alone reads (it is folded into the weights)")
+
+
 def _emit_matmul_like(g: Graph, op: OpType, x_name: str, w: np.ndarray, b: np.ndarray | None,
                       attrs: A.Attrs, output: str, where: str) -> None:
     """op(x, W_q, b_q) → int32, then Requantize (with a fused Relu) → int8 at the output's calibrated scale."""
     x = g.slot(x_name, where)
     s_in = g.build.scales[x]
+    output, w, b = _fold_batch_norm(g, output, w, b)
     w_q, s_w = quantize_weights(w)
     bias = np.zeros(w.shape[0]) if b is None else b
     try:
@@ -257,6 +284,7 @@ LOWERINGS: dict[str, Callable[[Graph, int, onnx.NodeProto, str], None]] = {
     "Reshape": _reshape,
     "Add": _add,
     "Softmax": _softmax,
+    "BatchNormalization": _batch_norm,
     "ArgMax": _argmax,
     "Identity": _alias,
     "Dropout": _alias,

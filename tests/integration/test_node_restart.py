@@ -1,0 +1,146 @@
+"""Restart safety: the honest daemon is SIGKILLed at random points of a dispute (at least three per game) and
+started again; it resumes from the chain plus its journal, still wins, never sends a move twice, and loses no
+bond. The kill points are drawn from a seed printed on failure (set OPML_TEST_SEED to replay one).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from web3 import Web3
+
+from opml.chain.anvil import Anvil
+from opml.chain.bindings import CoordinatorContract, RequestStatus, SubmissionStatus
+from opml.chain.build import load_artifact
+from opml.node.testing import DaemonProcess, NodeNet
+
+WINDOW = 600
+SEED = int(os.environ.get("OPML_TEST_SEED", time.time_ns() % 1_000_000))
+
+
+@pytest.fixture
+def net(anvil: Anvil, w3: Web3, contracts_built: None, tmp_path: Path) -> Iterator[NodeNet]:
+    network = NodeNet(w3, anvil.url, tmp_path)
+    try:
+        yield network
+    finally:
+        network.stop_all()
+
+
+def ask(net: NodeNet, data: bytes) -> int:
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    requester = Account.from_key(net.keys["requester"]).address
+    fee = net.w3.eth.contract(address=net.deployment.registry, abi=load_artifact("ModelRegistry").abi) \
+        .functions.modelRoots(1).call()[3]
+    call = coordinator.request(1, data)
+    receipt = net.w3.eth.wait_for_transaction_receipt(call.transact({"from": requester, "value": fee}))
+    return coordinator.events("RequestCreated", receipt)[0]["requestId"]
+
+
+def progress(daemon: DaemonProcess) -> int:
+    """Transactions of the daemon that made progress so far (results, challenges, moves)."""
+    return sum(len(daemon.events(name)) for name in ("result_submitted", "challenged", "move_sent"))
+
+
+def kill_and_restart_at(daemon: DaemonProcess, points: list[int], rng: random.Random, timeout: float = 60) -> list[int]:
+    """SIGKILL `daemon` once its progress reaches each of `points` (plus a random delay, so some kills land
+    mid-send) and start it again at once; returns the progress seen at each kill."""
+    seen = []
+    for point in points:
+        deadline = time.monotonic() + timeout
+        while progress(daemon) < point:
+            assert daemon.alive, f"seed {SEED}: daemon died:\n{daemon.tail()}"
+            assert time.monotonic() < deadline, f"seed {SEED}: progress stuck below {point}:\n{daemon.tail()}"
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.4))
+        daemon.kill()
+        seen.append(progress(daemon))
+        daemon.start()
+    return seen
+
+
+def assert_each_move_once(net: NodeNet, daemon: DaemonProcess, who: str) -> None:
+    """No game state was answered twice, and no transaction of `who` reverted."""
+    moves = Counter((e["game"], e["phase"], e["depth"], e["lo"], e["hi"]) for e in daemon.events("move_sent"))
+    assert all(n == 1 for n in moves.values()), f"seed {SEED}: moves sent twice: {moves}"
+    sender = Account.from_key(net.keys[who]).address
+    sent = []
+    for number in range(net.deployment.start_block, net.w3.eth.block_number + 1):
+        for tx in net.w3.eth.get_block(number, full_transactions=True)["transactions"]:
+            if tx["from"] == sender:
+                sent.append(net.w3.eth.get_transaction_receipt(tx["hash"]))
+    assert all(r["status"] == 1 for r in sent), f"seed {SEED}: a transaction of the {who} reverted"
+    refused = daemon.events("move_rejected") + daemon.events("move_reverted")
+    assert not refused, f"seed {SEED}: the {who} tried a stale move: {refused}"
+
+
+def gas_paid(net: NodeNet, who: str) -> int:
+    sender = Account.from_key(net.keys[who]).address
+    total = 0
+    for number in range(net.deployment.start_block, net.w3.eth.block_number + 1):
+        for tx in net.w3.eth.get_block(number, full_transactions=True)["transactions"]:
+            if tx["from"] == sender:
+                receipt = net.w3.eth.get_transaction_receipt(tx["hash"])
+                total += int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+    return total
+
+
+def test_killed_challenger_resumes_and_slashes_the_liar(net: NodeNet) -> None:
+    rng = random.Random(SEED)
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    me = Account.from_key(net.keys["challenger"]).address
+    before = net.w3.eth.get_balance(me)
+    net.daemon("submitter", faults=["lie:0.6.2:11"])
+    challenger = net.daemon("challenger")
+    request_id = ask(net, b"restart me")
+    # progress: challenge, then 5 picks and the step (7 transactions); kill after three distinct ones
+    kills = kill_and_restart_at(challenger, sorted(rng.sample(range(1, 7), 3)), rng)
+    (over,) = challenger.wait_for("game_over", timeout=90)
+    assert over["won"], f"seed {SEED}, kills at {kills}: the honest challenger lost"
+    assert challenger.starts == 4
+    submission = coordinator.get_submission(coordinator.get_request(request_id).active_submission or 1)
+    assert submission.status is SubmissionStatus.SLASHED
+    challenger.wait_for("withdrawn")
+    assert_each_move_once(net, challenger, "challenger")
+    bond, burn = coordinator.submitter_bond(), coordinator.burn_bps()
+    gained = net.w3.eth.get_balance(me) + gas_paid(net, "challenger") - before
+    assert gained == bond - bond * burn // 10_000, f"seed {SEED}, kills at {kills}: bond accounting off"
+    assert len(challenger.events("challenged")) == 1
+
+
+def test_killed_submitter_resumes_and_beats_the_lying_challenger(net: NodeNet) -> None:
+    rng = random.Random(SEED + 1)
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    me = Account.from_key(net.keys["submitter"]).address
+    before = net.w3.eth.get_balance(me)
+    submitter = net.daemon("submitter")
+    challenger = net.daemon("challenger", faults=["lie:0.2.3:5"])
+    request_id = ask(net, b"restart me too")
+    # progress: submit, open level 0, bisect, open level 1, open level 2, bisect (6 transactions)
+    kills = kill_and_restart_at(submitter, sorted(rng.sample(range(1, 6), 3)), rng)
+    (over,) = submitter.wait_for("game_over", timeout=90)
+    assert over["won"], f"seed {SEED}, kills at {kills}: the honest submitter lost"
+    net.warp(WINDOW + 1)
+    submitter.wait_for("request_finalized", lambda e: e["request"] == request_id)
+    assert coordinator.get_request(request_id).status is RequestStatus.FINALIZED
+    submitter.wait_for("withdrawn")
+    net.w3.provider.make_request("evm_mine", [])
+    deadline = time.monotonic() + 30
+    while coordinator.balance_of(me) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert coordinator.balance_of(me) == 0
+    assert_each_move_once(net, submitter, "submitter")
+    assert len(submitter.events("result_submitted")) == 1
+    fee = 10**16
+    bond = coordinator.challenger_bond()
+    won = bond - bond * coordinator.burn_bps() // 10_000
+    gained = net.w3.eth.get_balance(me) + gas_paid(net, "submitter") - before
+    assert gained == fee + won, f"seed {SEED}, kills at {kills}: got {gained}, expected fee + won bond"
+    assert len(challenger.events("game_over")) == 1
