@@ -14,7 +14,7 @@ from web3.exceptions import ContractLogicError
 from opml.chain.tx import ErrorDecoder, revert_data
 from opml.hashing import keccak
 from opml.levels.commitments import EMPTY_TENSOR, ModelCommitment, tensor_commitment
-from opml.levels.deploy import LevelContracts, deploy_level_contracts
+from opml.levels.stack import LevelContracts, deploy_level_contracts
 from opml.levels.links import LinkError
 from opml.levels.request_level import RequestLevel
 from opml.levels.tiling import plan_model

@@ -16,12 +16,15 @@ import pytest
 from fixtures_game import GameStack, StackConfig, advance_time, challenge, events, play, request, send
 from web3 import Web3
 
+from opml.chain.anvil import DEV_PRIVATE_KEYS
+from opml.chain.bindings import SubmissionStatus
 from opml.chain.contracts import deploy
-from opml.chain.tx import ErrorDecoder
+from opml.chain.tx import ErrorDecoder, TxSender
+from opml.game.driver import GameDriver, Party, anvil_warp, chain_time
 from opml.game.types import Phase, Role
 from opml.kernels import REPO_ROOT
 from opml.levels.commitments import ModelCommitment
-from opml.levels.deploy import deploy_level_contracts
+from opml.levels.stack import deploy_level_contracts, deploy_ml_stack
 from opml.levels.faults import ForgeGraphLink, ForgeOutput, ForgeTileLink, WrongOutput
 from opml.levels.request_level import RequestLevel
 from opml.levels.tiling import plan_model
@@ -196,3 +199,27 @@ def test_randomized_disputes_the_honest_side_wins(stack, commitment, honest, dig
     assert openings[1:] == (node, _tile_of(commitment, node, element))
     _assert_decided_by_step(stack, played, _honest_vm(honest, openings), expected)
 
+
+
+def test_node_driver_plays_a_dispute_on_the_deployed_ml_stack(w3, contracts_built, commitment, honest, digit,
+                                                              isolated_chain) -> None:
+    """The daemons' path: `deploy_ml_stack`, signed transactions (TxSender) and the game driver over the bindings;
+    the liar at the last node's exit step loses on the MIPS step."""
+    stack = deploy_ml_stack(w3)
+    model_id = stack.register(commitment)
+    errors = stack.bindings.errors()
+    requester, submitter, challenger = (TxSender(w3, DEV_PRIVATE_KEYS[i], errors) for i in (1, 2, 3))
+    liar = RequestLevel(commitment, digit, frozenset({WrongOutput(7, 4, vm_step=None)}))
+    c = stack.bindings.coordinator
+    mined = requester.send(c.request(model_id, digit.tobytes()), value=stack.config.model_fee)
+    request_id = c.events("RequestCreated", mined.receipt)[0]["requestId"]
+    submitted = submitter.send(c.submit(request_id, *liar.submission()), value=stack.config.submitter_bond)
+    submission_id = c.events("ResultSubmitted", submitted.receipt)[0]["submissionId"]
+    challenged = challenger.send(c.challenge(request_id), value=stack.config.challenger_bond)
+    game_id = c.events("Challenged", challenged.receipt)[0]["gameId"]
+    log = GameDriver(stack.bindings, chain_time(w3), anvil_warp(w3)).play({game_id: [
+        Party(Role.SUBMITTER, submitter, liar, "liar"), Party(Role.CHALLENGER, challenger, honest, "honest")]})
+    outcome = log.outcomes[game_id]
+    assert outcome.phase is Phase.CHALLENGER_WON and not log.rejections and outcome.depth == 3
+    assert outcome.openings == (0, 7, 4)
+    assert c.get_submission(submission_id).status is SubmissionStatus.SLASHED

@@ -1,0 +1,92 @@
+"""Deploying the game stack for committed ML models: the three link verifiers (request → graph → tile → VM),
+the MIPS step verifier, TensorCommitment, ModelRegistry, DisputeGame and Coordinator; and registering a model.
+
+    stack = deploy_ml_stack(w3)
+    model_id = stack.register(commitment)            # a ModelCommitment's three roots
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from web3 import Web3
+from web3.contract import Contract
+
+from opml.chain.bindings import GameBindings, ModelRegistryContract
+from opml.chain.contracts import deploy
+
+from .commitments import ModelCommitment
+
+ETHER = 10**18
+BURN_ADDRESS = "0x000000000000000000000000000000000000dEaD"
+LINK_VERIFIERS = ("RequestGraphLink", "GraphTileLink", "TileVmLink")
+
+
+@dataclass(frozen=True)
+class LevelContracts:
+    """The deployed verifiers: `links` in level order (graph, tile and VM levels are opened through them)."""
+
+    links: tuple[Contract, ...]
+    step: Contract
+    commitment: Contract
+
+
+def deploy_level_contracts(w3: Web3, sender: str | None = None) -> LevelContracts:
+    links = tuple(deploy(w3, name, sender=sender) for name in LINK_VERIFIERS)
+    return LevelContracts(links, deploy(w3, "MIPS", sender=sender), deploy(w3, "TensorCommitment", sender=sender))
+
+
+@dataclass(frozen=True)
+class MlStackConfig:
+    """Deployment parameters. `max_depths`: log2 of the longest graph, tile and VM traces the game accepts."""
+
+    max_depths: tuple[int, int, int] = (12, 16, 32)
+    checkpoint_count: int = 15
+    clock_seconds: int = 3_600
+    challenge_window: int = 600
+    submitter_bond: int = 2 * ETHER
+    challenger_bond: int = ETHER
+    burn_bps: int = 1_000
+    max_callback_gas: int = 300_000
+    max_input_bytes: int = 1 << 16
+    model_fee: int = ETHER // 100
+
+
+@dataclass(frozen=True)
+class MlStack:
+    w3: Web3
+    config: MlStackConfig
+    bindings: GameBindings
+    levels: LevelContracts
+    registry: Contract
+    admin: str
+
+    def register(self, commitment: ModelCommitment, uri: str = "") -> int:
+        """Registers the model's roots (owned by the admin); returns its id."""
+        call = self.registry.functions.registerModel(*commitment.roots, uri or f"opml://{commitment.model.name}",
+                                                     self.config.model_fee)
+        receipt = _transact(self.w3, call, self.admin)
+        return ModelRegistryContract(self.w3, self.registry.address).events("ModelRegistered", receipt)[0]["modelId"]
+
+
+def deploy_ml_stack(w3: Web3, config: MlStackConfig = MlStackConfig(), admin: str | None = None) -> MlStack:
+    """Deploys and binds the whole stack from the unlocked `admin` account (default the node's first)."""
+    admin = admin or w3.eth.accounts[0]
+    start_block = w3.eth.block_number
+    levels = deploy_level_contracts(w3, admin)
+    registry = deploy(w3, "ModelRegistry", admin, sender=admin)
+    game = deploy(w3, "DisputeGame", [c.address for c in levels.links], list(config.max_depths), levels.step.address,
+                  config.checkpoint_count, config.clock_seconds, sender=admin)
+    coordinator = deploy(w3, "Coordinator", registry.address, game.address, levels.commitment.address,
+                         config.submitter_bond, config.challenger_bond, config.challenge_window, config.burn_bps,
+                         BURN_ADDRESS, config.max_callback_gas, config.max_input_bytes, sender=admin)
+    _transact(w3, game.functions.bindCoordinator(coordinator.address), admin)
+    return MlStack(w3, config, GameBindings.at(w3, coordinator.address, from_block=start_block), levels, registry,
+                   admin)
+
+
+def _transact(w3: Web3, call, sender: str):  # noqa: ANN001, ANN202
+    receipt = w3.eth.wait_for_transaction_receipt(call.transact({"from": sender}))
+    if receipt["status"] != 1:
+        raise RuntimeError(f"deployment transaction {call.fn_name} reverted")
+    return receipt
