@@ -35,7 +35,7 @@ $(STAMP_PY): pyproject.toml
 
 nodedeps: $(STAMP_NODE)
 $(STAMP_NODE): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
 contracts: pydeps nodedeps
