@@ -13,17 +13,18 @@ STAMP_SYS  := .cache/sysdeps.ok
 
 bootstrap: sysdeps pydeps nodedeps contracts
 
-# Debian packages: the MIPS cross compiler (kernels) and mosquitto (integration tests).
+# Debian packages: the MIPS cross compiler (kernels), mosquitto (integration tests) and docker-compose (the
+# compose file's validation test).
 # Installed only where missing and only where apt is usable; otherwise a clear note.
 sysdeps: $(STAMP_SYS)
 $(STAMP_SYS):
 	@mkdir -p .cache
-	@if command -v mipsel-linux-gnu-gcc >/dev/null && { command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto; }; then \
+	@if command -v mipsel-linux-gnu-gcc >/dev/null && { command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto; } && command -v docker-compose >/dev/null; then \
 		echo "sysdeps: present"; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-mipsel-linux-gnu mosquitto >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-mipsel-linux-gnu mosquitto docker-compose >/dev/null; \
 	else \
-		echo "sysdeps: cannot install gcc-mipsel-linux-gnu/mosquitto here (need root + apt); kernel rebuild checks will report it"; \
+		echo "sysdeps: cannot install gcc-mipsel-linux-gnu/mosquitto/docker-compose here (need root + apt); kernel rebuild checks will report it"; \
 	fi
 	@touch $@
 

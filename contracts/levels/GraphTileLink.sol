@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {ILinkVerifier} from "../interfaces/ILinkVerifier.sol";
 import {LevelsErrors} from "./LevelsErrors.sol";
+import {VmMemoryTree} from "../VmCommitment.sol";
 import {LevelsLib, NodeDef} from "./LevelsLib.sol";
 
 /// @notice Opens the tile level of graph node `index` (docs/levels.md): the node is in the graph, its kernel in
@@ -42,9 +43,11 @@ contract GraphTileLink is ILinkVerifier, LevelsErrors {
         if (expected != context) revert ContextMismatch(context, expected);
         _checkNode(p, index);
         _checkInputs(p, agreedPre);
-        bytes32 empty = LevelsLib.zeroHashes()[LevelsLib.TENSOR_LEVEL];
+        bytes32 empty = VmMemoryTree.zeroHashes()[LevelsLib.TENSOR_LEVEL];
         _checkSlotProof(p.node.output, p.slotDepth, p.outputSiblings);
-        if (LevelsLib.fold(empty, p.node.output, p.outputSiblings) != agreedPre) revert OutputSlotNotEmpty(p.node.output);
+        if (LevelsLib.fold(empty, p.node.output, p.outputSiblings) != agreedPre) {
+            revert OutputSlotNotEmpty(p.node.output);
+        }
         bytes32 post = LevelsLib.fold(subEnd, p.node.output, p.outputSiblings);
         if (post != claimedPost) revert TileEndMismatch(claimedPost, post);
         NodeDef memory node = p.node;
@@ -65,7 +68,9 @@ contract GraphTileLink is ILinkVerifier, LevelsErrors {
             revert NodeNotInGraph(index);
         }
         if (p.kernelSiblings.length != KERNEL_SET_DEPTH) revert ProofLength(KERNEL_SET_DEPTH, p.kernelSiblings.length);
-        if (p.node.opId >> KERNEL_SET_DEPTH != 0 || LevelsLib.fold(p.codeRoot, p.node.opId, p.kernelSiblings) != p.kernelSetRoot) {
+        bool inSet = p.node.opId >> KERNEL_SET_DEPTH == 0
+            && LevelsLib.fold(p.codeRoot, p.node.opId, p.kernelSiblings) == p.kernelSetRoot;
+        if (!inSet) {
             revert KernelNotInSet(p.node.opId);
         }
     }

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {ILinkVerifier} from "../interfaces/ILinkVerifier.sol";
 import {LevelsErrors} from "./LevelsErrors.sol";
+import {VmMemoryTree} from "../VmCommitment.sol";
 import {LevelsLib} from "./LevelsLib.sol";
 
 /// @notice Opens the VM level of tile `index` (docs/levels.md): the VM's initial state hash is computed from the
@@ -49,7 +50,7 @@ contract TileVmLink is ILinkVerifier, LevelsErrors {
         bytes32 memRoot = LevelsLib.initialMemoryRoot(
             p.codeRoot, LevelsLib.tileParamsRoot(p.attrs, first, end), p.inputRoots, agreedPre
         );
-        subStart = LevelsLib.initialStateHash(memRoot);
+        subStart = VmMemoryTree.initialStateHash(memRoot);
         _checkFinal(p, claimedPost, subEnd);
         subContext = keccak256(abi.encode(context, index));
     }

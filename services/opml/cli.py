@@ -11,6 +11,7 @@ _COMMAND_MODULES = (
     "opml.vm.cli",
     "opml.ml.cli",
     "opml.demo",
+    "opml.levels.cli",
     "opml.node.cli",
 )
 

@@ -13,14 +13,15 @@ from web3.exceptions import ContractLogicError
 
 from opml.chain.tx import ErrorDecoder, revert_data
 from opml.hashing import keccak
-from opml.levels.commitments import EMPTY_TENSOR, ModelCommitment, tensor_commitment
+from opml.kernels import REPO_ROOT
+from opml.levels.commitments import EMPTY_TENSOR, ModelCommitment, commit_model, tensor_commitment
 from opml.levels.stack import LevelContracts, deploy_level_contracts
 from opml.levels.links import LinkError
 from opml.levels.request_level import RequestLevel
 from opml.levels.tiling import plan_model
+from opml.ml import Model, Node, TensorSpec
 from opml.ml.accuracy import as_float_input
 from opml.ml.scales import QuantizedModel
-from opml.kernels import REPO_ROOT
 
 MODELS = REPO_ROOT / "models"
 BAD = keccak(b"not this root")
@@ -244,3 +245,30 @@ def test_tile_vm_link_rejects_forgeries(contracts, errors, request_level, forger
         case "short_output_proof":
             proof = replace(proof, output_siblings=proof.output_siblings[:3])
     assert _both(contracts.links[2], errors, proof, tuple(args)) == (error, error)
+
+
+def test_a_one_node_one_tile_model_links_on_chain(contracts, errors) -> None:
+    """Degenerate trees: one node (a node tree of depth 0), one tile, two slots."""
+    model = Model("relu", [TensorSpec("x", "int8", (4, 5)), TensorSpec("y", "int8", (4, 5))], [0], [1],
+                  [Node.make("ReLU", [0], 1)], {}).validate()
+    r = RequestLevel(commit_model(model, max_tiles=1), np.arange(-10, 10, dtype=np.int8).reshape(4, 5))
+    graph = r.graph
+    tiles = graph.tile_level(0)
+    vm = tiles.vm_level(0)
+    assert (graph.length, tiles.length, r.commitment.node_depth, r.commitment.slot_depth) == (1, 1, 0, 1)
+    on_chain, python = _both(contracts.links[0], errors, r.link_proof(0), _request_args(r))
+    assert on_chain == python and on_chain[0] == graph.root_at(0)
+    on_chain, python = _both(contracts.links[1], errors, graph.link_proof(0), _graph_args(r, 0))
+    assert on_chain == python and on_chain[0] == tiles.root_at(0)
+    on_chain, python = _both(contracts.links[2], errors, tiles.link_proof(0), _tile_args(r, 0, 0))
+    assert on_chain == python and on_chain[0] == vm.root_at(0)
+    assert graph.root_at(1) != graph.root_at(0) and tiles.root_at(1) == r.root_at(1)
+
+
+@pytest.mark.parametrize("level", [0, 1, 2])
+def test_malformed_proof_bytes_are_rejected(contracts, errors, request_level, level: int) -> None:
+    r = request_level
+    args = {0: _request_args(r), 1: _graph_args(r, 3), 2: _tile_args(r, 1, 5)}[level]
+    honest = {0: r.link_proof(0), 1: r.graph.link_proof(3), 2: r.graph.tile_level(1).link_proof(5)}[level].encode()
+    for proof in (b"", b"\x01" * 31, honest[: len(honest) // 2]):
+        assert isinstance(_call(contracts.links[level], errors, (*args, proof)), str)

@@ -182,23 +182,36 @@ def test_honest_result_is_not_disputed_into_a_loss(stack, commitment, honest, di
     assert played.final.phase is Phase.SUBMITTER_WON and not played.rejected
 
 
-@pytest.mark.usefixtures("isolated_chain")
-@pytest.mark.parametrize("seed", [11, 12, 13])
-def test_randomized_disputes_the_honest_side_wins(stack, commitment, honest, digit, seed: int) -> None:
-    rng = random.Random(seed)
+def _random_fault(rng: random.Random, commitment: ModelCommitment):  # noqa: ANN202
     node = rng.randrange(len(commitment.nodes))
+    kind = rng.choice(["wrong", "wrong", "wrong", "graph", "tile"])
+    if kind == "graph":
+        return ForgeGraphLink(node)
+    if kind == "tile":
+        return ForgeTileLink(node, rng.randrange(commitment.nodes[node].plan.tile_count))
     element = rng.randrange(commitment.nodes[node].out_elems)
     vm_step = rng.choice([1, None, rng.randrange(1, 200)])
-    liar = RequestLevel(commitment, digit, frozenset({WrongOutput(node, element, delta=rng.choice([-3, 1, 7]),
-                                                                  vm_step=vm_step)}))
+    return WrongOutput(node, element, delta=rng.choice([-3, 1, 7]), vm_step=vm_step)
+
+
+@pytest.mark.usefixtures("isolated_chain")
+@pytest.mark.parametrize("seed", range(8))
+def test_randomized_disputes_the_honest_side_wins(stack, commitment, honest, digit, seed: int) -> None:
+    rng = random.Random(seed)
+    fault = _random_fault(rng, commitment)
+    liar = RequestLevel(commitment, digit, frozenset({fault}))
     liar_submits = rng.random() < 0.5
     played = _dispute(stack, liar, honest) if liar_submits else _dispute(stack, honest, liar)
     expected = Phase.CHALLENGER_WON if liar_submits else Phase.SUBMITTER_WON
-    assert played.final.phase is expected and not played.rejected, (seed, node, element, vm_step, liar_submits)
-    openings = _openings(stack, played.final.game_id)
-    assert openings[1:] == (node, _tile_of(commitment, node, element))
-    _assert_decided_by_step(stack, played, _honest_vm(honest, openings), expected)
-
+    assert played.final.phase is expected, (seed, fault, liar_submits, _rejection_reasons(stack, played))
+    if isinstance(fault, WrongOutput):  # a consistent lie: no move rejected, decided by the MIPS step
+        assert not played.rejected
+        openings = _openings(stack, played.final.game_id)
+        assert openings[1:] == (fault.node, _tile_of(commitment, fault.node, fault.element))
+        _assert_decided_by_step(stack, played, _honest_vm(honest, openings), expected)
+    else:  # a forged root with nothing behind it: the honest side wins on time
+        (resolved,) = events(stack.game.events.GameResolved, played.receipts[-1])
+        assert resolved["byTimeout"]
 
 
 def test_node_driver_plays_a_dispute_on_the_deployed_ml_stack(w3, contracts_built, commitment, honest, digit,

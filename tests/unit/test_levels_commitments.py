@@ -17,12 +17,14 @@ from opml.levels.commitments import EMPTY_TENSOR, NODE_TYPE, OP_IDS, CommitmentE
     kernel_code_root, kernel_set_root, tensor_commitment
 from opml.levels.merkle import MerkleError, depth_for, fold, merkle_proof, merkle_root
 from opml.levels.tiling import NodePlan, TilingError, plan_model, tile_elems_for, vm_depth_for
-from opml.levels.vmstart import fold_output, initial_state_hash, output_siblings, params_root, tile_params
+from opml.game.vm_trace import output_siblings
+from opml.levels.vmstart import fold_output, initial_state_hash, params_root, tile_params
 from opml.ml import Model, Node, TensorSpec
 from opml.ml.ops import OPS
 from opml.ml.reference import softmax_exp_table
 from opml.vm import layout
 from opml.vm.memory import Memory
+from opml.vm.state import VMState
 
 
 def tiny_cnn(seed: int = 0) -> Model:
@@ -127,10 +129,11 @@ def test_initial_state_hash_from_region_roots(kernel: str, inputs: int) -> None:
 
 
 def test_output_region_root_is_proved_by_four_siblings() -> None:
-    memory = Memory()
+    state = VMState()
+    memory = state.memory
     for address in (0x10_0000, 0x1000_0000, layout.OUTPUT.base + 64, 0x9000_0000, layout.STACK.base + 8):
         memory.write_bytes(address, b"\x05\x06")
-    siblings = output_siblings(memory)
+    siblings = output_siblings(state)
     output_root = memory.region_root(layout.OUTPUT.base, layout.OUTPUT.log2_size)
     assert len(siblings) == 4 and fold_output(output_root, siblings) == memory.root()
     assert fold_output(EMPTY_TENSOR, siblings) != memory.root()

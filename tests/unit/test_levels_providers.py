@@ -16,7 +16,7 @@ from opml.levels.commitments import EMPTY_TENSOR, tensor_commitment
 from opml.levels.faults import FaultError, ForgeGraphLink, ForgeOutput, ForgeTileLink, WrongOutput, \
     believed_values, corrupt_element
 from opml.levels.links import LinkError
-from opml.levels.request_level import RequestLevel
+from opml.levels.request_level import RequestLevel, input_from_bytes
 from opml.ml import executor
 from opml.ml.errors import InputError
 from opml.vm import layout
@@ -94,7 +94,8 @@ def test_vm_padding_repeats_the_halted_state(honest: RequestLevel) -> None:
 
 
 @pytest.mark.parametrize("node, element, vm_step", [(0, 50, 1), (4, 3, None), (6, 2, 17), (7, 0, 5)])
-def test_wrong_output_diverges_at_its_node_tile_and_step(honest, node: int, element: int, vm_step) -> None:  # noqa: ANN001
+def test_wrong_output_diverges_at_its_node_tile_and_step(honest, node: int, element: int,  # noqa: ANN001
+                                                         vm_step: int | None) -> None:
     liar = _liar(WrongOutput(node, element, vm_step=vm_step))
     assert _first_difference(liar.graph, honest.graph) == node + 1
     lying_tiles, tiles = liar.graph.tile_level(node), honest.graph.tile_level(node)
@@ -171,3 +172,17 @@ def test_request_input_must_be_the_model_input() -> None:
         RequestLevel(tiny_commitment(), np.zeros((1, 1, 6, 5), dtype=np.int8))
     with pytest.raises(InputError):
         RequestLevel(tiny_commitment(), np.zeros((1, 1, 6, 6), dtype=np.int32))
+
+
+def test_request_bytes_decode_to_the_input_tensor() -> None:
+    c, x = tiny_commitment(), tiny_image()
+    assert np.array_equal(input_from_bytes(c, x.tobytes()), x)
+    assert RequestLevel(c, input_from_bytes(c, x.tobytes())).root_at(0) == RequestLevel(c, x).root_at(0)
+    with pytest.raises(InputError, match="35 bytes"):
+        input_from_bytes(c, x.tobytes()[:-1])
+
+
+def test_a_vm_lie_must_land_inside_the_vm_trace() -> None:
+    liar = _liar(WrongOutput(7, 0, vm_step=1 << 20))
+    with pytest.raises(FaultError, match="outside"):
+        liar.graph.tile_level(7).vm_level(0)

@@ -29,7 +29,7 @@ from opml.vm import layout
 from opml.vm.memory import ZERO_HASHES, region_root_of_bytes
 
 from .merkle import depth_for, merkle_proof, merkle_root
-from .tiling import NodePlan
+from .tiling import DEFAULT_HEADROOM, DEFAULT_MAX_TILES, NodePlan, plan_model
 
 TENSOR_LOG2 = layout.OUTPUT.log2_size  # every tensor region is 2^28 bytes
 TENSOR_LEVEL = TENSOR_LOG2 - 5  # its root is a level-23 node of the memory tree
@@ -196,3 +196,8 @@ class ModelCommitment:
     def anchor(self, input_commitment: bytes) -> bytes:
         return anchor_of(self.graph_root, self.constants_root, self.kernels_root, input_commitment)
 
+
+
+def commit_model(model: Model, max_tiles: int = DEFAULT_MAX_TILES, headroom: int = DEFAULT_HEADROOM) -> ModelCommitment:
+    """The model's commitment with the default tiling plan (deterministic: every party computes the same roots)."""
+    return ModelCommitment(model, plan_model(model, max_tiles=max_tiles, headroom=headroom))

@@ -62,6 +62,14 @@ class RequestLevel:
             self.input_commitment, tuple(c.slot_proof(start, c.input_slot)), tuple(c.slot_proof(end, c.output_slot)))
 
 
+def input_from_bytes(commitment: ModelCommitment, data: bytes) -> np.ndarray:
+    """The model input tensor a request's bytes encode (C order, little-endian); InputError on a size mismatch."""
+    spec = commitment.model.tensors[commitment.input_slot]
+    if len(data) != spec.type.nbytes:
+        raise InputError(f"request input is {len(data)} bytes, the model input {spec.type} takes {spec.type.nbytes}")
+    return np.frombuffer(bytes(data), dtype=DTYPES[spec.dtype]).reshape(spec.shape).copy()
+
+
 def _checked_input(commitment: ModelCommitment, value: np.ndarray) -> np.ndarray:
     """The request input as a C-order array; InputError unless it has the model input's dtype and shape (a request
     whose bytes do not form that tensor cannot be answered: its commitment is not of any valid input)."""

@@ -5,18 +5,20 @@ zero), t = 0..tile_count. Transition t opens the VM level of tile t (proof: Tile
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from opml.game.trace import NotLastLevel, check_root_index, check_transition
+from opml.game.vm_trace import output_siblings
 from opml.kernels import load_kernel
 from opml.vm import layout
 
 from .commitments import NodeDef, tensor_commitment
-from .faults import forged
+from .faults import FaultError, forged
 from .links import TileVmProof
 from .vm_level import Overlay, VmLevel
-from .vmstart import output_siblings, tile_params
+from .vmstart import tile_params
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class TileLevel:
         self._roots: dict[int, bytes] = {}
         self._vms: dict[int, VmLevel] = {}
 
-    @property
+    @cached_property
     def input_roots(self) -> tuple[bytes, ...]:
         return tuple(tensor_commitment(x) for x in self.claim.inputs)
 
@@ -81,7 +83,7 @@ class TileLevel:
         final = self.vm_level(t).final_state
         return TileVmProof(self.claim.code_root, self.claim.attrs, self.input_roots, self.plan.tile_elems,
                             self.plan.out_elems, self.plan.vm_depth, final.encode(),
-                            tuple(output_siblings(final.memory)))
+                            tuple(output_siblings(final)))
 
     def vm_level(self, t: int) -> VmLevel:
         check_transition(self.length, t)
@@ -98,6 +100,8 @@ class TileLevel:
         element = self.claim.wrong_element
         if element is not None and first <= element < end:
             at = vm.final_step if self.claim.vm_step is None else self.claim.vm_step
+            if not 1 <= at <= vm.length:
+                raise FaultError(f"a lie at VM state {at} is outside 1..{vm.length}")
             offset = element * self._elem_size
             data = self._out_bytes[offset: offset + self._elem_size]
             vm = vm.with_overlay(Overlay(at, layout.OUTPUT.base + offset, data))

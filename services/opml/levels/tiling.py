@@ -73,20 +73,45 @@ def sample_inputs(model: Model) -> list[np.ndarray]:
     return [np.zeros(model.tensors[s].shape, dtype=DTYPES[model.tensors[s].dtype]) for s in model.inputs]
 
 
+@dataclass(frozen=True)
+class TileRun:
+    node: int
+    tile: int
+    steps: int
+
+
+def tile_runs(model: Model, values: dict[int, np.ndarray], plans: tuple[NodePlan, ...]) -> list[TileRun]:
+    """Every tile's VM step count when the nodes run on `values` (every tensor of one inference)."""
+    runs = []
+    for index, (node, plan) in enumerate(zip(model.nodes, plans)):
+        ins = [values[s] for s in node.inputs]
+        output = None
+        for t in range(plan.tile_count):
+            run = run_node(node, ins, *plan.tile(t), output_before=output)
+            runs.append(TileRun(index, t, run.steps))
+            output = run.output
+    return runs
+
+
+def tiles_over_budget(model: Model, values: dict[int, np.ndarray], plans: tuple[NodePlan, ...]) -> list[TileRun]:
+    """The tiles whose run would not halt within the node's VM trace (2^vm_depth steps) on these values: an
+    honest node must not submit such a result, it could not open those tiles."""
+    return [run for run in tile_runs(model, values, plans) if run.steps > plans[run.node].vm_length]
+
+
 def plan_model(model: Model, inputs: list[np.ndarray] | None = None, max_tiles: int = DEFAULT_MAX_TILES,
                headroom: int = DEFAULT_HEADROOM) -> tuple[NodePlan, ...]:
     """One NodePlan per node, measuring every tile's VM steps on `inputs` (zeros by default)."""
     trace = executor.run(model, sample_inputs(model) if inputs is None else inputs)
-    plans = []
-    for index, node in enumerate(model.nodes):
+    tiled = []
+    for node in model.nodes:
         out_elems = model.tensor_type(node.output).size
-        tile_elems = tile_elems_for(out_elems, max_tiles)
-        ins = trace.node_inputs(index)
-        longest, output = 0, None
-        for first in range(0, out_elems, tile_elems):
-            run = run_node(node, ins, first, min(first + tile_elems, out_elems), output_before=output)
-            longest, output = max(longest, run.steps), run.output
-        plans.append(NodePlan(tile_elems, out_elems, vm_depth_for(longest, headroom)))
-        log.debug("node_planned", node=index, op=node.op.value, tiles=plans[-1].tile_count, max_steps=longest,
-                  vm_depth=plans[-1].vm_depth)
-    return tuple(plans)
+        tiled.append(NodePlan(tile_elems_for(out_elems, max_tiles), out_elems, MAX_VM_DEPTH))
+    longest = [0] * len(model.nodes)
+    for run in tile_runs(model, trace.values, tuple(tiled)):
+        longest[run.node] = max(longest[run.node], run.steps)
+    plans = tuple(NodePlan(p.tile_elems, p.out_elems, vm_depth_for(steps, headroom))
+                  for p, steps in zip(tiled, longest))
+    log.debug("model_planned", model=model.name, tiles=[p.tile_count for p in plans],
+              vm_depths=[p.vm_depth for p in plans])
+    return plans

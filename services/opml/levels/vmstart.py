@@ -65,12 +65,7 @@ def initial_state_hash(code_root: bytes, params: bytes, input_roots: Sequence[by
     return initial_state_header(initial_memory_root(code_root, params, input_roots, output_root)).hash()
 
 
-def output_siblings(memory) -> list[bytes]:  # noqa: ANN001 — an opml.vm.memory.Memory
-    """The siblings of the OUTPUT region node at levels 23..26 (what proves its root under the memory root)."""
-    return [memory.region_root(((OUTPUT_INDEX >> h) ^ 1) << (layout.OUTPUT.log2_size + h), layout.OUTPUT.log2_size + h)
-            for h in range(TREE_DEPTH - TENSOR_LEVEL)]
-
-
 def fold_output(output_root: bytes, siblings: Sequence[bytes]) -> bytes:
-    """The memory root that an OUTPUT region root with these level-23..26 siblings hashes to."""
+    """The memory root that an OUTPUT region root with these level-23..26 siblings (`opml.game.vm_trace.
+    output_siblings`) hashes to."""
     return fold(output_root, OUTPUT_INDEX, siblings)

@@ -1,8 +1,8 @@
 """The one plug-in point for models: model id → a backend that runs the model natively and builds the party's
-trace providers (DESIGN.md §4). The toy ("alphabet") stack is the first backend; the ML level stack registers
-its own kind the same way:
+trace providers (DESIGN.md §4). The toy ("alphabet") stack is the first backend, the ML level stack
+(`ml_backend`) the second; another kind registers the same way:
 
-    register_backend("ml", lambda spec, config: MlBackend(...))
+    register_backend("llm", lambda spec, config: LlmBackend(...))
 
 A backend is pure computation (no chain, no network); the daemons run `claim` in a worker thread.
 """
@@ -125,4 +125,11 @@ def _path(text: str) -> tuple[int, ...]:
     return () if text in ("", "-") else tuple(int(part) for part in text.split("."))
 
 
+def _ml_backend(spec: ModelSpec, config: NodeConfig) -> ModelBackend:
+    from .ml_backend import ml_backend  # the ML stack is imported only by nodes that serve ML models
+
+    return ml_backend(spec, config)
+
+
 register_backend("toy", toy_backend)
+register_backend("ml", _ml_backend)

@@ -47,9 +47,13 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     result.set_defaults(func=result_command)
 
     devnet = subparsers.add_parser("devnet", help="local Anvil + broker + toy deployment")
-    devnet.add_argument("action", choices=("up", "down"))
-    devnet.add_argument("--port", type=int, default=8545, help="Anvil's port")
-    devnet.add_argument("--broker-port", type=int, default=1883, help="mosquitto's port")
+    devnet.add_argument("action", choices=("up", "down", "deploy"),
+                        help="up: start Anvil + broker and deploy; down: stop them; deploy: onto --rpc-url")
+    devnet.add_argument("--port", type=int, default=8545, help="Anvil's port (up)")
+    devnet.add_argument("--broker-port", type=int, default=1883, help="mosquitto's port (up)")
+    devnet.add_argument("--rpc-url", default="http://127.0.0.1:8545", help="the chain to deploy onto (deploy)")
+    devnet.add_argument("--addresses", type=Path, default=DEPLOY_DIR / "local.json",
+                        help="where the addresses file is written (deploy)")
     devnet.set_defaults(func=devnet_command)
 
 
@@ -108,6 +112,7 @@ def parse_input(text: str) -> bytes:
 def _requester(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from .sdk import Requester
 
+    configure("console", "warning", sys.stderr)  # stdout carries only the JSON answer
     deployment = load_deployment(args.deployment)
     key = args.key
     if key is None:
@@ -155,11 +160,14 @@ def result_command(args: argparse.Namespace) -> int:
 def devnet_command(args: argparse.Namespace) -> int:
     from . import devnet
 
-    configure("console", "warning")
+    configure("console", "warning", sys.stderr)
     try:
         if args.action == "up":
             state = devnet.up(args.port, args.broker_port)
             print(json.dumps(state, indent=2))
+        elif args.action == "deploy":
+            deployment = devnet.deploy_to(args.rpc_url, args.addresses)
+            print(json.dumps(deployment.model_dump(mode="json"), indent=2))
         else:
             print(json.dumps({"stopped": devnet.down()}))
     except DevnetError as exc:

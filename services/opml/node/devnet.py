@@ -3,6 +3,7 @@ the toy levels, a toy model registered and an ExampleConsumer deployed; addresse
 
     opml devnet up      # Anvil on 127.0.0.1:8545, mosquitto on 1883 (when installed), deploy/local.json
     opml devnet down    # stops what `up` started (process ids in deploy/local/devnet.json)
+    opml devnet deploy --rpc-url http://anvil:8545 --addresses /shared/local.json   # onto a running chain
 """
 
 from __future__ import annotations
@@ -64,6 +65,24 @@ def deploy_devnet(w3: Web3, params: DevnetParams = DevnetParams(), network: str 
         game=stack.bindings.game.address, registry=registry, consumer=consumer.address,
         models={stack.model_id: ModelSpec(kind="toy", level_lengths=list(params.level_lengths))},
     )
+
+
+def deploy_to(rpc_url: str, addresses: Path, wait_s: float = 60.0) -> Deployment:
+    """Deploy onto a chain already running at `rpc_url` (waiting up to `wait_s` for it to answer) and write the
+    addresses file: the docker-compose deployer."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            rpc_call(rpc_url, "eth_chainId", timeout=1.0)
+            break
+        except (OSError, ValueError, AnvilError) as exc:
+            if time.monotonic() > deadline:
+                raise DevnetError(f"no chain answers at {rpc_url}: {exc}") from None
+            time.sleep(0.5)
+    ensure_built()
+    deployment = deploy_devnet(Web3(Web3.HTTPProvider(rpc_url)))
+    deployment.save(addresses)
+    return deployment
 
 
 def up(port: int = 8545, broker_port: int = 1883, runtime_dir: Path = RUNTIME_DIR,

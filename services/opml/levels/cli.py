@@ -1,0 +1,79 @@
+"""`opml levels commit MODEL`: the roots a model is registered with (graphRoot, constantsRoot, kernelSetRoot),
+its tiling plan, and optionally the anchor of a request input — what `ModelRegistry.registerModel` takes and
+what every node recomputes from the model file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import structlog
+
+from opml.ml.errors import MLError
+from opml.ml.model import Model
+
+from .commitments import CommitmentError, commit_model, tensor_commitment
+from .request_level import input_from_bytes
+from .tiling import DEFAULT_MAX_TILES
+
+
+def register(subparsers) -> None:  # noqa: ANN001
+    parser = subparsers.add_parser("levels", help="commitments of models for the ML dispute levels")
+    commands = parser.add_subparsers(dest="levels_command", required=True)
+    commit = commands.add_parser("commit", help="a model's registry roots and tiling plan (JSON)")
+    commit.add_argument("model", type=Path, help="model file (.opml)")
+    commit.add_argument("--max-tiles", type=int, default=DEFAULT_MAX_TILES, help="tiles per node at most")
+    commit.add_argument("--input", type=Path, help="a request input (.npy, or raw bytes): also print its anchor")
+    commit.set_defaults(func=cmd_commit)
+
+
+@contextmanager
+def _logs_to_stderr() -> Iterator[None]:
+    """Within the block, warnings and errors only, on stderr (stdout carries the JSON), unless configured."""
+    if structlog.is_configured():
+        yield
+        return
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+                        logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    try:
+        yield
+    finally:
+        structlog.reset_defaults()
+
+
+def cmd_commit(args) -> int:  # noqa: ANN001
+    with _logs_to_stderr():
+        return _commit(args)
+
+
+def _commit(args) -> int:  # noqa: ANN001
+    try:
+        c = commit_model(Model.load(args.model), max_tiles=args.max_tiles)
+        report = {
+            "model": c.model.name,
+            "graphRoot": "0x" + c.graph_root.hex(),
+            "constantsRoot": "0x" + c.constants_root.hex(),
+            "kernelSetRoot": "0x" + c.kernels_root.hex(),
+            "nodes": [{"op": node.op.value, "tiles": plan.tile_count, "tileElems": plan.tile_elems,
+                       "vmDepth": plan.vm_depth} for node, plan in zip(c.model.nodes, c.plans)],
+        }
+        if args.input is not None:
+            value = _read_input(c, args.input)
+            report["inputCommitment"] = "0x" + tensor_commitment(value).hex()
+            report["anchor"] = "0x" + c.anchor(tensor_commitment(value)).hex()
+    except (MLError, CommitmentError, OSError, ValueError) as exc:
+        print(f"opml levels commit: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _read_input(c, path: Path) -> np.ndarray:  # noqa: ANN001
+    if path.suffix == ".npy":
+        return input_from_bytes(c, np.ascontiguousarray(np.load(path)).tobytes())
+    return input_from_bytes(c, path.read_bytes())

@@ -1,0 +1,59 @@
+"""The ML level stack as a node backend (`kind = "ml"` in the deployment file): the model file is committed once
+(docs/levels.md), a request's bytes are the input tensor (the model input's dtype and shape, C order), and the
+request-level provider is `opml.levels.request_level.RequestLevel`.
+
+    "models": {"2": {"kind": "ml", "model_file": "models/mnist_mlp.opml"}}
+
+`model_file` is relative to the config's `model_dir` (default: the repository root).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from opml.chain.build import REPO_ROOT
+from opml.levels.commitments import ModelCommitment
+from opml.levels.request_level import RequestLevel
+from opml.levels.tiling import plan_model
+from opml.ml.scales import QuantizedModel
+from opml.ml.tensor import DTYPES
+
+from .backends import BackendError, Claim, RequestInput
+from .config import NodeConfig
+from .deployment import ModelSpec
+
+
+class MlBackend:
+    """An honest party on one committed integer model."""
+
+    def __init__(self, model_file: Path) -> None:
+        if not model_file.is_file():
+            raise BackendError(f"model file {model_file} does not exist")
+        model = QuantizedModel.load(model_file).model
+        self.commitment = ModelCommitment(model, plan_model(model))
+
+    def input_tensor(self, data: bytes) -> np.ndarray:
+        """The request bytes as the model's input tensor; BackendError when they cannot be one."""
+        spec = self.commitment.model.tensors[self.commitment.input_slot]
+        dtype = np.dtype(DTYPES[spec.dtype])
+        expected = int(np.prod(spec.shape)) * dtype.itemsize
+        if len(data) != expected:
+            raise BackendError(f"input has {len(data)} bytes; the model takes {spec.type} ({expected} bytes)")
+        return np.frombuffer(data, dtype).reshape(spec.shape)
+
+    def claim(self, request: RequestInput) -> Claim:
+        level = RequestLevel(self.commitment, self.input_tensor(request.input))
+        output, trace_commitment = level.submission()
+        return Claim(output=output, output_commitment=level.root_at(1), trace_commitment=trace_commitment,
+                     provider=level)
+
+
+def ml_backend(spec: ModelSpec, config: NodeConfig) -> MlBackend:
+    name = spec.param("model_file")
+    if not isinstance(name, str):
+        raise BackendError(f"ml model needs model_file, a path; got {name!r}")
+    if config.faults:
+        raise BackendError("fault injection is implemented for toy models only")
+    return MlBackend((config.model_dir or REPO_ROOT) / name)

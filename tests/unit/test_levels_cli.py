@@ -1,0 +1,42 @@
+"""`opml levels commit`: the registry roots of a model file as JSON on stdout, the anchor of an input; clear
+errors for a missing file or an input of the wrong size."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+from test_levels_commitments import tiny_cnn, tiny_image
+
+from opml.levels import cli
+from opml.levels.commitments import commit_model, tensor_commitment
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_commit_prints_the_roots_and_the_anchor(tmp_path, capsys) -> None:
+    model = tiny_cnn()
+    model.save(tmp_path / "tiny.opml")
+    np.save(tmp_path / "x.npy", tiny_image())
+    assert _run(["levels", "commit", str(tmp_path / "tiny.opml"), "--max-tiles", "4",
+                 "--input", str(tmp_path / "x.npy")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    c = commit_model(model, max_tiles=4)
+    assert [report[k] for k in ("graphRoot", "constantsRoot", "kernelSetRoot")] == ["0x" + r.hex() for r in c.roots]
+    assert report["anchor"] == "0x" + c.anchor(tensor_commitment(tiny_image())).hex()
+    assert [n["tiles"] for n in report["nodes"]] == [p.tile_count for p in c.plans]
+
+
+def test_commit_reports_bad_arguments(tmp_path, capsys) -> None:
+    assert _run(["levels", "commit", str(tmp_path / "missing.opml")]) == 1
+    assert "missing.opml" in capsys.readouterr().err
+    tiny_cnn().save(tmp_path / "tiny.opml")
+    (tmp_path / "x.bin").write_bytes(b"\0" * 35)
+    assert _run(["levels", "commit", str(tmp_path / "tiny.opml"), "--input", str(tmp_path / "x.bin")]) == 1
+    assert "35 bytes" in capsys.readouterr().err
