@@ -5,6 +5,7 @@ challenger; a lying challenger loses to the honest submitter. Bonds end where do
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from opml.chain.anvil import Anvil
+from opml.chain.anvil import Anvil, free_port
 from opml.chain.bindings import CoordinatorContract, RequestStatus, SubmissionStatus
 from opml.chain.build import load_artifact
 from opml.game.toy import ToyTrace
@@ -52,7 +53,8 @@ def address(net: NodeNet, who: str) -> str:
 
 
 def test_honest_path_finalizes_and_calls_back(net: NodeNet) -> None:
-    submitter = net.daemon("submitter")
+    metrics_port = free_port()
+    submitter = net.daemon("submitter", metrics_port=metrics_port)
     challenger = net.daemon("challenger")
     request_id = ask(net, b"what is 2+2")
     submitter.wait_for("result_submitted", lambda e: e["request"] == request_id)
@@ -67,6 +69,10 @@ def test_honest_path_finalizes_and_calls_back(net: NodeNet) -> None:
     submitter.wait_for("withdrawn")  # fee + bond back
     assert coordinator.balance_of(address(net, "submitter")) == 0
     assert not challenger.events("challenged")
+    scraped = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    assert "opml_submissions_total 1.0" in scraped and "opml_inference_seconds_count 1.0" in scraped
+    bond = coordinator.submitter_bond()
+    assert f"opml_bonds_posted_wei_total {float(bond)}" in scraped
 
 
 def test_lying_submitter_is_slashed_by_the_honest_challenger(net: NodeNet) -> None:

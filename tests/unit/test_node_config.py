@@ -112,3 +112,22 @@ def _check_formats(capsys: pytest.CaptureFixture[str]) -> None:
     assert "shown" in capsys.readouterr().out
     with pytest.raises(ValueError, match="log format"):
         configure("xml")
+
+
+def test_cli_reports_an_unreachable_chain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from opml.chain.anvil import free_port
+    from opml.cli import main
+    from opml.node.deployment import Deployment
+
+    address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    Deployment(network="t", chain_id=31337, start_block=0, coordinator=address, game=address,
+               registry=address).save(tmp_path / "d.json")
+    path = write_config(tmp_path / "node.toml", private_key=DEV_PRIVATE_KEYS[2], deployment=str(tmp_path / "d.json"),
+                        rpc_url=f"http://127.0.0.1:{free_port()}")
+    try:
+        assert main(["submitter", "--config", str(path)]) == 2
+    finally:
+        import structlog
+
+        structlog.reset_defaults()
+    assert "cannot reach the chain at http://127.0.0.1:" in capsys.readouterr().err

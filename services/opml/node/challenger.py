@@ -13,15 +13,17 @@ from web3 import Web3
 from opml.chain.bindings import SubmissionStatus
 from opml.game.types import Role
 
+from .config import NodeConfig
 from .daemon import Daemon
+from .deployment import Deployment
 from .monitor import ChainEvent
 
 
 class Challenger(Daemon):
     role = Role.CHALLENGER
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
+    def __init__(self, config: NodeConfig, deployment: Deployment | None = None) -> None:
+        super().__init__(config, deployment)
         self.models: dict[int, int] = {}  # request id → model id
         self.challenged: dict[int, int] = {}  # submission id → this node's game on it
 

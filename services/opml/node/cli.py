@@ -16,6 +16,8 @@ import os
 import sys
 from pathlib import Path
 
+from requests.exceptions import ConnectionError as RequestsConnectionError
+
 from opml.chain.anvil import CHAIN_ID, DEV_PRIVATE_KEYS
 from opml.chain.tx import TxError
 
@@ -79,6 +81,8 @@ def run_daemon(args: argparse.Namespace) -> int:
         daemon = _daemon_class(args.role)(config)
     except (ConfigError, DeploymentError, BackendError, CacheError) as exc:
         return _fail(args.role, str(exc))
+    except (OSError, RequestsConnectionError) as exc:
+        return _fail(args.role, f"cannot reach the chain at {config.rpc_url}: {exc}")
     try:
         asyncio.run(daemon.run())
     except ConfigError as exc:

@@ -18,7 +18,7 @@ from opml.chain.bindings import GameBindings
 from opml.chain.tx import TxSender
 from opml.game.types import Action, ClaimTimeout, GameView, Role, Step
 
-from .backends import Claim, ModelBackend, RequestInput, build_backends
+from .backends import BackendError, Claim, ModelBackend, RequestInput, build_backends
 from .bus import Bus, DisputeNote, NodeStatus, dispute_topic, status_topic
 from .cache import ClaimCache, Journal
 from .config import ConfigError, NodeConfig
@@ -136,7 +136,11 @@ class Daemon:
             return None
         data = RequestInput(request_id, request.model_id, await self._input_of(request_id), bytes(request.anchor))
         started = time.perf_counter()
-        claim = await asyncio.to_thread(backend.claim, data)
+        try:
+            claim = await asyncio.to_thread(backend.claim, data)
+        except BackendError as exc:  # e.g. input bytes that are no tensor of the model: nothing to compute
+            self.log.warning("request_unanswerable", request=request_id, reason=str(exc))
+            return None
         self.metrics.inference.observe(time.perf_counter() - started)
         self._check_cache(data, claim)
         self._claims[request_id] = claim

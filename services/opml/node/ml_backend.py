@@ -4,7 +4,8 @@ request-level provider is `opml.levels.request_level.RequestLevel`.
 
     "models": {"2": {"kind": "ml", "model_file": "models/mnist_mlp.opml"}}
 
-`model_file` is relative to the config's `model_dir` (default: the repository root).
+`model_file` is relative to the config's `model_dir` (default: the repository root). Fault injection (tests,
+demos): `wrong-output:NODE:ELEMENT[:VM_STEP]` (docs/levels.md, `opml.levels.faults.WrongOutput`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from opml.chain.build import REPO_ROOT
 from opml.levels.commitments import ModelCommitment
+from opml.levels.faults import Fault, WrongOutput
 from opml.levels.request_level import RequestLevel
 from opml.levels.tiling import plan_model
 from opml.ml.scales import QuantizedModel
@@ -28,11 +30,12 @@ from .deployment import ModelSpec
 class MlBackend:
     """An honest party on one committed integer model."""
 
-    def __init__(self, model_file: Path) -> None:
+    def __init__(self, model_file: Path, faults: frozenset[Fault] = frozenset()) -> None:
         if not model_file.is_file():
             raise BackendError(f"model file {model_file} does not exist")
         model = QuantizedModel.load(model_file).model
         self.commitment = ModelCommitment(model, plan_model(model))
+        self.faults = faults
 
     def input_tensor(self, data: bytes) -> np.ndarray:
         """The request bytes as the model's input tensor; BackendError when they cannot be one."""
@@ -44,7 +47,7 @@ class MlBackend:
         return np.frombuffer(data, dtype).reshape(spec.shape)
 
     def claim(self, request: RequestInput) -> Claim:
-        level = RequestLevel(self.commitment, self.input_tensor(request.input))
+        level = RequestLevel(self.commitment, self.input_tensor(request.input), self.faults)
         output, trace_commitment = level.submission()
         return Claim(output=output, output_commitment=level.root_at(1), trace_commitment=trace_commitment,
                      provider=level)
@@ -54,6 +57,18 @@ def ml_backend(spec: ModelSpec, config: NodeConfig) -> MlBackend:
     name = spec.param("model_file")
     if not isinstance(name, str):
         raise BackendError(f"ml model needs model_file, a path; got {name!r}")
-    if config.faults:
-        raise BackendError("fault injection is implemented for toy models only")
-    return MlBackend((config.model_dir or REPO_ROOT) / name)
+    faults = frozenset(parse_ml_fault(text) for text in config.faults)
+    return MlBackend((config.model_dir or REPO_ROOT) / name, faults)
+
+
+def parse_ml_fault(text: str) -> Fault:
+    """`wrong-output:NODE:ELEMENT[:VM_STEP]` → WrongOutput(node, element, 1, vm_step)."""
+    parts = text.split(":")
+    if parts[0] == "wrong-output" and len(parts) in (3, 4):
+        try:
+            numbers = [int(p) for p in parts[1:]]
+        except ValueError:
+            numbers = []
+        if numbers:
+            return WrongOutput(numbers[0], numbers[1], 1, numbers[2] if len(numbers) == 3 else 1)
+    raise BackendError(f"ml fault {text!r} is not wrong-output:NODE:ELEMENT[:VM_STEP]")

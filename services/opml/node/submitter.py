@@ -7,22 +7,26 @@ them once the challenge window has passed, and withdraws its fees and bonds.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from web3 import Web3
 
 from opml.chain.bindings import RequestStatus, SubmissionStatus
 from opml.game.types import Role
 
+from .backends import Claim
 from .bus import SubmissionNote, submissions_topic
+from .config import NodeConfig
 from .daemon import Daemon
+from .deployment import Deployment
 from .monitor import ChainEvent
 
 
 class Submitter(Daemon):
     role = Role.SUBMITTER
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
+    def __init__(self, config: NodeConfig, deployment: Deployment | None = None) -> None:
+        super().__init__(config, deployment)
         self.submissions: dict[int, list[int]] = {}  # request id → every submission id seen on it
 
     def on_event(self, event: ChainEvent) -> None:
@@ -66,7 +70,7 @@ class Submitter(Daemon):
                 return True
         return False
 
-    async def _submit(self, request_id: int, claim, log) -> None:  # type: ignore[no-untyped-def]
+    async def _submit(self, request_id: int, claim: Claim, log: Any) -> None:
         coordinator = self.bindings.coordinator
         bond = await asyncio.to_thread(coordinator.submitter_bond)
         if bond > self.config.max_bond_wei:
@@ -87,7 +91,7 @@ class Submitter(Daemon):
             request_id=request_id, submission_id=event["submissionId"], submitter=self.address,
             output_commitment="0x" + claim.output_commitment.hex()))
 
-    async def _maybe_finalize(self, request_id: int, submission_id: int, log) -> None:  # type: ignore[no-untyped-def]
+    async def _maybe_finalize(self, request_id: int, submission_id: int, log: Any) -> None:
         coordinator = self.bindings.coordinator
         submission = await asyncio.to_thread(coordinator.get_submission, submission_id)
         if Web3.to_checksum_address(submission.submitter) != self.address:
