@@ -38,26 +38,16 @@ from opml.game.types import (
     Wait,
 )
 from opml.hashing import keccak
-
-BURN_ADDRESS = "0x000000000000000000000000000000000000dEaD"
-ETHER = 10**18
+from opml.levels.stack import BURN_ADDRESS, ETHER, GameConfig, deploy_game  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
-class StackConfig:
+class StackConfig(GameConfig):
     """Deployment parameters of one game stack (toy levels: one ToyLinkVerifier per level)."""
 
     level_lengths: tuple[int, ...] = (1 << 20,)
     max_depths: tuple[int, ...] = (20,)
-    checkpoint_count: int = 15
-    clock_seconds: int = 3_600
-    challenge_window: int = 600
-    submitter_bond: int = 2 * ETHER
-    challenger_bond: int = 1 * ETHER
-    burn_bps: int = 1_000
-    max_callback_gas: int = 300_000
     max_input_bytes: int = 4_096
-    model_fee: int = ETHER // 100
 
 
 @dataclass
@@ -103,28 +93,21 @@ class GameStack:
 
 
 def deploy_stack(w3: Web3, config: StackConfig = StackConfig(), *, link_verifiers: list[Contract] | None = None,
-                 step_verifier: Contract | None = None) -> GameStack:
+                 step_verifier: Contract | None = None, commitment: Contract | None = None) -> GameStack:
     """Deploys the stack and registers one model; accounts are Anvil's dev accounts 0..5.
 
-    The levels default to one ToyLinkVerifier per `config.level_lengths` entry, the step to ToyStepVerifier.
+    The levels default to one ToyLinkVerifier per `config.level_lengths` entry, the step to ToyStepVerifier, the
+    commitment to KeccakCommitment (the ML levels pass their own three, e.g. `deploy_level_contracts`).
     """
     names = ("admin", "requester", "submitter", "challenger", "challenger2", "other")
     accounts = dict(zip(names, w3.eth.accounts[: len(names)]))
     admin = accounts["admin"]
     links = link_verifiers or [deploy(w3, "ToyLinkVerifier", n, sender=admin) for n in config.level_lengths]
     step_verifier = step_verifier or deploy(w3, "ToyStepVerifier", sender=admin)
-    commitment = deploy(w3, "KeccakCommitment", sender=admin)
-    registry = deploy(w3, "ModelRegistry", admin, sender=admin)
-    game = deploy(
-        w3, "DisputeGame", [c.address for c in links], list(config.max_depths), step_verifier.address,
-        config.checkpoint_count, config.clock_seconds, sender=admin,
-    )
-    coordinator = deploy(
-        w3, "Coordinator", registry.address, game.address, commitment.address, config.submitter_bond,
-        config.challenger_bond, config.challenge_window, config.burn_bps, BURN_ADDRESS, config.max_callback_gas,
-        config.max_input_bytes, sender=admin,
-    )
-    _wait(w3, game.functions.bindCoordinator(coordinator.address).transact({"from": admin}))
+    commitment = commitment or deploy(w3, "KeccakCommitment", sender=admin)
+    contracts = deploy_game(w3, config, [c.address for c in links], config.max_depths, step_verifier.address,
+                            lambda _: commitment.address, admin)
+    registry, game, coordinator = contracts.registry, contracts.game, contracts.coordinator
     toy_abis = [_artifact_abi("ToyLinkVerifier"), _artifact_abi("ToyStepVerifier")]
     errors = ErrorDecoder.from_abis(registry.abi, game.abi, coordinator.abi, step_verifier.abi,
                                     *(c.abi for c in links), *toy_abis)
@@ -148,12 +131,6 @@ def register_model(stack: GameStack) -> int:
 
 
 # -- transactions ---------------------------------------------------------------------------------------------
-def _wait(w3: Web3, tx_hash: bytes) -> Any:
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
-    assert receipt["status"] == 1, f"transaction {tx_hash.hex()} reverted"
-    return receipt
-
-
 def send(stack: GameStack, call: Any, sender: str, value: int = 0, gas: int | None = None) -> Any:
     """Sends `call` from the unlocked `sender`; returns the receipt. A revert raises ContractRevert (decoded),
     whether the gas estimate reverted or the mined transaction did (its revert data read from a trace)."""

@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 import {ILinkVerifier} from "../interfaces/ILinkVerifier.sol";
 import {LevelsErrors} from "./LevelsErrors.sol";
-import {VmMemoryTree} from "../VmCommitment.sol";
+import {VmMemoryTree} from "../VmMemoryTree.sol";
 import {LevelsLib, NodeDef} from "./LevelsLib.sol";
 
 /// @notice Opens the tile level of graph node `index` (docs/levels.md): the node is in the graph, its kernel in
@@ -43,12 +43,12 @@ contract GraphTileLink is ILinkVerifier, LevelsErrors {
         if (expected != context) revert ContextMismatch(context, expected);
         _checkNode(p, index);
         _checkInputs(p, agreedPre);
-        bytes32 empty = VmMemoryTree.zeroHashes()[LevelsLib.TENSOR_LEVEL];
+        bytes32 empty = VmMemoryTree.zeroHashes()[VmMemoryTree.TENSOR_LEVEL];
         _checkSlotProof(p.node.output, p.slotDepth, p.outputSiblings);
-        if (LevelsLib.fold(empty, p.node.output, p.outputSiblings) != agreedPre) {
+        if (VmMemoryTree.fold(empty, p.node.output, p.outputSiblings) != agreedPre) {
             revert OutputSlotNotEmpty(p.node.output);
         }
-        bytes32 post = LevelsLib.fold(subEnd, p.node.output, p.outputSiblings);
+        bytes32 post = VmMemoryTree.fold(subEnd, p.node.output, p.outputSiblings);
         if (post != claimedPost) revert TileEndMismatch(claimedPost, post);
         NodeDef memory node = p.node;
         if (node.tileElems == 0 || node.outElems == 0) revert BadTiling(node.tileElems, node.outElems);
@@ -64,12 +64,12 @@ contract GraphTileLink is ILinkVerifier, LevelsErrors {
         if (index >= p.nodeCount) revert NodeIndexOutOfRange(index, p.nodeCount);
         uint256 depth = _depthFor(p.nodeCount);
         if (p.nodeSiblings.length != depth) revert ProofLength(depth, p.nodeSiblings.length);
-        if (LevelsLib.fold(keccak256(abi.encode(p.node)), index, p.nodeSiblings) != p.nodesRoot) {
+        if (VmMemoryTree.fold(keccak256(abi.encode(p.node)), index, p.nodeSiblings) != p.nodesRoot) {
             revert NodeNotInGraph(index);
         }
         if (p.kernelSiblings.length != KERNEL_SET_DEPTH) revert ProofLength(KERNEL_SET_DEPTH, p.kernelSiblings.length);
         bool inSet = p.node.opId >> KERNEL_SET_DEPTH == 0
-            && LevelsLib.fold(p.codeRoot, p.node.opId, p.kernelSiblings) == p.kernelSetRoot;
+            && VmMemoryTree.fold(p.codeRoot, p.node.opId, p.kernelSiblings) == p.kernelSetRoot;
         if (!inSet) {
             revert KernelNotInSet(p.node.opId);
         }
@@ -83,7 +83,7 @@ contract GraphTileLink is ILinkVerifier, LevelsErrors {
         for (uint256 i = 0; i < count; i++) {
             uint256 slot = p.node.inputs[i];
             _checkSlotProof(slot, p.slotDepth, p.inputSiblings[i]);
-            if (LevelsLib.fold(p.inputRoots[i], slot, p.inputSiblings[i]) != agreedPre) revert InputNotInState(i, slot);
+            if (VmMemoryTree.fold(p.inputRoots[i], slot, p.inputSiblings[i]) != agreedPre) revert InputNotInState(i, slot);
         }
     }
 

@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 import {ILinkVerifier} from "../interfaces/ILinkVerifier.sol";
 import {LevelsErrors} from "./LevelsErrors.sol";
-import {VmMemoryTree} from "../VmCommitment.sol";
+import {VmMemoryTree} from "../VmMemoryTree.sol";
 import {LevelsLib} from "./LevelsLib.sol";
 
 /// @notice Opens the graph level from a request (docs/levels.md): the proof reopens the anchor's roots; S_0 is the
@@ -41,14 +41,14 @@ contract RequestGraphLink is ILinkVerifier, LevelsErrors {
         if (subLength != p.nodeCount) revert GraphLengthMismatch(p.nodeCount, subLength);
         _checkSlotProof(p.inputSlot, p.slotDepth, p.inputSiblings);
         _checkSlotProof(p.outputSlot, p.slotDepth, p.outputSiblings);
-        bytes32 empty = VmMemoryTree.zeroHashes()[LevelsLib.TENSOR_LEVEL];
-        if (LevelsLib.fold(empty, p.inputSlot, p.inputSiblings) != p.constantsRoot) {
+        bytes32 empty = VmMemoryTree.zeroHashes()[VmMemoryTree.TENSOR_LEVEL];
+        if (VmMemoryTree.fold(empty, p.inputSlot, p.inputSiblings) != p.constantsRoot) {
             revert InputSlotNotEmpty(p.inputSlot);
         }
-        if (LevelsLib.fold(claimedPost, p.outputSlot, p.outputSiblings) != subEnd) {
+        if (VmMemoryTree.fold(claimedPost, p.outputSlot, p.outputSiblings) != subEnd) {
             revert OutputNotInEndState(claimedPost, subEnd);
         }
-        subStart = LevelsLib.fold(p.inputCommitment, p.inputSlot, p.inputSiblings);
+        subStart = VmMemoryTree.fold(p.inputCommitment, p.inputSlot, p.inputSiblings);
         subContext = keccak256(abi.encode(p.nodesRoot, p.nodeCount, p.slotDepth, p.kernelSetRoot));
     }
 

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {ICommitment} from "../interfaces/ICommitment.sol";
 import {LevelsLib} from "./LevelsLib.sol";
+import {VmMemoryTree} from "../VmMemoryTree.sol";
 
 /// @notice Request inputs and results committed as tensors (DESIGN.md §3): the root of the 2^28-byte VM region
 /// holding the bytes, zero padded — the same root the graph state holds in the input and output slots.
@@ -18,7 +19,7 @@ contract TensorCommitment is ICommitment {
     }
 
     function _commit(bytes calldata data) private pure returns (bytes32) {
-        uint256 max = uint256(1) << LevelsLib.TENSOR_LOG2;
+        uint256 max = uint256(1) << VmMemoryTree.TENSOR_LOG2;
         if (data.length > max) revert TensorTooLarge(data.length, max);
         return LevelsLib.tensorCommitment(data);
     }

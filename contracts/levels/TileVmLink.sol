@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 import {ILinkVerifier} from "../interfaces/ILinkVerifier.sol";
 import {LevelsErrors} from "./LevelsErrors.sol";
-import {VmMemoryTree} from "../VmCommitment.sol";
+import {VmMemoryTree} from "../VmMemoryTree.sol";
 import {LevelsLib} from "./LevelsLib.sol";
 
 /// @notice Opens the VM level of tile `index` (docs/levels.md): the VM's initial state hash is computed from the
@@ -11,8 +11,6 @@ import {LevelsLib} from "./LevelsLib.sol";
 /// the claimed final state (packed, in the proof) hashes to the sub-end, has exited with code 0, and its OUTPUT
 /// region root (proved by the siblings at levels 23..26) is the claimed next tile state.
 contract TileVmLink is ILinkVerifier, LevelsErrors {
-    uint256 internal constant OUTPUT_PROOF_DEPTH = 4;
-    uint256 internal constant MAX_INPUTS = 6;
 
     struct Proof {
         bytes32 codeRoot;
@@ -44,11 +42,11 @@ contract TileVmLink is ILinkVerifier, LevelsErrors {
         if (p.vmDepth >= 64 || subLength != uint256(1) << p.vmDepth) {
             revert VmLengthMismatch(p.vmDepth >= 64 ? 0 : uint256(1) << p.vmDepth, subLength);
         }
-        if (p.inputRoots.length > MAX_INPUTS) revert InputCountMismatch(MAX_INPUTS, p.inputRoots.length);
+        if (p.inputRoots.length > VmMemoryTree.INPUT_COUNT) revert InputCountMismatch(VmMemoryTree.INPUT_COUNT, p.inputRoots.length);
         uint256 first = index * p.tileElems;
         uint256 end = first + p.tileElems < p.outElems ? first + p.tileElems : p.outElems;
-        bytes32 memRoot = LevelsLib.initialMemoryRoot(
-            p.codeRoot, LevelsLib.tileParamsRoot(p.attrs, first, end), p.inputRoots, agreedPre
+        bytes32 memRoot = VmMemoryTree.initialMemoryRoot(
+            p.codeRoot, LevelsLib.tileParamsRoot(p.attrs, first, end), p.inputRoots, agreedPre, VmMemoryTree.zeroHashes()
         );
         subStart = VmMemoryTree.initialStateHash(memRoot);
         _checkFinal(p, claimedPost, subEnd);
@@ -57,20 +55,16 @@ contract TileVmLink is ILinkVerifier, LevelsErrors {
 
     function _checkFinal(Proof memory p, bytes32 claimedPost, bytes32 subEnd) private pure {
         bytes memory state = p.finalState;
-        if (state.length != LevelsLib.STATE_SIZE) revert BadFinalState(state.length);
+        if (state.length != VmMemoryTree.STATE_SIZE) revert BadFinalState(state.length);
         bytes32 stateHash = keccak256(state);
         if (stateHash != subEnd) revert FinalStateMismatch(subEnd, stateHash);
-        uint8 status = uint8(state[56]);
-        uint8 exitCode = uint8(state[57]);
+        (uint8 status, uint8 exitCode) = VmMemoryTree.exitOf(state);
         if (status != 1 || exitCode != 0) revert VmDidNotExit(status, exitCode);
-        bytes32 memRoot;
-        assembly ("memory-safe") {
-            memRoot := mload(add(state, 0x20))
+        bytes32 memRoot = VmMemoryTree.memoryRootOf(state);
+        if (p.outputSiblings.length != VmMemoryTree.OUTPUT_PROOF_DEPTH) {
+            revert ProofLength(VmMemoryTree.OUTPUT_PROOF_DEPTH, p.outputSiblings.length);
         }
-        if (p.outputSiblings.length != OUTPUT_PROOF_DEPTH) {
-            revert ProofLength(OUTPUT_PROOF_DEPTH, p.outputSiblings.length);
-        }
-        bytes32 folded = LevelsLib.fold(claimedPost, LevelsLib.OUTPUT_INDEX, p.outputSiblings);
+        bytes32 folded = VmMemoryTree.fold(claimedPost, VmMemoryTree.OUTPUT_INDEX, p.outputSiblings);
         if (folded != memRoot) revert OutputRootMismatch(memRoot, folded);
     }
 }

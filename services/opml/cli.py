@@ -12,6 +12,7 @@ _COMMAND_MODULES = (
     "opml.ml.cli",
     "opml.demo",
     "opml.levels.cli",
+    "opml.levels.dispute_demo",
     "opml.node.cli",
 )
 

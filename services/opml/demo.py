@@ -35,31 +35,23 @@ from opml.game.vm_trace import MemoryLie, VmFault, VmRequestProvider, VmTracePro
 from opml.hashing import keccak
 from opml.kernels import code_root, load_kernel
 from opml.kernels.params import pack_matmul_params
+from opml.levels.stack import GameConfig, deploy_game, transact
 from opml.vm import layout
 from opml.vm.isa import disassemble
 from opml.vm.snapshots import VMTrace
 
 ETHER = 10**18
 MODELS_DIR = REPO_ROOT / "models"
-BURN_ADDRESS = "0x000000000000000000000000000000000000dEaD"
 
 
 # -- the contract stack for single-kernel requests ----------------------------------------------------------------
 @dataclass(frozen=True)
-class VmStackConfig:
-    """Deployment parameters: VM traces of 2^trace_depth steps, N checkpoints per round, clocks, bonds, fees."""
+class VmStackConfig(GameConfig):
+    """VM traces of 2^trace_depth steps of the kernel `kernel`; the game's parameters as in GameConfig."""
 
     kernel: str = "matmul_i8"
     trace_depth: int = 12
-    checkpoint_count: int = 15
-    clock_seconds: int = 3_600
-    challenge_window: int = 600
-    submitter_bond: int = 2 * ETHER
-    challenger_bond: int = ETHER
-    burn_bps: int = 1_000
-    max_callback_gas: int = 300_000
     max_input_bytes: int = 4_096
-    model_fee: int = ETHER // 100
 
     @property
     def trace_length(self) -> int:
@@ -98,31 +90,25 @@ def deploy_vm_stack(w3: Web3, config: VmStackConfig = VmStackConfig(), admin: st
     `admin` (default the node's first account), binds them and registers the kernel model."""
     admin = admin or w3.eth.accounts[0]
     start_block = w3.eth.block_number
-    registry = deploy(w3, "ModelRegistry", admin, sender=admin)
     mips = deploy(w3, "MIPS", sender=admin)
     link = deploy(w3, "VmLinkVerifier", config.trace_length, sender=admin)
-    commitment = deploy(w3, "VmCommitment", registry.address, sender=admin)
-    game = deploy(w3, "DisputeGame", [link.address], [config.trace_depth], mips.address, config.checkpoint_count,
-                  config.clock_seconds, sender=admin)
-    coordinator = deploy(w3, "Coordinator", registry.address, game.address, commitment.address,
-                         config.submitter_bond, config.challenger_bond, config.challenge_window, config.burn_bps,
-                         BURN_ADDRESS, config.max_callback_gas, config.max_input_bytes, sender=admin)
-    _transact(w3, game.functions.bindCoordinator(coordinator.address), admin)
+    commitments: list[Contract] = []
+
+    def commitment(registry: str) -> str:
+        commitments.append(deploy(w3, "VmCommitment", registry, sender=admin))
+        return commitments[0].address
+
+    contracts = deploy_game(w3, config, [link.address], [config.trace_depth], mips.address, commitment, admin)
     roots = kernel_model_roots(config.kernel)
-    receipt = _transact(w3, registry.functions.registerModel(*roots, f"kernel://{config.kernel}", config.model_fee),
-                        admin)
+    registry = contracts.registry
+    receipt = transact(w3, registry.functions.registerModel(*roots, f"kernel://{config.kernel}", config.model_fee),
+                       admin)
     model_id = ModelRegistryContract(w3, registry.address).events("ModelRegistered", receipt)[0]["modelId"]
     gas = sum(int(w3.eth.get_block(n, full_transactions=True)["gasUsed"])
               for n in range(start_block + 1, w3.eth.block_number + 1))
-    bindings = GameBindings.at(w3, coordinator.address, from_block=start_block)
-    return VmStack(w3, config, bindings, registry, commitment, link, mips, game, coordinator, model_id, roots, gas)
-
-
-def _transact(w3: Web3, call, sender: str):  # type: ignore[no-untyped-def]
-    receipt = w3.eth.wait_for_transaction_receipt(call.transact({"from": sender}))
-    if receipt["status"] != 1:
-        raise RuntimeError(f"deployment transaction {call.fn_name} reverted")
-    return receipt
+    bindings = GameBindings.at(w3, contracts.coordinator.address, from_block=start_block)
+    return VmStack(w3, config, bindings, registry, commitments[0], link, mips, contracts.game, contracts.coordinator,
+                   model_id, roots, gas)
 
 
 # -- the narrated demo ----------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from opml.chain.build import REPO_ROOT, load_artifact
 
 DOC = (REPO_ROOT / "docs" / "game.md").read_text()
 CONTRACTS = ("ModelRegistry", "Coordinator", "DisputeGame", "ILinkVerifier", "IStepVerifier", "IOpmlConsumer",
-             "ToyLinkVerifier", "ToyStepVerifier", "FixedStartLinkVerifier")
+             "ToyLinkVerifier", "ToyStepVerifier", "FixedStartLinkVerifier", "VmCommitment", "VmLinkVerifier")
 
 
 def _entries(contract: str) -> list[tuple[str, str]]:

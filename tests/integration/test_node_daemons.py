@@ -128,3 +128,11 @@ def _assert_no_reverted_moves(net: NodeNet, sender: str) -> None:
     """Every transaction the honest node sent was accepted (a duplicate move would revert)."""
     failed = [tx["hash"].hex() for tx, r in _txs_from(net, sender) if r["status"] != 1]
     assert not failed, f"reverted transactions from {sender}: {failed}"
+
+
+def test_sigterm_stops_the_daemon_cleanly(net: NodeNet) -> None:
+    daemon = net.daemon("challenger")
+    daemon.wait_for("daemon_started")
+    daemon.stop()
+    assert daemon.process is not None and daemon.process.returncode == 0
+    assert daemon.events("daemon_stopped")

@@ -11,64 +11,31 @@ import numpy as np
 import pytest
 from eth_abi import encode
 
+from test_ml_model import image, small_cnn
+
 from opml.hashing import keccak
 from opml.kernels import load_kernel
 from opml.levels.commitments import EMPTY_TENSOR, NODE_TYPE, OP_IDS, CommitmentError, ModelCommitment, \
     kernel_code_root, kernel_set_root, tensor_commitment
 from opml.levels.merkle import MerkleError, depth_for, fold, merkle_proof, merkle_root
 from opml.levels.tiling import NodePlan, TilingError, plan_model, tile_elems_for, vm_depth_for
-from opml.game.vm_trace import output_siblings
-from opml.levels.vmstart import fold_output, initial_state_hash, params_root, tile_params
-from opml.ml import Model, Node, TensorSpec
+from opml.levels.vmstart import fold_output, initial_state_hash, output_siblings, params_root, tile_params
+from opml.ml import Model
 from opml.ml.ops import OPS
-from opml.ml.reference import softmax_exp_table
 from opml.vm import layout
 from opml.vm.memory import Memory
 from opml.vm.state import VMState
 
 
 def tiny_cnn(seed: int = 0) -> Model:
-    """conv → requant+relu → maxpool → flatten → fc → requant → softmax → argmax (the label is the output)."""
-    rng = np.random.default_rng(seed)
-    tensors = [
-        TensorSpec("image", "int8", (1, 1, 6, 6)),
-        TensorSpec("conv.w", "int8", (3, 1, 3, 3), constant=True),
-        TensorSpec("conv.b", "int32", (3,), constant=True),
-        TensorSpec("conv.acc", "int32", (1, 3, 6, 6)),
-        TensorSpec("conv.out", "int8", (1, 3, 6, 6)),
-        TensorSpec("pool", "int8", (1, 3, 3, 3)),
-        TensorSpec("flat", "int8", (1, 27)),
-        TensorSpec("fc.w", "int8", (4, 27), constant=True),
-        TensorSpec("fc.b", "int32", (4,), constant=True),
-        TensorSpec("fc.acc", "int32", (1, 4)),
-        TensorSpec("logits", "int8", (1, 4)),
-        TensorSpec("exp", "int32", (256,), constant=True),
-        TensorSpec("probs", "int8", (1, 4)),
-        TensorSpec("label", "int32", (1,)),
-    ]
-    constants = {
-        1: rng.integers(-128, 128, (3, 1, 3, 3), dtype=np.int8),
-        2: rng.integers(-500, 500, 3, dtype=np.int32),
-        7: rng.integers(-128, 128, (4, 27), dtype=np.int8),
-        8: rng.integers(-500, 500, 4, dtype=np.int32),
-        11: softmax_exp_table(0.08),
-    }
-    nodes = [
-        Node.make("Conv2D", [0, 1, 2], 3, {"pads": (1, 1, 1, 1)}),
-        Node.make("Requantize", [3], 4, {"multipliers": (1 << 30, 1 << 30, 1 << 30), "shifts": (6, 7, 8),
-                                         "relu": True}),
-        Node.make("MaxPool", [4], 5, {"kernel": (2, 2), "strides": (2, 2)}),
-        Node.make("Reshape", [5], 6, {"shape": (1, 27)}),
-        Node.make("FullyConnected", [6, 7, 8], 9),
-        Node.make("Requantize", [9], 10, {"multipliers": (1 << 30,), "shifts": (9,)}),
-        Node.make("Softmax", [10, 11], 12),
-        Node.make("ArgMax", [12], 13),
-    ]
-    return Model("tiny-cnn", tensors, [0], [13], nodes, constants).validate()
+    """test_ml_model's small CNN with its label as the only output (a request carries one output)."""
+    model = small_cnn(seed)
+    return Model("tiny-cnn", model.tensors, model.inputs, [model.nodes[-1].output], model.nodes,
+                 model.constants).validate()
 
 
 def tiny_image(seed: int = 1) -> np.ndarray:
-    return np.random.default_rng(seed).integers(-128, 128, (1, 1, 6, 6), dtype=np.int8)
+    return image(seed)
 
 
 @cache

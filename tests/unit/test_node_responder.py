@@ -67,7 +67,8 @@ async def test_queued_in_the_pool_is_not_resent(tmp_path: Path) -> None:
     journal = Journal(tmp_path)
     journal.put(Intent("game-1", "BISECT:1:0:8", "bisect", nonce=4))
     sender = FakeSender(latest=4, pending=5)
-    assert (await Responder(sender, journal).send("game-1", "BISECT:1:0:8", CALL)).status == "skipped"  # type: ignore[arg-type]
+    responder = Responder(sender, journal)  # type: ignore[arg-type]
+    assert (await responder.send("game-1", "BISECT:1:0:8", CALL)).status == "skipped"
     assert sender.sent == []
 
 

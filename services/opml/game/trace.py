@@ -1,7 +1,8 @@
 """The one interface every level of the dispute game implements (request, graph, tile, VM, and toy levels).
 
-A level's trace is a sequence of state roots S_0..S_length, `length` a power of two. Transition k takes
-S_k to S_{k+1} (0 <= k < length). At a level with a level below it, transition k expands into a sub-trace
+A level's trace is a sequence of state roots S_0..S_length, `length` any number >= 1 (the bisection takes any
+length; a level may pad its trace, as the VM level does to a power of two with its halted state, but the game does
+not ask it to). Transition k takes S_k to S_{k+1} (0 <= k < length). At a level with a level below it, transition k expands into a sub-trace
 (`open_next(k)`, checked on chain by that level's link verifier); at the last level, transition k is executed
 on chain by the step verifier from `step_witness(k)`. Providers do no I/O beyond local computation.
 
@@ -41,7 +42,7 @@ class TraceProvider(Protocol):
 
     @property
     def length(self) -> int:
-        """Number of transitions; a power of two."""
+        """Number of transitions, >= 1 (any number: the game's bisection does not need a power of two)."""
         ...
 
     @property

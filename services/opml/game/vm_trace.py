@@ -7,8 +7,8 @@ k is executed on chain by the `MIPS` contract from `step_witness(k)`.
 Request level (`VmRequestProvider`): one transition from the request's anchor to the output commitment, opened
 into the VM level through `VmLinkVerifier` (contracts/VmCommitment.sol). S_0 of the VM level is not trusted: it
 is the request's input commitment, which `VmCommitment.commitInput` computes on chain from the request bytes as
-the kernel's initial VM state hash. The Python twins of those contract functions live here too; the tests hold
-the two to the same bytes.
+the kernel's initial VM state hash. The Python twins of those contract functions live here too (on top of
+`opml.levels.vmstart`, the memory-tree arithmetic the ML levels share); the tests hold the two to the same bytes.
 
 Faults: a lying party (submitter or challenger) tampers with its state at step `at` (so S_at is its first wrong
 root) and computes honestly on from the tampered state.
@@ -23,9 +23,11 @@ from functools import cached_property
 
 from eth_abi import encode as abi_encode
 
-from opml.hashing import keccak
+from opml.levels import vmstart
+from opml.levels.commitments import anchor_of as anchor
+from opml.levels.vmstart import output_siblings
 from opml.vm import layout
-from opml.vm.memory import TREE_DEPTH, ZERO_HASHES, region_root_of_bytes
+from opml.vm.memory import region_root_of_bytes
 from opml.vm.snapshots import VMTrace
 from opml.vm.state import Status, VMState
 
@@ -33,8 +35,6 @@ from .trace import LastLevel, NotLastLevel, StepWitness, TraceError, check_root_
     is_power_of_two
 
 _LENGTH = struct.Struct(">I")
-_TENSOR_LEVEL = layout.OUTPUT.log2_size - 5  # level of a 256 MiB region node (inputs, output, scratch, stack)
-_MIB_LEVEL = layout.CODE.log2_size - 5  # level of a 1 MiB region node (code, params)
 
 
 class KernelInputError(ValueError):
@@ -78,39 +78,20 @@ def _check_fits(data: bytes, region: layout.Region) -> None:
         raise KernelInputError(f"{len(data)} bytes do not fit region {region.name} ({region.size} bytes)")
 
 
-# -- commitments (twins of VmCommitment / VmLinkVerifier) ---------------------------------------------------------
+# -- commitments (twins of VmCommitment / VmLinkVerifier; the memory-tree arithmetic is opml.levels.vmstart) --------
 def initial_memory_root(code_root: bytes, params: bytes, inputs: Sequence[bytes]) -> bytes:
     """Memory root of a kernel's initial state from its code region root, params and input bytes; every other
     region (output, scratch, stack) is empty."""
     if len(inputs) > layout.INPUT_COUNT:
         raise KernelInputError(f"{len(inputs)} inputs, the memory map has {layout.INPUT_COUNT} input regions")
-    low = _fold({layout.CODE.base >> layout.CODE.log2_size: code_root,
-                 layout.PARAMS.base >> layout.PARAMS.log2_size: region_root_of_bytes(params, layout.PARAMS.log2_size)},
-                _MIB_LEVEL, _TENSOR_LEVEL)
-    tensors = {0: low}
-    for region, data in zip(layout.INPUTS, inputs):
-        tensors[region.base >> region.log2_size] = region_root_of_bytes(data, region.log2_size)
-    return _fold(tensors, _TENSOR_LEVEL, TREE_DEPTH)
-
-
-def _fold(nodes: dict[int, bytes], level: int, top: int) -> bytes:
-    """Root at level `top` of the subtree at index 0 whose nodes at `level` are `nodes` (absent ones zero)."""
-    while level < top:
-        zero = ZERO_HASHES[level]
-        parents = {i >> 1 for i in nodes}
-        nodes = {p: keccak(nodes.get(2 * p, zero) + nodes.get(2 * p + 1, zero)) for p in parents}
-        level += 1
-    return nodes.get(0, ZERO_HASHES[top])
+    input_roots = [region_root_of_bytes(data, region.log2_size) for data, region in zip(inputs, layout.INPUTS)]
+    return vmstart.initial_memory_root(code_root, region_root_of_bytes(params, layout.PARAMS.log2_size), input_roots)
 
 
 def initial_state_hash(code_root: bytes, params: bytes, inputs: Sequence[bytes]) -> bytes:
     """The kernel's initial VM state hash as the ELF loader leaves it (pc at the code base, $sp at the stack top):
     what `VmCommitment.commitInput` returns for the encoded input."""
-    state = VMState(pc=layout.CODE.base, next_pc=layout.CODE.base + 4)
-    state.regs[29] = layout.STACK_TOP
-    header = state.header()
-    root = initial_memory_root(code_root, params, inputs)
-    return keccak(root + header.encode()[32:])
+    return vmstart.initial_state_header(initial_memory_root(code_root, params, inputs)).hash()
 
 
 def output_commitment(output: bytes) -> bytes:
@@ -120,16 +101,7 @@ def output_commitment(output: bytes) -> bytes:
 
 def anchor_of(model_roots: Sequence[bytes], input_commitment: bytes) -> bytes:
     """keccak256(abi.encode(graphRoot, constantsRoot, kernelSetRoot, inputCommitment)) (docs/game.md)."""
-    return keccak(b"".join(model_roots) + input_commitment)
-
-
-def output_siblings(state: VMState) -> list[bytes]:
-    """The memory-tree siblings of the output region at levels 23..26, bottom up."""
-    index, siblings = layout.OUTPUT.base >> layout.OUTPUT.log2_size, []
-    for j in range(TREE_DEPTH - _TENSOR_LEVEL):
-        log2 = layout.OUTPUT.log2_size + j
-        siblings.append(state.memory.region_root(((index >> j) ^ 1) << log2, log2))
-    return siblings
+    return anchor(*model_roots, input_commitment)
 
 
 def link_proof(model_roots: Sequence[bytes], input_commitment: bytes, end: VMState) -> bytes:

@@ -33,21 +33,23 @@ def register(subparsers) -> None:  # noqa: ANN001
 
 
 @contextmanager
-def _logs_to_stderr() -> Iterator[None]:
-    """Within the block, warnings and errors only, on stderr (stdout carries the JSON), unless configured."""
-    if structlog.is_configured():
-        yield
-        return
+def logs_to_stderr() -> Iterator[None]:
+    """Within the block, warnings and errors only, on stderr (stdout carries the command's output); the previous
+    structlog configuration is restored afterwards."""
+    was_configured, saved = structlog.is_configured(), structlog.get_config()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
                         logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     try:
         yield
     finally:
-        structlog.reset_defaults()
+        if was_configured:
+            structlog.configure(**saved)
+        else:
+            structlog.reset_defaults()
 
 
 def cmd_commit(args) -> int:  # noqa: ANN001
-    with _logs_to_stderr():
+    with logs_to_stderr():
         return _commit(args)
 
 

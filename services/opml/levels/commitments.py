@@ -26,14 +26,14 @@ from opml.ml.model import Model
 from opml.ml.ops import OPS, OpType
 from opml.ml.vmparams import attribute_words
 from opml.vm import layout
-from opml.vm.memory import ZERO_HASHES, region_root_of_bytes
+from opml.vm.memory import region_root_of_bytes
 
 from .merkle import depth_for, merkle_proof, merkle_root
 from .tiling import DEFAULT_HEADROOM, DEFAULT_MAX_TILES, NodePlan, plan_model
+from .vmstart import EMPTY_REGION
 
-TENSOR_LOG2 = layout.OUTPUT.log2_size  # every tensor region is 2^28 bytes
-TENSOR_LEVEL = TENSOR_LOG2 - 5  # its root is a level-23 node of the memory tree
-EMPTY_TENSOR = ZERO_HASHES[TENSOR_LEVEL]
+TENSOR_LOG2 = layout.OUTPUT.log2_size  # every tensor region is 2^28 bytes; its root is a level-23 node
+EMPTY_TENSOR = EMPTY_REGION
 KERNEL_SET_DEPTH = 4
 OP_IDS: dict[OpType, int] = {op: i for i, op in enumerate(OpType)}  # the leaf of each op's kernel
 NODE_TYPE = "(uint256,uint256[],uint256,bytes32,uint256,uint256,uint256)"

@@ -13,6 +13,9 @@ A party is described by a set of faults; with none it is honest.
       VM level can only post the honest run, whose OUTPUT does not match (OutputRootMismatch).
   ForgeOutput()   the submitted output bytes differ from the output slot of the graph end state the party claims
       (OutputNotInEndState when level 0 is opened).
+  ForgeInput(element)   the party's graph trace starts from an input the request did not carry (input element
+      `element` off by one): its request → graph link names an input commitment that is not in the request's
+      anchor (AnchorMismatch).
 """
 
 from __future__ import annotations
@@ -51,7 +54,12 @@ class ForgeOutput:
     pass
 
 
-Fault = WrongOutput | ForgeGraphLink | ForgeTileLink | ForgeOutput
+@dataclass(frozen=True)
+class ForgeInput:
+    element: int = 0
+
+
+Fault = WrongOutput | ForgeGraphLink | ForgeTileLink | ForgeOutput | ForgeInput
 
 
 class FaultError(ValueError):
@@ -75,6 +83,12 @@ def corrupt_element(array: np.ndarray, element: int, delta: int) -> np.ndarray:
         raise FaultError(f"a delta of {delta} leaves element {element} unchanged")
     out[element] = value
     return out.reshape(array.shape)
+
+
+def believed_input(input_value: np.ndarray, faults: Iterable[Fault]) -> np.ndarray:
+    """The input the party computes on: the request's, unless it forges it (ForgeInput)."""
+    forged_inputs = [f for f in faults if isinstance(f, ForgeInput)]
+    return corrupt_element(input_value, forged_inputs[0].element, 1) if forged_inputs else input_value
 
 
 def wrong_outputs(faults: Iterable[Fault]) -> dict[int, WrongOutput]:

@@ -11,7 +11,7 @@ from opml.ml.errors import InputError
 from opml.ml.tensor import DTYPES
 
 from .commitments import ModelCommitment, tensor_commitment
-from .faults import Fault, ForgeOutput, believed_values, corrupt_element
+from .faults import Fault, ForgeOutput, believed_input, believed_values, corrupt_element
 from .graph_level import GraphLevel
 from .links import RequestGraphProof
 
@@ -25,11 +25,11 @@ class RequestLevel:
     def __init__(self, commitment: ModelCommitment, input_value: np.ndarray,
                  faults: frozenset[Fault] = frozenset()) -> None:
         self.commitment = commitment
-        self.input_value = _checked_input(commitment, input_value)
+        self.input_value = _checked_input(commitment, input_value)  # the request's input
         self.faults = frozenset(faults)
-        self.input_commitment = tensor_commitment(self.input_value)
-        self.graph = GraphLevel(commitment, believed_values(commitment.model, self.input_value, self.faults),
-                                self.faults)
+        believed = believed_input(self.input_value, self.faults)
+        self.input_commitment = tensor_commitment(believed)
+        self.graph = GraphLevel(commitment, believed_values(commitment.model, believed, self.faults), self.faults)
 
     @property
     def output(self) -> np.ndarray:

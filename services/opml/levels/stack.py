@@ -1,5 +1,7 @@
 """Deploying the game stack for committed ML models: the three link verifiers (request → graph → tile → VM),
 the MIPS step verifier, TensorCommitment, ModelRegistry, DisputeGame and Coordinator; and registering a model.
+`deploy_game` (registry, game, coordinator, bound) serves every stack: the ML one, the single-kernel VM one
+(`opml.demo`) and the test fixtures.
 
     stack = deploy_ml_stack(w3)
     model_id = stack.register(commitment)            # a ModelCommitment's three roots
@@ -7,6 +9,7 @@ the MIPS step verifier, TensorCommitment, ModelRegistry, DisputeGame and Coordin
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from web3 import Web3
@@ -37,10 +40,10 @@ def deploy_level_contracts(w3: Web3, sender: str | None = None) -> LevelContract
 
 
 @dataclass(frozen=True)
-class MlStackConfig:
-    """Deployment parameters. `max_depths`: log2 of the longest graph, tile and VM traces the game accepts."""
+class GameConfig:
+    """What a stack's DisputeGame and Coordinator are deployed with: checkpoints per round (N), each party's clock,
+    the challenge window, bonds, the burned share, the callback gas cap, the request input cap and the model fee."""
 
-    max_depths: tuple[int, int, int] = (12, 16, 32)
     checkpoint_count: int = 15
     clock_seconds: int = 3_600
     challenge_window: int = 600
@@ -50,6 +53,36 @@ class MlStackConfig:
     max_callback_gas: int = 300_000
     max_input_bytes: int = 1 << 16
     model_fee: int = ETHER // 100
+
+
+@dataclass(frozen=True)
+class GameContracts:
+    registry: Contract
+    game: Contract
+    coordinator: Contract
+
+
+def deploy_game(w3: Web3, config: GameConfig, links: Sequence[str], max_depths: Sequence[int], step: str,
+                commitment: Callable[[str], str], admin: str) -> GameContracts:
+    """Deploys ModelRegistry, DisputeGame (levels opened by the `links` addresses, stepped by `step`) and
+    Coordinator, and binds the game to the coordinator; `commitment(registry_address)` gives the ICommitment's
+    address (deploying it if need be: VmCommitment reads the registry)."""
+    registry = deploy(w3, "ModelRegistry", admin, sender=admin)
+    commitment_address = commitment(registry.address)
+    game = deploy(w3, "DisputeGame", list(links), list(max_depths), step, config.checkpoint_count,
+                  config.clock_seconds, sender=admin)
+    coordinator = deploy(w3, "Coordinator", registry.address, game.address, commitment_address,
+                         config.submitter_bond, config.challenger_bond, config.challenge_window, config.burn_bps,
+                         BURN_ADDRESS, config.max_callback_gas, config.max_input_bytes, sender=admin)
+    transact(w3, game.functions.bindCoordinator(coordinator.address), admin)
+    return GameContracts(registry, game, coordinator)
+
+
+@dataclass(frozen=True)
+class MlStackConfig(GameConfig):
+    """`max_depths`: log2 of the longest graph, tile and VM traces the game accepts."""
+
+    max_depths: tuple[int, int, int] = (12, 16, 32)
 
 
 @dataclass(frozen=True)
@@ -65,7 +98,7 @@ class MlStack:
         """Registers the model's roots (owned by the admin); returns its id."""
         call = self.registry.functions.registerModel(*commitment.roots, uri or f"opml://{commitment.model.name}",
                                                      self.config.model_fee)
-        receipt = _transact(self.w3, call, self.admin)
+        receipt = transact(self.w3, call, self.admin)
         return ModelRegistryContract(self.w3, self.registry.address).events("ModelRegistered", receipt)[0]["modelId"]
 
 
@@ -74,18 +107,14 @@ def deploy_ml_stack(w3: Web3, config: MlStackConfig = MlStackConfig(), admin: st
     admin = admin or w3.eth.accounts[0]
     start_block = w3.eth.block_number
     levels = deploy_level_contracts(w3, admin)
-    registry = deploy(w3, "ModelRegistry", admin, sender=admin)
-    game = deploy(w3, "DisputeGame", [c.address for c in levels.links], list(config.max_depths), levels.step.address,
-                  config.checkpoint_count, config.clock_seconds, sender=admin)
-    coordinator = deploy(w3, "Coordinator", registry.address, game.address, levels.commitment.address,
-                         config.submitter_bond, config.challenger_bond, config.challenge_window, config.burn_bps,
-                         BURN_ADDRESS, config.max_callback_gas, config.max_input_bytes, sender=admin)
-    _transact(w3, game.functions.bindCoordinator(coordinator.address), admin)
-    return MlStack(w3, config, GameBindings.at(w3, coordinator.address, from_block=start_block), levels, registry,
-                   admin)
+    game = deploy_game(w3, config, [c.address for c in levels.links], config.max_depths, levels.step.address,
+                       lambda _: levels.commitment.address, admin)
+    return MlStack(w3, config, GameBindings.at(w3, game.coordinator.address, from_block=start_block), levels,
+                   game.registry, admin)
 
 
-def _transact(w3: Web3, call, sender: str):  # noqa: ANN001, ANN202
+def transact(w3: Web3, call, sender: str):  # noqa: ANN001, ANN201
+    """Sends `call` from the unlocked `sender` and waits; RuntimeError if it reverted. Returns the receipt."""
     receipt = w3.eth.wait_for_transaction_receipt(call.transact({"from": sender}))
     if receipt["status"] != 1:
         raise RuntimeError(f"deployment transaction {call.fn_name} reverted")

@@ -10,7 +10,6 @@ from functools import cached_property
 import numpy as np
 
 from opml.game.trace import NotLastLevel, check_root_index, check_transition
-from opml.game.vm_trace import output_siblings
 from opml.kernels import load_kernel
 from opml.vm import layout
 
@@ -18,7 +17,7 @@ from .commitments import NodeDef, tensor_commitment
 from .faults import FaultError, forged
 from .links import TileVmProof
 from .vm_level import Overlay, VmLevel
-from .vmstart import tile_params
+from .vmstart import output_siblings, tile_params
 
 
 @dataclass(frozen=True)

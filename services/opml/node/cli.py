@@ -13,9 +13,11 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
+import structlog
 from requests.exceptions import ConnectionError as RequestsConnectionError
 
 from opml.chain.anvil import CHAIN_ID, DEV_PRIVATE_KEYS
@@ -84,10 +86,22 @@ def run_daemon(args: argparse.Namespace) -> int:
     except (OSError, RequestsConnectionError) as exc:
         return _fail(args.role, f"cannot reach the chain at {config.rpc_url}: {exc}")
     try:
-        asyncio.run(daemon.run())
+        asyncio.run(_until_signalled(daemon.run()))
     except ConfigError as exc:
         return _fail(args.role, str(exc))
     return 0
+
+
+async def _until_signalled(main) -> None:  # type: ignore[no-untyped-def]
+    """Run `main` until it ends or SIGTERM/SIGINT arrives (then cancel it: a clean stop)."""
+    task = asyncio.ensure_future(main)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        structlog.get_logger("opml.node").info("daemon_stopped")
 
 
 def _daemon_class(role: str):  # type: ignore[no-untyped-def]

@@ -30,6 +30,7 @@ from .responder import Responder
 from .scheduler import Scheduler
 
 STATUS_EVERY_S = 5.0
+STEP_GRACE_POLLS = 10
 
 
 class Daemon:
@@ -55,6 +56,7 @@ class Daemon:
         contracts = [self.bindings.coordinator.contract, self.bindings.game.contract]
         self.monitor = Monitor(self.w3, contracts, start, config.confirmations)
         self.inputs: dict[int, bytes] = {}
+        self.games_in_flight = 0
         self._wake = asyncio.Event()
         self._bus: Bus | None = None
         self._claims: dict[int, Claim] = {}
@@ -100,7 +102,8 @@ class Daemon:
                 self.inputs[event.args["requestId"]] = bytes(event.args["input"])
             self.on_event(event)
         self.scheduler.ensure("withdraw", self.withdraw_forever)
-        self.metrics.games_in_flight.set(sum(1 for k in self.scheduler.running if k.startswith("game-")))
+        self.games_in_flight = sum(1 for k in self.scheduler.running if k.startswith("game-"))
+        self.metrics.games_in_flight.set(self.games_in_flight)
         self.scheduler.tick()
         self._publish_status(head)
 
@@ -113,7 +116,7 @@ class Daemon:
             return
         self._last_status = time.monotonic()
         status = NodeStatus(node=self.config.node_name, role=self.role.name.lower(), address=self.address,
-                            head=head, games_in_flight=int(self.metrics.games_in_flight._value.get()),
+                            head=head, games_in_flight=self.games_in_flight,
                             time=time.time())
         self._bus.publish(status_topic(self.deployment.chain_id, self.config.node_name), status, retain=True)
 
@@ -175,15 +178,28 @@ class Daemon:
             return
         log = self.log.bind(game=game_id, request=view.request_id, role=role.name.lower())
         log.info("game_joined", phase=view.phase.name)
+        deferred: dict[str, float] = {}
         while True:
             turn = await asyncio.to_thread(self.player.turn, game_id, role, claim.provider)
             if self._game_done(turn.view, role):
                 self._record_outcome(turn.view, role, log)
                 return
-            if turn.waits:
+            if turn.waits or self._defer_step(turn.view, turn.action, role, deferred):
                 await self.scheduler.news(self.config.poll_interval_s * 5)
                 continue
             await self._move(turn.view, turn.action, turn.fingerprint, log)
+
+    def _defer_step(self, view: GameView, action: Action, role: Role, deferred: dict[str, float]) -> bool:
+        """True while a party not on the clock should leave the final step to the one on it.
+
+        Anyone may execute the step, but the party on the clock (the challenger) is expected to; if both send it
+        at once, the later transaction reverts and wastes its gas. The other party steps only after
+        `STEP_GRACE_POLLS` poll intervals (and a challenger that never steps loses on time anyway)."""
+        if not isinstance(action, Step) or view.on_clock is role:
+            return False
+        key = f"{view.depth}:{view.lo}:{view.hi}"
+        first_seen = deferred.setdefault(key, time.monotonic())
+        return time.monotonic() - first_seen < STEP_GRACE_POLLS * self.config.poll_interval_s
 
     async def _move(self, view: GameView, action: Action, fingerprint: str, log: Any) -> None:
         name = type(action).__name__

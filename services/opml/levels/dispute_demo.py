@@ -1,0 +1,150 @@
+"""`opml dispute-demo --fault CLASS [--liar submitter|challenger] [--seed N]`: one ML dispute over the MNIST CNN on
+a fresh Anvil — the ML stack deployed, the model registered, a request with a real held-out digit, an honest party
+against one whose lie is of the given class (opml.levels.scenarios), played to the end — and a short summary: who
+won, transactions, gas and wall time from the challenge on, the disputed node, tile and VM step and the decisive
+instruction. Exit status 0 iff the honest side won. Anvil is always stopped.
+
+`prepare_mnist` and `run_dispute` serve the benchmark too.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil
+from opml.chain.build import REPO_ROOT, ensure_built
+from opml.chain.tx import TxSender
+from opml.game.types import Role
+from opml.ml.accuracy import as_float_input
+from opml.ml.scales import QuantizedModel
+
+from .cli import logs_to_stderr
+from .commitments import ModelCommitment, commit_model
+from .dispute import DisputeOutcome, Senders, play_dispute
+from .faults import Fault
+from .request_level import RequestLevel
+from .scenarios import FAULT_KINDS, draw_fault
+from .stack import deploy_ml_stack
+
+MODELS = REPO_ROOT / "models"
+LIARS = {"submitter": Role.SUBMITTER, "challenger": Role.CHALLENGER}
+LEVEL_NAMES = ("request", "graph", "tile", "VM")  # by the game's depth (levels opened so far)
+
+
+@dataclass(frozen=True)
+class MnistRequest:
+    """The committed MNIST CNN and one quantized held-out test digit (index `index`, label `label`)."""
+
+    commitment: ModelCommitment
+    digit: np.ndarray
+    index: int
+    label: int
+
+
+def prepare_mnist(rng: random.Random, models: Path = MODELS) -> MnistRequest:
+    """Commits `models/mnist_cnn.opml` and draws a held-out digit from `models/mnist_data.npz`."""
+    quantized = QuantizedModel.load(models / "mnist_cnn.opml")
+    with np.load(models / "mnist_data.npz") as data:
+        index = rng.randrange(len(data["test_x"]))
+        digit = quantized.quantize_input(as_float_input(data["test_x"][index]))
+        label = int(data["test_y"][index])
+    return MnistRequest(commit_model(quantized.model), digit, index, label)
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    request: MnistRequest
+    fault: Fault
+    liar: Role
+    outcome: DisputeOutcome
+
+    @property
+    def honest_won(self) -> bool:
+        return self.outcome.winner is self.liar.opponent
+
+
+def run_dispute(request: MnistRequest, fault: Fault, liar: Role) -> DisputeOutcome:
+    """The dispute on a fresh Anvil (stopped afterwards): the liar's providers against fresh honest ones."""
+    honest = RequestLevel(request.commitment, request.digit)
+    lying = RequestLevel(request.commitment, request.digit, frozenset({fault}))
+    submitter, challenger = (lying, honest) if liar is Role.SUBMITTER else (honest, lying)
+    ensure_built()
+    with Anvil() as node:
+        w3 = node.web3()
+        stack = deploy_ml_stack(w3)
+        model_id = stack.register(request.commitment)
+        errors = stack.bindings.errors()
+        senders = Senders(*(TxSender(w3, DEV_PRIVATE_KEYS[i], errors) for i in (1, 2, 3)))
+        return play_dispute(stack, model_id, submitter, challenger, senders)
+
+
+def demo(kind: str, liar: Role, seed: int) -> DemoRun:
+    """Draws the digit and the fault from `seed`, then plays the dispute."""
+    rng = random.Random(seed)
+    request = prepare_mnist(rng)
+    fault = draw_fault(kind, RequestLevel(request.commitment, request.digit), rng)
+    return DemoRun(request, fault, liar, run_dispute(request, fault, liar))
+
+
+def summary(run: DemoRun) -> list[str]:
+    """The readable summary lines."""
+    o, c = run.outcome, run.request.commitment
+    honest = run.liar.opponent
+    lines = [
+        f"winner: the {o.winner.name.lower()} ({'honest' if o.winner is honest else 'LIAR'}), "
+        f"{'on time (the liar could not move)' if o.by_timeout else 'by one MIPS step executed on chain'}",
+        f"dispute (challenge → resolution): {o.txs} transactions, {o.gas:,} gas, {o.wall_s:.2f} s wall",
+    ]
+    if o.rejections:
+        lines.append(f"rejected moves: {', '.join(o.rejections)}")
+    lines.extend(_position(run, c))
+    return lines
+
+
+def _position(run: DemoRun, c: ModelCommitment) -> list[str]:
+    o, lines = run.outcome, []
+    if len(o.openings) >= 2:
+        node = o.openings[1]
+        lines.append(f"disputed node: {node} of {len(c.nodes)} ({c.model.nodes[node].op.value})")
+    if len(o.openings) >= 3:
+        node, tile = o.openings[1:]
+        first, end = c.nodes[node].plan.tile(tile)
+        lines.append(f"disputed tile: {tile} of {c.nodes[node].plan.tile_count} (output elements {first}..{end - 1})")
+    if o.step is not None:
+        s = o.step
+        lines.append(f"disputed VM step: {s.lo} → {s.hi} of 2^{c.nodes[o.openings[1]].vm_depth}")
+        lines.append(f"decisive instruction: pc {s.pc:#010x}: `{s.instruction}` ({s.word:#010x}); computed post-state "
+                     f"0x{s.computed_post.hex()[:12]}…, claimed 0x{s.claimed_post.hex()[:12]}…")
+    else:
+        lines.append(f"decided on time at the {LEVEL_NAMES[o.final.depth]} level, no step played: the liar's forged "
+                     f"roots have nothing behind them")
+    return lines
+
+
+def register(subparsers) -> None:  # noqa: ANN001
+    parser = subparsers.add_parser("dispute-demo", help="one MNIST CNN dispute on a fresh Anvil, honest party vs a "
+                                                        "liar with a fault of the given class; prints a summary")
+    parser.add_argument("--fault", choices=FAULT_KINDS, required=True, help="where the lie sits")
+    parser.add_argument("--liar", choices=tuple(LIARS), default="submitter", help="which side lies")
+    parser.add_argument("--seed", type=int, default=None, help="digit and fault position (default: random)")
+    parser.set_defaults(func=cmd_dispute_demo)
+
+
+def cmd_dispute_demo(args) -> int:  # noqa: ANN001
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
+    liar = LIARS[args.liar]
+    print(f"opml dispute-demo: fault class {args.fault}, lying {args.liar}, seed {seed}", flush=True)
+    started = time.perf_counter()
+    with logs_to_stderr():
+        run = demo(args.fault, liar, seed)
+    print(f"digit #{run.request.index} (label {run.request.label}); the liar's fault: {run.fault}")
+    for line in summary(run):
+        print(f"  {line}")
+    print(f"total wall time {time.perf_counter() - started:.1f} s (model commitment, Anvil, deployment included); "
+          f"Anvil stopped")
+    return 0 if run.honest_won else 1
