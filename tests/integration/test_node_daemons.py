@@ -136,3 +136,32 @@ def test_sigterm_stops_the_daemon_cleanly(net: NodeNet) -> None:
     daemon.stop()
     assert daemon.process is not None and daemon.process.returncode == 0
     assert daemon.events("daemon_stopped")
+
+
+def test_two_honest_challengers_one_slashes_the_other_gets_its_bond_back(net: NodeNet) -> None:
+    from opml.chain.anvil import DEV_PRIVATE_KEYS
+
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    second = Account.from_key(DEV_PRIVATE_KEYS[4]).address
+    net.keys["challenger2"] = DEV_PRIVATE_KEYS[4]
+    before = {who: net.w3.eth.get_balance(address(net, who)) for who in ("challenger", "challenger2")}
+    net.daemon("submitter", faults=["lie:0.7.3:1"])
+    first = net.daemon("challenger")
+    other = net.daemon("challenger", name="challenger2", private_key=DEV_PRIVATE_KEYS[4])
+    request_id = ask(net, b"two watchers")
+    games = {first.wait_for("challenged")[0]["game"], other.wait_for("challenged")[0]["game"]}
+    assert len(games) == 2
+    outcomes = {d.role + str(i): d.wait_for("game_over", timeout=60)[0] for i, d in enumerate((first, other))}
+    phases = sorted(o["phase"] for o in outcomes.values())
+    assert phases == ["CANCELLED", "CHALLENGER_WON"], outcomes  # the slow one's game became moot: released
+    assert coordinator.get_request(request_id).status is RequestStatus.OPEN
+    for daemon in (first, other):
+        daemon.wait_for("withdrawn")
+    bond, burn = coordinator.submitter_bond(), coordinator.burn_bps()
+    gains = {who: net.w3.eth.get_balance(address(net, who)) + _gas_paid(net, address(net, who)) - before[who]
+             for who in ("challenger", "challenger2")}
+    # the winner takes the liar's bond (less the burned share); the released one gets exactly its own bond back
+    assert sorted(gains.values()) == [0, bond - bond * burn // 10_000], (gains, outcomes)
+    assert second in {address(net, w) for w in gains}
+    for who in ("challenger", "challenger2"):
+        _assert_no_reverted_moves(net, address(net, who))

@@ -4,6 +4,7 @@ what every node recomputes from the model file."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
@@ -27,9 +28,20 @@ def register(subparsers) -> None:  # noqa: ANN001
     commands = parser.add_subparsers(dest="levels_command", required=True)
     commit = commands.add_parser("commit", help="a model's registry roots and tiling plan (JSON)")
     commit.add_argument("model", type=Path, help="model file (.opml)")
-    commit.add_argument("--max-tiles", type=int, default=DEFAULT_MAX_TILES, help="tiles per node at most")
+    commit.add_argument("--max-tiles", type=_positive, default=DEFAULT_MAX_TILES, help="tiles per node at most")
     commit.add_argument("--input", type=Path, help="a request input (.npy, or raw bytes): also print its anchor")
     commit.set_defaults(func=cmd_commit)
+
+
+def _positive(text: str) -> int:
+    """A count >= 1 (argparse turns the ArgumentTypeError into a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive count")
+    return value
 
 
 @contextmanager
@@ -76,6 +88,12 @@ def _commit(args) -> int:  # noqa: ANN001
 
 
 def _read_input(c, path: Path) -> np.ndarray:  # noqa: ANN001
-    if path.suffix == ".npy":
-        return input_from_bytes(c, np.ascontiguousarray(np.load(path)).tobytes())
-    return input_from_bytes(c, path.read_bytes())
+    """The request input tensor from an .npy array's bytes or a file's raw bytes; errors name the file."""
+    try:
+        if path.suffix == ".npy":
+            return input_from_bytes(c, np.ascontiguousarray(np.load(path, allow_pickle=False)).tobytes())
+        return input_from_bytes(c, path.read_bytes())
+    except OSError as exc:
+        raise ValueError(f"cannot read input {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # InputError (wrong size) included
+        raise ValueError(f"input {path}: {exc}") from None

@@ -32,6 +32,7 @@ from .png import read_png
 from .scales import QuantizedModel
 
 TEST_KEYS = (("x", "y"), ("test_x", "test_y"))
+ARRAY_SUFFIXES = (".npy", ".npz", ".json", ".png")
 
 
 class ArrayFileError(MLError, ValueError):
@@ -48,7 +49,7 @@ def register(subparsers) -> None:
     imp.add_argument("-o", "--output", type=Path, required=True, help="model file to write (.opml)")
     imp.add_argument("--test", type=Path, help="labelled test set (.npz): print float vs int8 accuracy")
     imp.add_argument("--method", choices=("maxabs", "percentile"), default="maxabs", help="activation ranges")
-    imp.add_argument("--percentile", type=float, default=99.99, help="with --method percentile")
+    imp.add_argument("--percentile", type=_percentile, default=99.99, help="with --method percentile (0, 100]")
     imp.set_defaults(func=_guarded(cmd_import))
 
     run = commands.add_parser("run", help="run a quantized model natively (and optionally in the MIPS VM)")
@@ -58,6 +59,16 @@ def register(subparsers) -> None:
     run.add_argument("--trace", action="store_true", help="print a summary of every node's output")
     run.add_argument("--vm", action="store_true", help="recompute every node in the MIPS VM and compare")
     run.set_defaults(func=_guarded(cmd_run))
+
+
+def _percentile(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"{text} is not in (0, 100]")
+    return value
 
 
 @contextmanager
@@ -74,15 +85,19 @@ def info_logs():
 
 
 def _guarded(command):
-    """Run `command` with info-level logs; an MLError becomes a one-line message and exit status 2."""
+    """Run `command` with info-level logs; an MLError or a file that cannot be written becomes one line on
+    stderr, `opml model COMMAND: what went wrong`, and exit status 2."""
 
     def guarded(args: argparse.Namespace) -> int:
         with info_logs():
             try:
                 return command(args)
             except (MLError, KernelNotFoundError) as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 2
+                message = str(exc)
+            except OSError as exc:
+                message = f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")
+            print(f"opml model {args.model_command}: {message}", file=sys.stderr)
+            return 2
 
     return guarded
 
@@ -100,20 +115,34 @@ def _json_array(path: Path) -> np.ndarray:
         raise ArrayFileError(f"{path}: expected a JSON nested list of numbers ({exc})") from None
 
 
+def _numeric(array: np.ndarray, name: str) -> np.ndarray:
+    """`array` if it holds numbers (ArrayFileError otherwise: strings, records, ...)."""
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise ArrayFileError(f"{name} holds {array.dtype} values, not numbers")
+    return array
+
+
 def read_array(spec: str) -> np.ndarray:
-    """The array named by FILE[:KEY] (ArrayFileError if it cannot be read)."""
+    """The numeric array named by FILE[:KEY] (ArrayFileError if it cannot be read)."""
     path, _, key = spec.rpartition(":") if ":" in Path(spec).name else (spec, "", "")
     path = Path(path)
+    if path.suffix not in ARRAY_SUFFIXES:
+        raise ArrayFileError(f"{path}: unsupported array file type {path.suffix or '(no suffix)'!r} "
+                             f"(expected one of {', '.join(ARRAY_SUFFIXES)})")
     try:
         if path.suffix == ".json":
             return _json_array(path)
         if path.suffix == ".png":
             return read_png(path)
         loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except MLError:
+        raise
+    except OSError as exc:
+        raise ArrayFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
         raise ArrayFileError(f"cannot read {path}: {exc}") from None
     if not isinstance(loaded, np.lib.npyio.NpzFile):
-        return loaded
+        return _numeric(loaded, str(path))
     with loaded:
         if not key and len(loaded.files) != 1:
             raise ArrayFileError(f"{path} holds {loaded.files}; name one as {path}:KEY")
@@ -121,7 +150,7 @@ def read_array(spec: str) -> np.ndarray:
         if key not in loaded.files:
             raise ArrayFileError(f"{path} has no array {key!r} (it holds {loaded.files})")
         try:
-            return loaded[key]
+            return _numeric(loaded[key], f"{path}:{key}")
         except (OSError, ValueError) as exc:
             raise ArrayFileError(f"cannot read {path}:{key}: {exc}") from None
 
@@ -133,7 +162,9 @@ def read_test_set(path: Path) -> tuple[np.ndarray, np.ndarray]:
                 if x_key in data.files and y_key in data.files:
                     return data[x_key], data[y_key]
             files = data.files
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise ArrayFileError(f"cannot read test set {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
         raise ArrayFileError(f"cannot read test set {path}: {exc}") from None
     raise ArrayFileError(f"test set {path} needs arrays (x, y) or (test_x, test_y); it holds {files}")
 
@@ -141,19 +172,33 @@ def read_test_set(path: Path) -> tuple[np.ndarray, np.ndarray]:
 # -- import -------------------------------------------------------------------------------------------------
 
 
+def _finite(x: np.ndarray, name: str) -> np.ndarray:
+    """`x` if every value is finite (ArrayFileError naming `name` otherwise)."""
+    if not np.all(np.isfinite(x)):
+        raise ArrayFileError(f"{name} holds NaN or infinite values")
+    return x
+
+
 def cmd_import(args: argparse.Namespace) -> int:
-    calibration = as_float_input(read_array(args.calibration))
+    """Every input file is read and checked before anything is imported or written."""
+    calibration = _finite(as_float_input(read_array(args.calibration)), f"calibration {args.calibration}")
+    test_set = read_test_set(args.test) if args.test else None
+    if not args.output.parent.is_dir():
+        raise ArrayFileError(f"cannot write {args.output}: no directory {args.output.parent}")
     started = time.perf_counter()
     quantized = import_onnx(args.onnx, calibration, method=args.method, percentile=args.percentile)
-    quantized.save(args.output)
+    try:
+        quantized.save(args.output)
+    except OSError as exc:
+        raise ArrayFileError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     model = quantized.model
     print(f"imported {args.onnx} → {args.output}: {len(model.nodes)} nodes, {len(model.tensors)} tensors, "
           f"{sum(c.nbytes for c in model.constants.values())} constant bytes "
           f"({time.perf_counter() - started:.2f} s, {len(calibration)} calibration inputs, {args.method})")
     out_scale = "none (index output)" if quantized.output_scale is None else f"{quantized.output_scale:.6g}"
     print(f"input scale {quantized.input_scale:.6g}, output scale {out_scale}")
-    if args.test:
-        x, y = read_test_set(args.test)
+    if test_set is not None:
+        x, y = test_set
         fp32 = accuracy(predict_float(read_onnx(args.onnx), x), y)
         int8 = accuracy(predict_int8(quantized, x), y)
         print(f"accuracy on {len(y)} test inputs: float {fp32:.4f}, int8 {int8:.4f} "
@@ -167,15 +212,16 @@ def cmd_import(args: argparse.Namespace) -> int:
 def model_input(quantized: QuantizedModel, raw: np.ndarray, index: int | None) -> np.ndarray:
     """The int8 model input from a file's array (optionally item `index` of a batch)."""
     if index is not None:
-        if not 0 <= index < len(raw):
-            raise ArrayFileError(f"--index {index} is outside the {len(raw)} inputs in the file")
+        if raw.ndim == 0 or not 0 <= index < len(raw):
+            count = len(raw) if raw.ndim else 0
+            raise ArrayFileError(f"--index {index} is outside the {count} inputs in the file")
         raw = raw[index]
     spec = quantized.model.tensors[quantized.model.inputs[0]]
     if raw.dtype == np.int8:
         if raw.size != spec.type.size:
             raise ArrayFileError(f"int8 input has {raw.size} values, the model input needs {spec.type}")
         return raw.reshape(spec.shape)
-    return quantized.quantize_input(as_float_input(raw))
+    return quantized.quantize_input(_finite(as_float_input(raw), "the input"))
 
 
 def _summary(value: np.ndarray) -> str:

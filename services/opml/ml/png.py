@@ -69,21 +69,28 @@ def _unfilter(raw: bytes, height: int, stride: int, bpp: int) -> np.ndarray:
 
 
 def read_png(path: str | Path) -> np.ndarray:
-    """The image as grey uint8 [height, width]."""
+    """The image as grey uint8 [height, width]; every PngError names the file."""
     blob = Path(path).read_bytes()
+    try:
+        return _decode(blob)
+    except PngError as exc:
+        raise PngError(f"{path}: {exc}") from None
+
+
+def _decode(blob: bytes) -> np.ndarray:
     if not blob.startswith(SIGNATURE):
-        raise PngError(f"{path}: not a PNG file")
+        raise PngError("not a PNG file")
     chunks = list(_chunks(blob))
     if not chunks or chunks[0][0] != b"IHDR" or len(chunks[0][1]) != 13:
-        raise PngError(f"{path}: missing IHDR header")
+        raise PngError("missing IHDR header")
     width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
     if depth != 8 or colour not in CHANNELS or interlace != 0:
-        raise PngError(f"{path}: only 8-bit non-interlaced grey/RGB(A) PNGs are supported "
+        raise PngError("only 8-bit non-interlaced grey/RGB(A) PNGs are supported "
                        f"(bit depth {depth}, colour type {colour}, interlace {interlace})")
     try:
         raw = zlib.decompress(b"".join(data for kind, data in chunks if kind == b"IDAT"))
     except zlib.error as exc:
-        raise PngError(f"{path}: corrupted image data ({exc})") from None
+        raise PngError(f"corrupted image data ({exc})") from None
     channels = CHANNELS[colour]
     pixels = _unfilter(raw, height, width * channels, channels).reshape(height, width, channels)
     if channels <= 2:

@@ -22,7 +22,11 @@ def register(subparsers) -> None:
 
 
 def _non_negative(text: str) -> int:
-    value = int(text, 0)
+    """A step count, decimal or 0x-hex (argparse turns the ArgumentTypeError into a usage error)."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text} is negative")
     return value
