@@ -7,22 +7,13 @@ ratio; `ml_conv_native_ms` (numpy reference, 1x8x28x28 input, 16 3x3 filters, pa
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
 from opml.ml import fastmm, ops, vmrun
 from opml.ml.model import Node
 
-
-def _median_s(fn, runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
+from .timing import median_s
 
 
 def run() -> dict:
@@ -30,18 +21,18 @@ def run() -> dict:
     a = rng.integers(-128, 128, (256, 1024), dtype=np.int8)
     b = rng.integers(-128, 128, (1024, 256), dtype=np.int8)
     assert np.array_equal(fastmm.matmul_i8(a, b), fastmm.matmul_int64(a, b))
-    fast = _median_s(lambda: fastmm.matmul_i8(a, b), 20)
-    exact = _median_s(lambda: fastmm.matmul_int64(a, b), 5)
+    fast = median_s(lambda: fastmm.matmul_i8(a, b), 20)
+    exact = median_s(lambda: fastmm.matmul_int64(a, b), 5)
 
     x = rng.integers(-128, 128, (1, 8, 28, 28), dtype=np.int8)
     w = rng.integers(-128, 128, (16, 8, 3, 3), dtype=np.int8)
     bias = rng.integers(-1000, 1000, 16, dtype=np.int32)
     node = Node.make("Conv2D", [0, 1, 2], 3, {"pads": (1, 1, 1, 1)})
     inputs = [x, w, bias]
-    native = _median_s(lambda: ops.evaluate(node.op, inputs, node.attrs), 20)
+    native = median_s(lambda: ops.evaluate(node.op, inputs, node.attrs), 20)
     vm = vmrun.run_node(node, inputs)  # warm-up (numba compile) and the step count
     assert np.array_equal(vm.output, ops.evaluate(node.op, inputs, node.attrs))
-    vm_s = _median_s(lambda: vmrun.run_node(node, inputs), 3)
+    vm_s = median_s(lambda: vmrun.run_node(node, inputs), 3)
     macs = 16 * 28 * 28 * 8 * 9
     return {
         "ml_matmul_float64_ms": round(fast * 1e3, 3),

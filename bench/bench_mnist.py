@@ -23,20 +23,15 @@ from opml.ml.onnx_import import read_onnx
 from opml.ml.scales import QuantizedModel
 from opml.ml.vmrun import run_node
 
+from .timing import median_s
+
 MODELS = REPO_ROOT / "models"
 LATENCY_RUNS = 300
 DIGIT = 1203
 
 
 def _median_ms(fn, runs: int = LATENCY_RUNS) -> float:
-    for _ in range(10):
-        fn()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times) * 1e3)
+    return median_s(fn, runs, warmup=10) * 1e3
 
 
 def _ort_session(path) -> ort.InferenceSession:

@@ -23,6 +23,7 @@ from opml.chain.contracts import deploy
 from opml.chain.tx import ContractRevert, ErrorDecoder, revert_data
 from opml.game.solver import next_action
 from opml.game.toy import ToyTrace
+from opml.game.toy_stack import ToyStackConfig
 from opml.game.trace import TraceProvider
 from opml.game.types import (
     Action,
@@ -41,13 +42,8 @@ from opml.hashing import keccak
 from opml.levels.stack import BURN_ADDRESS, ETHER, GameConfig, deploy_game  # noqa: F401 (re-exported)
 
 
-@dataclass(frozen=True)
-class StackConfig(GameConfig):
-    """Deployment parameters of one game stack (toy levels: one ToyLinkVerifier per level)."""
-
-    level_lengths: tuple[int, ...] = (1 << 20,)
-    max_depths: tuple[int, ...] = (20,)
-    max_input_bytes: int = 4_096
+# Deployment parameters of one game stack (toy levels: one ToyLinkVerifier per level), as the package deploys them.
+StackConfig = ToyStackConfig
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""`opml demo`: a real kernel computation requested, submitted and disputed on a fresh local Anvil, narrated.
+"""`opml demo --kernel`: a real kernel computation requested, submitted and disputed on a fresh local Anvil, narrated.
 
 The dispute is over the VM level of one MIPS kernel run (`matmul_i8`): the request input is the kernel's params
 and input tensors, its commitment is the run's initial VM state (derived on chain by `VmCommitment`), and a
@@ -9,27 +9,31 @@ Also here: `deploy_vm_stack`, the contract stack for such kernel requests (tests
 
 from __future__ import annotations
 
+import argparse
 import logging
 import random
+import sys
 import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import structlog
 from web3 import Web3
 from web3.contract import Contract
 
-from opml.chain.anvil import CHAIN_ID, DEV_PRIVATE_KEYS, Anvil
+from opml.chain.anvil import CHAIN_ID, DEV_PRIVATE_KEYS, Anvil, AnvilError
 from opml.chain.bindings import GameBindings, ModelRegistryContract
-from opml.chain.build import REPO_ROOT, ensure_built
-from opml.chain.contracts import deploy
-from opml.chain.tx import ContractRevert, Mined, TxSender
+from opml.chain.build import REPO_ROOT, BuildError, ensure_built
+from opml.chain.contracts import DeploymentError, deploy
+from opml.chain.tx import ContractRevert, Mined, TxError, TxSender
 from opml.game.bisection import checkpoint_positions
 from opml.game.driver import anvil_warp, chain_time
 from opml.game.solver import next_action
+from opml.game.trace import TraceError
 from opml.game.types import GameView, OpenLevel, Phase, PickSegment, PostCheckpoints, Role, Step, Wait
 from opml.game.vm_trace import MemoryLie, VmFault, VmRequestProvider, VmTraceProvider, encode_kernel_input
 from opml.hashing import keccak
@@ -117,24 +121,64 @@ NAMES = {"requester": "Rita (requester)", "alice": "Alice (honest submitter)", "
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("demo", help="a kernel computation requested, disputed and settled on a local "
-                                                "Anvil, down to one MIPS instruction executed on chain")
-    parser.add_argument("--seed", type=int, default=None, help="random data and lie step (default: random)")
-    parser.add_argument("--shape", type=int, nargs=3, metavar=("M", "K", "N"), default=(4, 6, 3),
+    parser = subparsers.add_parser(
+        "demo", help="the opML network on a local devnet with real daemons on MNIST: an honest result finalized and "
+                     "delivered, a faulty one disputed down to one MIPS step and slashed (--kernel: the "
+                     "single-process matmul kernel dispute instead)")
+    parser.add_argument("--kernel", action="store_true",
+                        help="the single-process narrative of one matmul kernel disputed at the VM level")
+    daemons = parser.add_argument_group("the daemon demo (default)")
+    daemons.add_argument("--digits", type=int, nargs=3, metavar=("A", "B", "C"), default=(1400, 400, 800),
+                         help="MNIST test images to request, by index (the faulty submitter answers the second)")
+    daemons.add_argument("--json", type=Path, default=None, help="also write the summary to this JSON file")
+    daemons.add_argument("--timeout", type=float, default=150.0, help="seconds each phase may take")
+    kernel = parser.add_argument_group("the kernel demo (--kernel)")
+    kernel.add_argument("--seed", type=int, default=None, help="random data and lie step (default: random)")
+    kernel.add_argument("--shape", type=_bounded(1, 1 << 16), nargs=3, metavar=("M", "K", "N"), default=(4, 6, 3),
                         help="matmul shape: int8[M,K] x int8[K,N] -> int32[M,N] (default 4 6 3)")
-    parser.add_argument("--trace-depth", type=int, default=12,
+    kernel.add_argument("--trace-depth", type=_bounded(1, MAX_TRACE_DEPTH), default=12,
                         help="VM traces have 2^DEPTH steps (must cover the run; default 12)")
-    parser.add_argument("--lie-at", type=int, default=None,
+    kernel.add_argument("--lie-at", type=_bounded(1), default=None,
                         help="the step at which the faulty submitter forges its output (default: random)")
     parser.set_defaults(func=run_command)
 
 
 def run_command(args) -> int:  # type: ignore[no-untyped-def]
-    """Runs the demo; 0 when every outcome was the expected one (honest result final, the liar slashed)."""
+    """Runs a demo; 0 when every outcome was the expected one (honest result final, the liar slashed)."""
+    if not args.kernel:
+        from opml.node.demo import DemoOptions, run_demo
+
+        return run_demo(DemoOptions(digits=tuple(args.digits), timeout_s=args.timeout, json_path=args.json))
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     demo = Demo(seed, tuple(args.shape), VmStackConfig(trace_depth=args.trace_depth), args.lie_at)
-    with _quiet_logs():
-        return demo.run()
+    try:
+        with _quiet_logs():
+            return demo.run()
+    except KERNEL_DEMO_ERRORS as exc:  # exit 2, one line: a run that does not fit the trace, no Anvil, ...
+        print(f"opml demo: {exc}", file=sys.stderr)
+        return 2
+
+
+MAX_TRACE_DEPTH = 63  # DisputeGame refuses deeper levels (BadMaxDepth)
+# What stops the kernel demo before its game is played out: arguments the run cannot serve, no Anvil, no contracts.
+KERNEL_DEMO_ERRORS = (TraceError, AnvilError, BuildError, DeploymentError, TxError, OSError)
+
+
+def _bounded(low: int, high: int | None = None):  # type: ignore[no-untyped-def]
+    """An argparse type: an integer in [low, high] (high None: no upper bound)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is less than {low}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{value} is more than {high}")
+        return value
+
+    return parse
 
 
 @contextmanager

@@ -361,7 +361,7 @@ def test_a_request_of_four_kilobytes_is_committed_on_chain(stack: GameStack, vm:
 def test_opml_demo_runs_to_the_end(capsys: pytest.CaptureFixture[str]) -> None:
     from opml.cli import main
 
-    assert main(["demo", "--seed", "5"]) == 0
+    assert main(["demo", "--kernel", "--seed", "5"]) == 0
     out = capsys.readouterr().out
     assert "MIPS.stepFrom executes it on chain" in out and "→ Bob (challenger) wins" in out
     assert "request #2 is finalized" in out and "Anvil stopped" in out

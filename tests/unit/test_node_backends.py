@@ -9,7 +9,9 @@ import pytest
 from opml.chain.anvil import DEV_PRIVATE_KEYS
 from opml.game.toy import ForgeLink, Lie, WrongStart, project
 from opml.hashing import keccak
+from opml.levels.faults import WrongOutput
 from opml.node.backends import BackendError, RequestInput, ToyBackend, build_backends, parse_fault
+from opml.node.ml_backend import parse_ml_fault
 from opml.node.config import load_config
 from opml.node.deployment import Deployment, DeploymentError, ModelSpec, load_deployment
 
@@ -101,3 +103,18 @@ def test_ml_backend_claims_the_committed_models_output(tmp_path: Path) -> None:
         backend.claim(RequestInput(3, 2, b"abc", b"\0" * 32))
     with pytest.raises(BackendError, match="does not exist"):
         build_backends(_deployment(m2=ModelSpec(kind="ml", model_file="nope.opml")), _config(tmp_path))
+
+
+@pytest.mark.parametrize(("text", "fault"), [
+    ("wrong-output:2:3", WrongOutput(2, 3, 1, 1)),
+    ("wrong-output:2:3:40", WrongOutput(2, 3, 1, 40)),
+    ("wrong-output:8:7:100:-12", WrongOutput(8, 7, -12, 100)),
+])
+def test_ml_fault_specs_parse(text: str, fault: WrongOutput) -> None:
+    assert parse_ml_fault(text) == fault
+
+
+@pytest.mark.parametrize("text", ["wrong-output:2", "wrong-output:a:b", "wrong-output:1:2:3:4:5", "lie:0:1"])
+def test_bad_ml_fault_specs_are_rejected(text: str) -> None:
+    with pytest.raises(BackendError, match="wrong-output:NODE:ELEMENT"):
+        parse_ml_fault(text)

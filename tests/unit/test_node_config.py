@@ -131,3 +131,17 @@ def test_cli_reports_an_unreachable_chain(tmp_path: Path, capsys: pytest.Capture
 
         structlog.reset_defaults()
     assert "cannot reach the chain at http://127.0.0.1:" in capsys.readouterr().err
+
+
+def test_bus_and_request_keys_default_to_the_embedded_broker_and_every_request(tmp_path: Path,
+                                                                               deployment: Path) -> None:
+    path = write_config(tmp_path / "node.toml", private_key=DEV_PRIVATE_KEYS[2], deployment=str(deployment))
+    config = load_config(path)
+    assert config.broker is None and config.embedded_broker and config.embedded_broker_port == 1883
+    assert config.requests == []
+    config = load_config(path, requests=[2, 5], embedded_broker=False, embedded_broker_port=18830)
+    assert config.requests == [2, 5] and not config.embedded_broker and config.embedded_broker_port == 18830
+    with pytest.raises(ConfigError, match="embedded_broker_port"):
+        load_config(path, embedded_broker_port=0)
+    with pytest.raises(ConfigError, match="requests"):
+        load_config(path, requests=["first"])

@@ -12,6 +12,7 @@ import pytest
 
 from opml.game import bisection
 from opml.game.solver import SolverError, next_action, provider_at_depth
+from opml.game.trace import StepWitness
 from opml.game.toy import ForgeLink, Lie, ToyTrace, WrongStart, project, step, sub_context, sub_start
 from opml.game.types import (
     Action,
@@ -163,8 +164,15 @@ class Outcome:
     rejected: list[str]
 
 
-def play(submitter: ToyTrace, challenger: ToyTrace, max_turns: int = 200) -> Outcome:
-    """Both parties ask the solver in turn; time passes by one second per turn (a stalled game: past the clock)."""
+def toy_execute(pre: bytes, witness: StepWitness) -> bytes:
+    """ToyStepVerifier as a function: the post-state of the agreed pre-state."""
+    assert witness.state_data == pre
+    return step(pre)
+
+
+def play(submitter: ToyTrace, challenger: ToyTrace, max_turns: int = 200, execute=None) -> Outcome:  # noqa: ANN001
+    """Both parties ask the solver in turn; time passes by one second per turn (a stalled game: past the clock).
+    `execute` is the step verifier the parties may consult at the final step (None: each trusts its trace)."""
     request = submitter
     output = request.root_at(1)
     trace_commitment = request.open_next(0)[0].root_at(LEVELS[0])
@@ -176,7 +184,7 @@ def play(submitter: ToyTrace, challenger: ToyTrace, max_turns: int = 200) -> Out
         progressed = False
         for role, provider in ((Role.SUBMITTER, submitter), (Role.CHALLENGER, challenger)):
             now += 1
-            action = next_action(game.view(), role, provider, now)
+            action = next_action(game.view(), role, provider, now, execute)
             if isinstance(action, Wait):
                 continue
             try:
@@ -236,6 +244,34 @@ def test_honest_submitter_beats_lying_challenger(name: str) -> None:
     assert outcome.phase is Phase.SUBMITTER_WON, outcome
     assert outcome.moves[-1] == (Role.SUBMITTER, "Step")
     assert outcome.rejected == []
+
+
+STEPPED_LIES = {k: v for k, v in FAULTS.items() if isinstance(v, Lie)}
+
+
+@pytest.mark.parametrize("name", list(STEPPED_LIES))
+@pytest.mark.parametrize("liar_role", [Role.SUBMITTER, Role.CHALLENGER])
+def test_with_the_verifier_only_the_favoured_party_steps(name: str, liar_role: Role) -> None:
+    """Both parties see the same executed post-state, so the liar never races the honest party to the step."""
+    lying = liar(STEPPED_LIES[name])
+    parties = (lying, honest()) if liar_role is Role.SUBMITTER else (honest(), lying)
+    outcome = play(*parties, execute=toy_execute)
+    honest_role = liar_role.opponent
+    assert outcome.phase is (Phase.SUBMITTER_WON if honest_role is Role.SUBMITTER else Phase.CHALLENGER_WON)
+    steppers = [role for role, name_ in outcome.moves if name_ == "Step"]
+    assert steppers == [honest_role] and not outcome.by_timeout and outcome.rejected == []
+
+
+def test_at_the_step_the_party_it_disfavours_waits_even_when_its_trace_disagrees() -> None:
+    lying = provider_at_depth(liar(Lie(LAST, 9)), LAST)
+    truth = provider_at_depth(honest(), LAST)
+    view = _view(phase=Phase.STEP, depth=3, lo=8, hi=9, root_lo=truth.root_at(8), root_hi=lying.root_at(9),
+                 checkpoints=(), openings=LAST)
+    assert lying.root_at(9) != truth.root_at(9)
+    assert next_action(view, Role.SUBMITTER, liar(Lie(LAST, 9)), 1000) == Step(7, truth.root_at(8), b"")
+    assert next_action(view, Role.SUBMITTER, liar(Lie(LAST, 9)), 1000, toy_execute) == \
+        Wait(7, "the step would not favour this party")
+    assert next_action(view, Role.CHALLENGER, honest(), 1000, toy_execute) == Step(7, truth.root_at(8), b"")
 
 
 @pytest.mark.parametrize("name", list(FORGED))

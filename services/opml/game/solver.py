@@ -3,12 +3,19 @@
 No I/O: providers are values, the clock is an argument. The same solver serves the test driver and the daemons.
 A party keeps one invariant: it agrees with S_lo and (as challenger) disputes the submitter's S_hi, so the
 first disputed checkpoint always exists and the honest party always has a move.
+
+The final step is sent by one party only: the one it favours. Given `execute` (the step verifier as a function:
+pre-state hash, witness → post-state hash; the daemons bind it to a read-only call of the on-chain verifier),
+both parties compute the same post-state, so exactly one of them steps and the two never race. Without it a
+party judges by its own trace, which a lying party believes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .bisection import boundaries, checkpoint_positions
-from .trace import TraceProvider
+from .trace import StepWitness, TraceProvider
 from .types import (
     Action,
     ClaimTimeout,
@@ -22,6 +29,10 @@ from .types import (
     Step,
     Wait,
 )
+
+
+StepExecutor = Callable[[bytes, StepWitness], bytes | None]
+"""(pre-state hash, witness) → the post-state hash the step verifier computes; None when it cannot tell."""
 
 
 class SolverError(Exception):
@@ -38,8 +49,10 @@ def provider_at_depth(root: TraceProvider, openings: tuple[int, ...]) -> TracePr
     return provider
 
 
-def next_action(view: GameView, role: Role, root: TraceProvider, now: int) -> Action:
-    """The move `role` should make at time `now` in `view`, given its request-level provider `root`."""
+def next_action(view: GameView, role: Role, root: TraceProvider, now: int,
+                execute: StepExecutor | None = None) -> Action:
+    """The move `role` should make at time `now` in `view`, given its request-level provider `root` (and, at the
+    final step, `execute` to learn whom the step favours)."""
     if view.moot and not view.settled:  # the challenger's bond comes back; nothing left to play for
         return ReleaseGame(view.game_id) if role is Role.CHALLENGER else Wait(view.game_id, "game is moot")
     if view.phase.is_over:
@@ -52,7 +65,7 @@ def next_action(view: GameView, role: Role, root: TraceProvider, now: int) -> Ac
     provider = provider_at_depth(root, view.openings)
     _check_fits(view, provider)
     if view.phase is Phase.STEP:
-        return _step(view, role, provider)
+        return _step(view, role, provider, execute)
     if on_clock is not role:
         return Wait(view.game_id, "opponent's turn")
     if view.phase is Phase.OPEN:
@@ -79,14 +92,17 @@ def _pick(view: GameView, provider: TraceProvider) -> Action:
     return Wait(view.game_id, "agrees with every claimed root")
 
 
-def _step(view: GameView, role: Role, provider: TraceProvider) -> Action:
-    """At the final transition the party that expects the step to favour it executes it; the other waits."""
+def _step(view: GameView, role: Role, provider: TraceProvider, execute: StepExecutor | None) -> Action:
+    """At the final transition only the party the step favours executes it; the other waits (and a party that
+    never steps loses on time). Whom it favours: the executed post-state against the submitter's S_hi, or, when
+    the step cannot be executed here, the party's own S_hi."""
     if provider.root_at(view.lo) != view.root_lo:
         return Wait(view.game_id, "no witness for a pre-state this party does not hold")
-    expects_submitter_win = provider.root_at(view.hi) == view.root_hi
-    if expects_submitter_win != (role is Role.SUBMITTER):
-        return Wait(view.game_id, "the step would not favour this party")
     witness = provider.step_witness(view.lo)
+    post = execute(view.root_lo, witness) if execute is not None else None
+    submitter_wins = (post if post is not None else provider.root_at(view.hi)) == view.root_hi
+    if submitter_wins != (role is Role.SUBMITTER):
+        return Wait(view.game_id, "the step would not favour this party")
     return Step(view.game_id, witness.state_data, witness.proof_data)
 
 

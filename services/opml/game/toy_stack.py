@@ -14,28 +14,19 @@ from opml.chain.bindings import GameBindings, ModelRegistryContract
 from opml.chain.contracts import deploy
 from opml.chain.tx import Mined, TxSender
 from opml.hashing import keccak
+from opml.levels.stack import GameConfig, deploy_game, transact
 
 from .toy import ToyTrace
 
-ETHER = 10**18
-BURN_ADDRESS = "0x000000000000000000000000000000000000dEaD"
-
 
 @dataclass(frozen=True)
-class ToyStackConfig:
-    """Deployment parameters; defaults: one 2^20-step toy level, N = 15, one-hour clocks."""
+class ToyStackConfig(GameConfig):
+    """A GameConfig for toy levels: `level_lengths` (each level's trace length, one ToyLinkVerifier per level) and
+    `max_depths`; defaults: one 2^20-step toy level, N = 15, one-hour clocks, requests of at most 4 KiB."""
 
     level_lengths: tuple[int, ...] = (1 << 20,)
     max_depths: tuple[int, ...] = (20,)
-    checkpoint_count: int = 15
-    clock_seconds: int = 3_600
-    challenge_window: int = 600
-    submitter_bond: int = 2 * ETHER
-    challenger_bond: int = ETHER
-    burn_bps: int = 1_000
-    max_callback_gas: int = 300_000
     max_input_bytes: int = 4_096
-    model_fee: int = ETHER // 100
 
 
 @dataclass(frozen=True)
@@ -74,21 +65,8 @@ def deploy_toy_stack(w3: Web3, config: ToyStackConfig = ToyStackConfig(), deploy
     links = [deploy(w3, "ToyLinkVerifier", n, sender=admin).address for n in config.level_lengths]
     step = deploy(w3, "ToyStepVerifier", sender=admin).address
     commitment = deploy(w3, "KeccakCommitment", sender=admin).address
-    registry = deploy(w3, "ModelRegistry", admin, sender=admin)
-    game = deploy(w3, "DisputeGame", links, list(config.max_depths), step, config.checkpoint_count,
-                  config.clock_seconds, sender=admin)
-    coordinator = deploy(w3, "Coordinator", registry.address, game.address, commitment,
-                         config.submitter_bond, config.challenger_bond, config.challenge_window, config.burn_bps,
-                         BURN_ADDRESS, config.max_callback_gas, config.max_input_bytes, sender=admin)
-    _transact(w3, game.functions.bindCoordinator(coordinator.address), admin)
+    contracts = deploy_game(w3, config, links, config.max_depths, step, lambda _: commitment, admin)
     roots = [keccak(f"toy.{part}".encode()) for part in ("graph", "constants", "kernels")]
-    receipt = _transact(w3, registry.functions.registerModel(*roots, "toy://model", config.model_fee), admin)
-    model_id = ModelRegistryContract(w3, registry.address).events("ModelRegistered", receipt)[0]["modelId"]
-    return ToyStack(GameBindings.at(w3, coordinator.address), config, model_id)
-
-
-def _transact(w3: Web3, call, sender: str):  # type: ignore[no-untyped-def]
-    receipt = w3.eth.wait_for_transaction_receipt(call.transact({"from": sender}))
-    if receipt["status"] != 1:
-        raise RuntimeError(f"deployment transaction {call.fn_name} reverted")
-    return receipt
+    receipt = transact(w3, contracts.registry.functions.registerModel(*roots, "toy://model", config.model_fee), admin)
+    model_id = ModelRegistryContract(w3, contracts.registry.address).events("ModelRegistered", receipt)[0]["modelId"]
+    return ToyStack(GameBindings.at(w3, contracts.coordinator.address), config, model_id)

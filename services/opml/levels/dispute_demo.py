@@ -2,7 +2,8 @@
 a fresh Anvil — the ML stack deployed, the model registered, a request with a real held-out digit, an honest party
 against one whose lie is of the given class (opml.levels.scenarios), played to the end — and a short summary: who
 won, transactions, gas and wall time from the challenge on, the disputed node, tile and VM step and the decisive
-instruction. Exit status 0 iff the honest side won. Anvil is always stopped.
+instruction. Exit status 0 iff the honest side won, 1 if the liar won, 2 if the demo could not run (one line on
+stderr: no Anvil, a stalled game, a missing model file, ...). Anvil is always stopped.
 
 `prepare_mnist` and `run_dispute` serve the benchmark too.
 """
@@ -10,17 +11,21 @@ instruction. Exit status 0 iff the honest side won. Anvil is always stopped.
 from __future__ import annotations
 
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil
-from opml.chain.build import REPO_ROOT, ensure_built
-from opml.chain.tx import TxSender
+from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil, AnvilError
+from opml.chain.build import REPO_ROOT, BuildError, ensure_built
+from opml.chain.contracts import DeploymentError
+from opml.chain.tx import TxError, TxSender
+from opml.game.driver import GameStalled
 from opml.game.types import Role
 from opml.ml.accuracy import as_float_input
+from opml.ml.errors import MLError
 from opml.ml.scales import QuantizedModel
 
 from .cli import logs_to_stderr
@@ -32,6 +37,8 @@ from .scenarios import FAULT_KINDS, draw_fault
 from .stack import deploy_ml_stack
 
 MODELS = REPO_ROOT / "models"
+# What can stop a demo short of a decided game: no Anvil, no contracts, a reverted or stalled move, missing models.
+DEMO_ERRORS = (AnvilError, BuildError, DeploymentError, TxError, GameStalled, MLError, OSError)
 LIARS = {"submitter": Role.SUBMITTER, "challenger": Role.CHALLENGER}
 LEVEL_NAMES = ("request", "graph", "tile", "VM")  # by the game's depth (levels opened so far)
 
@@ -73,8 +80,8 @@ def run_dispute(request: MnistRequest, fault: Fault, liar: Role) -> DisputeOutco
     honest = RequestLevel(request.commitment, request.digit)
     lying = RequestLevel(request.commitment, request.digit, frozenset({fault}))
     submitter, challenger = (lying, honest) if liar is Role.SUBMITTER else (honest, lying)
-    ensure_built()
-    with Anvil() as node:
+    with Anvil() as node:  # started first: without a chain, nothing else is worth doing
+        ensure_built()
         w3 = node.web3()
         stack = deploy_ml_stack(w3)
         model_id = stack.register(request.commitment)
@@ -140,8 +147,12 @@ def cmd_dispute_demo(args) -> int:  # noqa: ANN001
     liar = LIARS[args.liar]
     print(f"opml dispute-demo: fault class {args.fault}, lying {args.liar}, seed {seed}", flush=True)
     started = time.perf_counter()
-    with logs_to_stderr():
-        run = demo(args.fault, liar, seed)
+    try:
+        with logs_to_stderr():
+            run = demo(args.fault, liar, seed)
+    except DEMO_ERRORS as exc:
+        print(f"opml dispute-demo: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     print(f"digit #{run.request.index} (label {run.request.label}); the liar's fault: {run.fault}")
     for line in summary(run):
         print(f"  {line}")

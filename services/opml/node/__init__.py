@@ -10,5 +10,7 @@ Pipeline (DESIGN.md §6, STYLE.md §1), one module per step:
     daemon     what both daemons share; submitter, challenger: what each does with chain events
     backends   the model plug-in point: model id → native result + trace providers (toy; ml_backend)
     cache      the journal and the claim cache on disk       config, logging, metrics, bus (MQTT)
-    sdk, cli, devnet, broker, deployment, testing (real processes for integration tests)
+    sdk, cli, devnet, deployment, testing (real processes for integration tests and the demo)
+    broker (mosquitto as a subprocess), embedded_broker (amqtt in process: the default bus)
+    demo (`opml demo`: devnet + three daemons on MNIST), demo_story (its narrator: chain events → lines)
 """

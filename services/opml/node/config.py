@@ -4,9 +4,12 @@
 
 Keys (TOML names; env `OPML_<NAME>` in upper case, lists as JSON): `rpc_url`, `private_key`, `deployment`
 (the `deploy/<network>.json` addresses file), `models` (model ids this node serves; empty = every model in the
-deployment), `model_dir`, `max_bond_wei`, `confirmations`, `start_block`, `poll_interval_s`, `broker_url`,
+deployment), `model_dir`, `max_bond_wei`, `confirmations`, `start_block`, `poll_interval_s`, `broker_url`
+(none: the node hosts an embedded broker on 127.0.0.1:`embedded_broker_port`, or joins the one already there;
+`embedded_broker = false` runs without a bus),
 `metrics_port` (0 = off), `cache_dir`, `node_name`, `log_format`, `log_level`, `faults` (fault injection for
-tests, toy models only).
+tests and demos), `requests` (submitters: the request ids this node answers when they are new; empty = every
+request; a request reopened by a successful challenge is answered whatever the list says).
 """
 
 from __future__ import annotations
@@ -43,12 +46,15 @@ class NodeConfig(BaseSettings):
     start_block: int | None = Field(default=None, ge=0)
     poll_interval_s: float = Field(default=1.0, gt=0, le=60)
     broker_url: str | None = None
+    embedded_broker: bool = True
+    embedded_broker_port: int = Field(default=1883, ge=1, le=65535)
     metrics_port: int = Field(default=0, ge=0, le=65535)
     cache_dir: Path = REPO_ROOT / "deploy" / "local" / "cache"
     node_name: str = Field(default="node", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     faults: list[str] = Field(default_factory=list)
+    requests: list[int] = Field(default_factory=list)
 
     @field_validator("rpc_url")
     @classmethod

@@ -23,6 +23,7 @@ from .bus import Bus, DisputeNote, NodeStatus, dispute_topic, status_topic
 from .cache import ClaimCache, Journal
 from .config import ConfigError, NodeConfig
 from .deployment import Deployment, load_deployment
+from .embedded_broker import EmbeddedBroker, EmbeddedBrokerError
 from .metrics import Metrics
 from .monitor import ChainEvent, Monitor
 from .player import Player
@@ -30,7 +31,6 @@ from .responder import Responder
 from .scheduler import Scheduler
 
 STATUS_EVERY_S = 5.0
-STEP_GRACE_POLLS = 10
 
 
 class Daemon:
@@ -59,6 +59,7 @@ class Daemon:
         self.games_in_flight = 0
         self._wake = asyncio.Event()
         self._bus: Bus | None = None
+        self._embedded: EmbeddedBroker | None = None
         self._claims: dict[int, Claim] = {}
         self._last_status = 0.0
         self.log = structlog.get_logger(f"opml.node.{self.role.name.lower()}").bind(
@@ -82,18 +83,34 @@ class Daemon:
             self.metrics.serve(self.config.metrics_port)
         background = [asyncio.create_task(self.monitor.run(self._on_poll, self.config.poll_interval_s,
                                                            self._wake))]
-        if self.config.broker is not None:
-            host, port = self.config.broker
-            self._bus = Bus(host, port, self.deployment.chain_id, self.config.node_name, self._on_bus)
+        broker = await self._broker_address()
+        if broker is not None:
+            self._bus = Bus(*broker, self.deployment.chain_id, self.config.node_name, self._on_bus)
             background.append(asyncio.create_task(self._bus.run()))
         self.log.info("daemon_started", role=self.role.name.lower(), models=sorted(self.backends),
-                      from_block=self.monitor.next_block, broker=self.config.broker_url)
+                      from_block=self.monitor.next_block,
+                      broker=self.config.broker_url or (None if broker is None else "mqtt://%s:%d" % broker),
+                      embedded_broker=self._embedded is not None)
         try:
             await asyncio.gather(*background)
         finally:
             for task in background:
                 task.cancel()
             await self.scheduler.close()
+            if self._embedded is not None:
+                await self._embedded.stop()
+
+    async def _broker_address(self) -> tuple[str, int] | None:
+        """The configured broker; else (unless `embedded_broker` is off) an embedded one on 127.0.0.1, hosted by
+        this process, or joined when another node (or a mosquitto) already listens on that port."""
+        if self.config.broker is not None or not self.config.embedded_broker:
+            return self.config.broker
+        port = self.config.embedded_broker_port
+        try:
+            self._embedded = await EmbeddedBroker(port).start()
+        except EmbeddedBrokerError as exc:
+            self.log.info("embedded_broker_joined", port=port, reason=str(exc))
+        return "127.0.0.1", port
 
     async def _on_poll(self, head: int, events: list[ChainEvent]) -> None:
         self.metrics.head.set(head)
@@ -178,28 +195,15 @@ class Daemon:
             return
         log = self.log.bind(game=game_id, request=view.request_id, role=role.name.lower())
         log.info("game_joined", phase=view.phase.name)
-        deferred: dict[str, float] = {}
         while True:
             turn = await asyncio.to_thread(self.player.turn, game_id, role, claim.provider)
             if self._game_done(turn.view, role):
                 self._record_outcome(turn.view, role, log)
                 return
-            if turn.waits or self._defer_step(turn.view, turn.action, role, deferred):
+            if turn.waits:
                 await self.scheduler.news(self.config.poll_interval_s * 5)
                 continue
             await self._move(turn.view, turn.action, turn.fingerprint, log)
-
-    def _defer_step(self, view: GameView, action: Action, role: Role, deferred: dict[str, float]) -> bool:
-        """True while a party not on the clock should leave the final step to the one on it.
-
-        Anyone may execute the step, but the party on the clock (the challenger) is expected to; if both send it
-        at once, the later transaction reverts and wastes its gas. The other party steps only after
-        `STEP_GRACE_POLLS` poll intervals (and a challenger that never steps loses on time anyway)."""
-        if not isinstance(action, Step) or view.on_clock is role:
-            return False
-        key = f"{view.depth}:{view.lo}:{view.hi}"
-        first_seen = deferred.setdefault(key, time.monotonic())
-        return time.monotonic() - first_seen < STEP_GRACE_POLLS * self.config.poll_interval_s
 
     async def _move(self, view: GameView, action: Action, fingerprint: str, log: Any) -> None:
         name = type(action).__name__

@@ -5,7 +5,7 @@ request-level provider is `opml.levels.request_level.RequestLevel`.
     "models": {"2": {"kind": "ml", "model_file": "models/mnist_mlp.opml"}}
 
 `model_file` is relative to the config's `model_dir` (default: the repository root). Fault injection (tests,
-demos): `wrong-output:NODE:ELEMENT[:VM_STEP]` (docs/levels.md, `opml.levels.faults.WrongOutput`).
+demos): `wrong-output:NODE:ELEMENT[:VM_STEP[:DELTA]]` (docs/levels.md, `opml.levels.faults.WrongOutput`).
 """
 
 from __future__ import annotations
@@ -62,13 +62,16 @@ def ml_backend(spec: ModelSpec, config: NodeConfig) -> MlBackend:
 
 
 def parse_ml_fault(text: str) -> Fault:
-    """`wrong-output:NODE:ELEMENT[:VM_STEP]` → WrongOutput(node, element, 1, vm_step)."""
+    """`wrong-output:NODE:ELEMENT[:VM_STEP[:DELTA]]` → WrongOutput(node, element, delta (default 1), vm_step
+    (default 1))."""
     parts = text.split(":")
-    if parts[0] == "wrong-output" and len(parts) in (3, 4):
+    if parts[0] == "wrong-output" and len(parts) in (3, 4, 5):
         try:
             numbers = [int(p) for p in parts[1:]]
         except ValueError:
             numbers = []
         if numbers:
-            return WrongOutput(numbers[0], numbers[1], 1, numbers[2] if len(numbers) == 3 else 1)
-    raise BackendError(f"ml fault {text!r} is not wrong-output:NODE:ELEMENT[:VM_STEP]")
+            vm_step = numbers[2] if len(numbers) >= 3 else 1
+            delta = numbers[3] if len(numbers) == 4 else 1
+            return WrongOutput(numbers[0], numbers[1], delta, vm_step)
+    raise BackendError(f"ml fault {text!r} is not wrong-output:NODE:ELEMENT[:VM_STEP[:DELTA]]")

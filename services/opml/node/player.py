@@ -1,6 +1,8 @@
 """Player: reads one game through the bindings and asks the pure solver for this party's next move.
 
-The chain's latest block time is the clock the solver judges by (the contracts judge moves by block time).
+The chain's latest block time is the clock the solver judges by (the contracts judge moves by block time), and the
+game's own step verifier, called read-only, tells the solver whom the final step favours (so only that party
+sends it).
 """
 
 from __future__ import annotations
@@ -8,11 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from web3 import Web3
+from web3.exceptions import Web3Exception
 
 from opml.chain.bindings import GameBindings
 from opml.game.solver import next_action
-from opml.game.trace import TraceProvider
-from opml.game.types import Action, GameView, Role, Wait
+from opml.game.trace import StepWitness, TraceProvider
+from opml.game.types import Action, GameView, Phase, Role, Wait
+
+STEP_FROM_ABI = [{"type": "function", "name": "stepFrom", "stateMutability": "view", "outputs": [
+    {"name": "", "type": "bytes32"}], "inputs": [{"name": "preStateHash", "type": "bytes32"},
+    {"name": "stateData", "type": "bytes"}, {"name": "proofData", "type": "bytes"}]}]
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class Player:
     def __init__(self, bindings: GameBindings, address: str) -> None:
         self.bindings = bindings
         self.address = Web3.to_checksum_address(address)
+        self._verifier = None
 
     def read(self, game_id: int) -> GameView:
         return self.bindings.read_game(game_id)
@@ -55,4 +63,17 @@ class Player:
         """Read the game now and decide (synchronous: run it in a worker thread)."""
         view = self.read(game_id)
         now = int(self.bindings.game.contract.w3.eth.get_block("latest")["timestamp"])
-        return Turn(view, next_action(view, role, provider, now))
+        execute = self.execute_step if view.phase is Phase.STEP else None
+        return Turn(view, next_action(view, role, provider, now, execute))
+
+    def execute_step(self, pre: bytes, witness: StepWitness) -> bytes | None:
+        """The post-state hash the game's step verifier computes from `pre` (a read-only call); None when the
+        verifier rejects the witness."""
+        if self._verifier is None:
+            game = self.bindings.game.contract
+            address = game.functions.stepVerifier().call()
+            self._verifier = game.w3.eth.contract(address=address, abi=STEP_FROM_ABI)
+        try:
+            return bytes(self._verifier.functions.stepFrom(pre, witness.state_data, witness.proof_data).call())
+        except Web3Exception:  # a reverting verifier: the solver falls back to the party's own trace
+            return None

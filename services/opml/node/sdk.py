@@ -3,6 +3,9 @@
     requester = Requester.connect("http://127.0.0.1:8545", key, Path("deploy/local.json"))
     request_id = requester.request(model_id=1, input=b"hello")
     output = requester.wait_final(request_id, timeout_s=600)
+
+    request_id = requester.ask(consumer_address, digit_bytes)   # through a consumer contract, called back
+    requester.delivered(consumer_address, request_id)           # the output it was called back with (or None)
 """
 
 from __future__ import annotations
@@ -70,6 +73,25 @@ class Requester:
         mined = self.sender.send(self.coordinator.request(model_id, input, callback, callback_gas_limit),
                                  value=value, label="request")
         return int(self.coordinator.events("RequestCreated", mined.receipt)[0]["requestId"])
+
+    def ask(self, consumer: str, input: bytes) -> int:
+        """Ask through a consumer contract in the style of `ExampleConsumer.ask(input)` (paying its model's fee):
+        the coordinator calls the consumer back with the output once it is final. Returns the request id."""
+        contract = self._consumer(consumer)
+        fee = self.fee(int(contract.functions.modelId().call()))
+        mined = self.sender.send(contract.functions.ask(input), value=fee, label="ask")
+        return int(self.coordinator.events("RequestCreated", mined.receipt)[0]["requestId"])
+
+    def delivered(self, consumer: str, request_id: int) -> bytes | None:
+        """The output `consumer` was called back with for `request_id`, or None while it was not."""
+        contract = self._consumer(consumer)
+        if not contract.functions.answered(request_id).call():
+            return None
+        return bytes(contract.functions.outputOf(request_id).call())
+
+    def _consumer(self, address: str):  # noqa: ANN202
+        return self.w3.eth.contract(address=Web3.to_checksum_address(address),
+                                    abi=load_artifact("ExampleConsumer").abi)
 
     def result(self, request_id: int) -> RequestResult:
         """The request's state now."""

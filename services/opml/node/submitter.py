@@ -1,5 +1,6 @@
-"""The submitter daemon: answers every request for a model it serves, defends its results in disputes, finalizes
-them once the challenge window has passed, and withdraws its fees and bonds.
+"""The submitter daemon: answers every request for a model it serves (or those named by `requests`, plus any
+request reopened by a successful challenge), defends its results in disputes, finalizes them once the challenge
+window has passed, and withdraws its fees and bonds.
 
     opml submitter --config config/submitter.toml
 """
@@ -28,12 +29,20 @@ class Submitter(Daemon):
     def __init__(self, config: NodeConfig, deployment: Deployment | None = None) -> None:
         super().__init__(config, deployment)
         self.submissions: dict[int, list[int]] = {}  # request id → every submission id seen on it
+        self.served: set[int] = set()  # requests for a model this node serves
+
+    def _serve(self, request_id: int) -> None:
+        self.scheduler.ensure(f"request-{request_id}", lambda: self.serve_request(request_id))
 
     def on_event(self, event: ChainEvent) -> None:
         args = event.args
         if event.name == "RequestCreated" and args["modelId"] in self.backends:
             request_id = args["requestId"]
-            self.scheduler.ensure(f"request-{request_id}", lambda: self.serve_request(request_id))
+            self.served.add(request_id)
+            if not self.config.requests or request_id in self.config.requests:
+                self._serve(request_id)
+        elif event.name == "Slashed" and args["requestId"] in self.served:
+            self._serve(args["requestId"])  # reopened: answered by every submitter whose result was not slashed
         elif event.name == "ResultSubmitted":
             self.submissions.setdefault(args["requestId"], []).append(args["submissionId"])
         elif event.name == "Challenged":

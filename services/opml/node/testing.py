@@ -130,12 +130,13 @@ class NodeNet:
         self.daemons: list[DaemonProcess] = []
 
     def daemon(self, role: str, name: str | None = None, **settings: Any) -> DaemonProcess:
-        """Write a config for `role` (key of the same name unless `private_key` is given) and start it."""
+        """Write a config for `role` (key of the same name unless `private_key` is given) and start it. No bus
+        unless `broker_url` (or `embedded_broker = True`) is given: tests stay isolated from each other."""
         name = name or role
         values = {
             "node_name": name, "rpc_url": self.rpc_url, "private_key": self.keys.get(role),
             "deployment": str(self.addresses), "poll_interval_s": 0.2, "cache_dir": str(self.workdir / f"cache-{name}"),
-            "log_format": "json", **settings,
+            "log_format": "json", "embedded_broker": False, **settings,
         }
         config = write_config(self.workdir / f"{name}.toml", **values)
         process = DaemonProcess(role, config, self.workdir / f"{name}.log").start()
