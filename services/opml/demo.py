@@ -128,7 +128,7 @@ def register(subparsers) -> None:
     parser.add_argument("--kernel", action="store_true",
                         help="the single-process narrative of one matmul kernel disputed at the VM level")
     daemons = parser.add_argument_group("the daemon demo (default)")
-    daemons.add_argument("--digits", type=int, nargs=3, metavar=("A", "B", "C"), default=(1400, 400, 800),
+    daemons.add_argument("--digits", type=int, nargs=3, metavar=("A", "B", "C"), default=(1401, 400, 800),
                          help="MNIST test images to request, by index (the faulty submitter answers the second)")
     daemons.add_argument("--json", type=Path, default=None, help="also write the summary to this JSON file")
     daemons.add_argument("--timeout", type=float, default=150.0, help="seconds each phase may take")

@@ -24,12 +24,12 @@ def test_demo_finalizes_the_honest_results_and_slashes_the_liar(tmp_path: Path, 
     summary = json.loads(summary_path.read_text())
     labels = {int(k): v for k, v in summary["labels"].items()}
     with np.load(REPO_ROOT / "models" / "mnist_data.npz") as data:
-        assert sorted(labels.values()) == sorted(int(data["test_y"][i]) for i in (1400, 400, 800))
+        assert sorted(labels.values()) == sorted(int(data["test_y"][i]) for i in (1401, 400, 800))
     # every request ends finalized with Alice's (honest) answer, delivered to the consumer contract
     assert summary["finalized"] == {"1": "Alice", "2": "Alice", "3": "Alice"}
     delivered = {int(k): v for k, v in summary["delivered"].items()}
     assert set(delivered) == {1, 2, 3} and all(v is not None for v in delivered.values())
-    assert sum(delivered[r] == labels[r] for r in delivered) >= 2  # the CNN reads real digits (~99% accurate)
+    assert delivered == labels  # the default digits are ones the CNN reads right
     # Mallory's answer to request 2 was disputed down graph → tile → VM and decided by the MIPS step
     assert summary["slashed"] == {"2": "Mallory"}
     assert summary["submitted"] == {"1": ["Alice"], "2": ["Mallory", "Alice"], "3": ["Alice"]}

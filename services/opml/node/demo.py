@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import structlog
+from eth_account import Account
 from web3 import Web3
 
 from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil, AnvilError
@@ -67,7 +68,7 @@ class DemoFailed(Exception):
 
 @dataclass(frozen=True)
 class DemoOptions:
-    digits: tuple[int, int, int] = (1400, 400, 800)  # MNIST test images (a 7, a 2, a 4); Mallory lies on the 2nd
+    digits: tuple[int, int, int] = (1401, 400, 800)  # MNIST test images (a 7, a 2, a 4); Mallory lies on the 2nd
     timeout_s: float = 150.0
     json_path: Path | None = None
     workdir: Path | None = None
@@ -219,9 +220,8 @@ class DaemonDemo:
                  f"{self._address('alice')}; Mallory — submitter whose CNN lowers logit {top} under logit "
                  f"{runner_up} {self._address('mallory')}; Bob — honest challenger {self._address('bob')}")
 
-    def _address(self, name: str) -> str:
-        from eth_account import Account
-
+    @staticmethod
+    def _address(name: str) -> str:
         return Account.from_key(KEYS[name]).address
 
     def play(self) -> dict[str, Any]:

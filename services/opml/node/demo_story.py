@@ -86,7 +86,7 @@ class Story:
         self.tally.submitted.setdefault(request, []).append(who)
         label = self.digits[request].label if request in self.digits else None
         predicted = predicted_class(bytes(a["output"]))
-        verdict = "" if label is None else (" — correct" if predicted == label else f" — WRONG, it is a {label}")
+        verdict = "" if label is None else (" — correct" if predicted == label else f" — wrong: the digit is a {label}")
         again = " (reopened request)" if len(self.tally.submitted[request]) > 1 else ""
         self.say(f"request #{request}{again}: {who} submits class {predicted}{verdict}; bond "
                  f"{eth(self.submitter_bond)}, challenge window open")
