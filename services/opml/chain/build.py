@@ -232,4 +232,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    from opml.node.logging import configure
+
+    configure("console", "warning", stream=sys.stderr)  # the one-line result above says what happened
     sys.exit(main(sys.argv[1:]))
