@@ -74,3 +74,19 @@ def test_lying_ml_submitter_is_slashed_down_to_one_mips_step(net: MlNet) -> None
     steps = [e for e in challenger.events("move_sent") + submitter.events("move_sent") if e["action"] == "Step"]
     assert len(steps) == 1 and steps[0]["depth"] == 3  # graph, tile and VM levels opened: one MIPS step
     assert net.coordinator.get_submission(game["submission"]).status is SubmissionStatus.SLASHED
+
+
+def test_a_node_refuses_a_model_file_that_does_not_match_its_registered_commitment(net: MlNet) -> None:
+    from opml.node.config import ConfigError, load_config
+    from opml.node.submitter import Submitter
+
+    def daemon_for(model_file: str) -> Submitter:
+        deployment = net.deployment.model_copy(
+            update={"models": {net.model_id: ModelSpec(kind="ml", model_file=model_file)}})
+        config = load_config(None, rpc_url=net.rpc_url, private_key=net.keys["submitter"],
+                             deployment=str(net.addresses), model_dir=str(REPO_ROOT), cache_dir=str(net.workdir))
+        return Submitter(config, deployment)
+
+    daemon_for(MODEL).check_chain()  # the registered file passes
+    with pytest.raises(ConfigError, match="does not match the registered commitment"):
+        daemon_for("models/mnist_cnn.opml").check_chain()  # another model's file under this model's id

@@ -257,6 +257,11 @@ class ModelRegistryContract:
                        fee: int) -> Any:
         return self._fn.registerModel(graph_root, constants_root, kernel_set_root, metadata_uri, fee)
 
+    def model_roots(self, model_id: int) -> tuple[bytes, bytes, bytes]:
+        """(graphRoot, constantsRoot, kernelSetRoot) as registered; reverts `UnknownModel` for an unknown id."""
+        graph, constants, kernels, _fee = self._fn.modelRoots(model_id).call()
+        return bytes(graph), bytes(constants), bytes(kernels)
+
     def events(self, event: str, receipt: Any) -> list[dict[str, Any]]:
         return _event_args(self.contract, event, receipt)
 

@@ -50,6 +50,11 @@ class ModelBackend(Protocol):
         """The node's result for `request` (deterministic: the same request always gives the same claim)."""
         ...
 
+    def model_roots(self) -> tuple[bytes, bytes, bytes] | None:
+        """(graphRoot, constantsRoot, kernelSetRoot) of the local model, to check against the registry before
+        serving it; None where the backend commits to nothing off chain (the toy stack)."""
+        ...
+
 
 BackendFactory = Callable[[ModelSpec, NodeConfig], ModelBackend]
 _FACTORIES: dict[str, BackendFactory] = {}
@@ -84,6 +89,9 @@ class ToyBackend:
     def __init__(self, level_lengths: tuple[int, ...], faults: frozenset[Fault] = frozenset()) -> None:
         self.level_lengths = level_lengths
         self.faults = faults
+
+    def model_roots(self) -> None:
+        return None  # toy traces are derived from the request anchor alone
 
     def claim(self, request: RequestInput) -> Claim:
         provider = ToyTrace.request(request.anchor, self.level_lengths, self.faults)

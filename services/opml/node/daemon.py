@@ -13,8 +13,9 @@ from typing import Any
 
 import structlog
 from web3 import Web3
+from web3.exceptions import ContractLogicError
 
-from opml.chain.bindings import GameBindings
+from opml.chain.bindings import GameBindings, ModelRegistryContract
 from opml.chain.tx import TxSender
 from opml.game.types import Action, ClaimTimeout, GameView, Role, Step
 
@@ -74,6 +75,24 @@ class Daemon:
                               f"{self.deployment.chain_id}")
         if not self.w3.eth.get_code(self.deployment.coordinator):
             raise ConfigError(f"no contract at the coordinator address {self.deployment.coordinator}")
+        self.check_models()
+
+    def check_models(self) -> None:
+        """Serve only models whose local files match their registered commitment (ConfigError otherwise)."""
+        registry = ModelRegistryContract(self.w3, self.deployment.registry)
+        for model_id, backend in sorted(self.backends.items()):
+            local = backend.model_roots()
+            if local is None:
+                continue
+            try:
+                registered = registry.model_roots(model_id)
+            except ContractLogicError as exc:
+                raise ConfigError(f"model {model_id} is not registered at {self.deployment.registry}: {exc}") from exc
+            for name, mine, theirs in zip(("graph", "constants", "kernel set"), local, registered):
+                if mine != theirs:
+                    raise ConfigError(f"model {model_id}: the local model file does not match the registered "
+                                      f"commitment ({name} root 0x{mine.hex()} here, 0x{theirs.hex()} on chain)")
+            self.log.info("model_verified", model=model_id, graph_root=local[0])
 
     async def run(self) -> None:
         """Run until cancelled."""

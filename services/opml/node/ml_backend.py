@@ -37,6 +37,9 @@ class MlBackend:
         self.commitment = ModelCommitment(model, plan_model(model))
         self.faults = faults
 
+    def model_roots(self) -> tuple[bytes, bytes, bytes]:
+        return self.commitment.roots
+
     def input_tensor(self, data: bytes) -> np.ndarray:
         """The request bytes as the model's input tensor; BackendError when they cannot be one."""
         spec = self.commitment.model.tensors[self.commitment.input_slot]
