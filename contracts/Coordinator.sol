@@ -10,13 +10,15 @@ import {IOpmlConsumer} from "./interfaces/IOpmlConsumer.sol";
 
 /// @title Coordinator
 /// @notice Inference requests, optimistic results, bonds, the challenge window, disputes and finalization with
-/// a callback to the requester (docs/game.md). Payouts are credits withdrawn with `withdraw()`.
+/// a callback to the requester (docs/game.md); an Open request past its deadline can be cancelled by its
+/// requester for a refund of the fee. Payouts and refunds are credits withdrawn with `withdraw()`.
 contract Coordinator is ICoordinator, IGameResolver {
     enum RequestStatus {
         None,
         Open,
         Submitted,
-        Finalized
+        Finalized,
+        Cancelled
     }
 
     enum SubmissionStatus {
@@ -26,7 +28,23 @@ contract Coordinator is ICoordinator, IGameResolver {
         Finalized
     }
 
+    /// @dev `createdAt` shares the requester's slot (no extra storage write per request).
     struct Request {
+        address requester;
+        uint64 createdAt;
+        uint256 modelId;
+        uint256 fee;
+        bytes32 inputCommitment;
+        bytes32 anchor;
+        address callback;
+        uint64 callbackGasLimit;
+        RequestStatus status;
+        uint256 activeSubmission;
+        bool callbackFailed;
+    }
+
+    /// @notice What `getRequest` returns: the request's fields in their original order, `createdAt` last.
+    struct RequestView {
         address requester;
         uint256 modelId;
         uint256 fee;
@@ -37,6 +55,7 @@ contract Coordinator is ICoordinator, IGameResolver {
         RequestStatus status;
         uint256 activeSubmission;
         bool callbackFailed;
+        uint64 createdAt;
     }
 
     struct Submission {
@@ -57,6 +76,7 @@ contract Coordinator is ICoordinator, IGameResolver {
     }
 
     error BadBurnBps(uint16 burnBps);
+    error BadRequestTimeout(uint64 requestTimeout);
     error UnknownModel(uint256 modelId);
     error UnknownRequest(uint256 requestId);
     error UnknownGame(uint256 gameId);
@@ -65,6 +85,10 @@ contract Coordinator is ICoordinator, IGameResolver {
     error CallbackGasTooHigh(uint256 limit, uint256 max);
     error BondWrong(uint256 required, uint256 sent);
     error AlreadyFinalized(uint256 requestId);
+    error AlreadyCancelled(uint256 requestId);
+    error NotRequester(address caller);
+    error RequestNotOpen(RequestStatus status);
+    error RequestNotExpired(uint256 deadline);
     error AlreadySubmitted(uint256 requestId, uint256 submissionId);
     error NoActiveSubmission(uint256 requestId);
     error WindowClosed(uint256 windowEnd);
@@ -109,6 +133,7 @@ contract Coordinator is ICoordinator, IGameResolver {
     event Finalized(
         uint256 indexed requestId, uint256 indexed submissionId, address indexed submitter, bytes32 outputCommitment
     );
+    event RequestCancelled(uint256 indexed requestId, address indexed requester, uint256 refund);
     event CallbackResult(uint256 indexed requestId, address callback, bool success);
     event Burned(uint256 amount);
     event Withdrawn(address indexed account, uint256 amount);
@@ -129,6 +154,8 @@ contract Coordinator is ICoordinator, IGameResolver {
     address public immutable burnAddress;
     uint64 public immutable maxCallbackGas;
     uint256 public immutable maxInputBytes;
+    /// @notice Seconds after its creation from which an Open request may be cancelled by its requester.
+    uint64 public immutable requestTimeout;
 
     uint256 public requestCount;
     uint256 public submissionCount;
@@ -148,9 +175,11 @@ contract Coordinator is ICoordinator, IGameResolver {
         uint16 burnBps_,
         address burnAddress_,
         uint64 maxCallbackGas_,
-        uint256 maxInputBytes_
+        uint256 maxInputBytes_,
+        uint64 requestTimeout_
     ) {
         if (burnBps_ > BPS) revert BadBurnBps(burnBps_);
+        if (requestTimeout_ == 0) revert BadRequestTimeout(requestTimeout_);
         registry = registry_;
         game = game_;
         commitment = commitment_;
@@ -161,6 +190,7 @@ contract Coordinator is ICoordinator, IGameResolver {
         burnAddress = burnAddress_;
         maxCallbackGas = maxCallbackGas_;
         maxInputBytes = maxInputBytes_;
+        requestTimeout = requestTimeout_;
     }
 
     // ------------------------------------------------------------------------------------------------ requester
@@ -184,9 +214,22 @@ contract Coordinator is ICoordinator, IGameResolver {
         r.callback = callback;
         r.callbackGasLimit = callbackGasLimit;
         r.status = RequestStatus.Open;
+        r.createdAt = uint64(block.timestamp);
         emit RequestCreated(
             requestId, modelId, msg.sender, msg.value, inputCommitment, anchor, callback, callbackGasLimit, input
         );
+    }
+
+    /// @inheritdoc ICoordinator
+    function cancelRequest(uint256 requestId) external {
+        Request storage r = _request(requestId);
+        if (msg.sender != r.requester) revert NotRequester(msg.sender);
+        if (r.status != RequestStatus.Open) revert RequestNotOpen(r.status);
+        uint256 deadline = _deadline(r);
+        if (block.timestamp < deadline) revert RequestNotExpired(deadline);
+        r.status = RequestStatus.Cancelled;
+        _credit(r.requester, r.fee);
+        emit RequestCancelled(requestId, r.requester, r.fee);
     }
 
     // ------------------------------------------------------------------------------------------------ submitter
@@ -199,7 +242,7 @@ contract Coordinator is ICoordinator, IGameResolver {
         returns (uint256 submissionId)
     {
         Request storage r = _request(requestId);
-        if (r.status == RequestStatus.Finalized) revert AlreadyFinalized(requestId);
+        _notOver(r, requestId);
         if (r.status == RequestStatus.Submitted) revert AlreadySubmitted(requestId, r.activeSubmission);
         if (msg.value != submitterBond) revert BondWrong(submitterBond, msg.value);
         submissionId = ++submissionCount;
@@ -298,8 +341,28 @@ contract Coordinator is ICoordinator, IGameResolver {
 
     // ---------------------------------------------------------------------------------------------------- views
 
-    function getRequest(uint256 requestId) external view returns (Request memory) {
-        return _requests[requestId];
+    function getRequest(uint256 requestId) external view returns (RequestView memory) {
+        Request storage r = _requests[requestId];
+        return RequestView(
+            r.requester,
+            r.modelId,
+            r.fee,
+            r.inputCommitment,
+            r.anchor,
+            r.callback,
+            r.callbackGasLimit,
+            r.status,
+            r.activeSubmission,
+            r.callbackFailed,
+            r.createdAt
+        );
+    }
+
+    /// @notice The time from which the requester may cancel `requestId` while it is Open (createdAt +
+    /// requestTimeout); 0 for an unknown request.
+    function deadlineOf(uint256 requestId) external view returns (uint256) {
+        Request storage r = _requests[requestId];
+        return r.status == RequestStatus.None ? 0 : _deadline(r);
     }
 
     function getSubmission(uint256 submissionId) external view returns (Submission memory) {
@@ -330,10 +393,20 @@ contract Coordinator is ICoordinator, IGameResolver {
         if (r.status == RequestStatus.None) revert UnknownRequest(requestId);
     }
 
+    /// @dev Reverts for a request that is over: finalized or cancelled.
+    function _notOver(Request storage r, uint256 requestId) private view {
+        if (r.status == RequestStatus.Finalized) revert AlreadyFinalized(requestId);
+        if (r.status == RequestStatus.Cancelled) revert AlreadyCancelled(requestId);
+    }
+
+    function _deadline(Request storage r) private view returns (uint256) {
+        return uint256(r.createdAt) + requestTimeout;
+    }
+
     /// @dev The request and its pending submission, for challenge and finalize.
     function _pending(uint256 requestId) private view returns (Request storage r, Submission storage s) {
         r = _request(requestId);
-        if (r.status == RequestStatus.Finalized) revert AlreadyFinalized(requestId);
+        _notOver(r, requestId);
         if (r.status != RequestStatus.Submitted) revert NoActiveSubmission(requestId);
         s = _submissions[r.activeSubmission];
     }

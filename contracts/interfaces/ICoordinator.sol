@@ -10,4 +10,11 @@ interface ICoordinator {
         external
         payable
         returns (uint256 requestId);
+
+    /// @notice Cancels request `requestId` (only its requester) once it is Open — no result pending — and
+    /// `requestTimeout` seconds have passed since it was made; the fee is credited back to the requester.
+    function cancelRequest(uint256 requestId) external;
+
+    /// @notice Pays out the sender's credit (a refunded fee, a payout).
+    function withdraw() external;
 }

@@ -1,32 +1,42 @@
 """Coordinator on Anvil: requests, results, challenges, settlement of bonds and fees, finalization; every rejected
-input names its error; ether is conserved (minus gas, plus the burned share)."""
+input names its error; ether is conserved (minus gas, plus the burned share); an unanswered request is cancelled
+by its requester after its deadline for an exact refund."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from eth_abi import encode
+from web3 import Web3
+from web3.exceptions import ContractLogicError
 from fixtures_game import (
     BURN_ADDRESS,
     GameStack,
     advance_time,
     challenge,
+    deploy_game,
     events,
     expect_revert,
+    now,
     play,
     read_view,
     request,
     send,
+    set_next_timestamp,
     submit,
     toy_trace,
 )
 
+from opml.chain.bindings import CoordinatorContract, RequestStatus
+from opml.chain.tx import ContractRevert, revert_data
 from opml.game.toy import Lie
 from opml.hashing import keccak
 from opml.game.types import Phase, Role
 
 pytestmark = pytest.mark.usefixtures("isolated_chain")
 
-OPEN, SUBMITTED, FINALIZED = 1, 2, 3  # request status
+OPEN, SUBMITTED, FINALIZED, CANCELLED = 1, 2, 3, 4  # request status
 PENDING, SLASHED = 1, 2  # submission status
 
 
@@ -241,3 +251,124 @@ def test_silent_submitter_is_slashed_by_timeout(toy_stack3: GameStack) -> None:
     assert events(s.coordinator.events.GameSettled, receipt)[0]["submitterWon"] is False
     assert submission_status(s, submission_id) == SLASHED and request_status(s, request_id) == OPEN
     assert credit(s, s.challenger) == cfg.challenger_bond + cfg.submitter_bond - burned(s, cfg.submitter_bond)
+
+
+# -- expiry and cancellation -------------------------------------------------------------------------------------
+def deadline_of(stack: GameStack, request_id: int) -> int:
+    return stack.coordinator.functions.deadlineOf(request_id).call()
+
+
+def cancel_at(stack: GameStack, request_id: int, timestamp: int):  # noqa: ANN201
+    """The requester's `cancelRequest` mined in a block of exactly `timestamp` (gas given: no estimate, which
+    would run at another time); returns the receipt or raises the decoded ContractRevert."""
+    set_next_timestamp(stack.w3, timestamp)
+    return send(stack, stack.coordinator.functions.cancelRequest(request_id), stack.requester, gas=200_000)
+
+
+def test_request_deadline_is_its_creation_time_plus_the_timeout(toy_stack3: GameStack) -> None:
+    s, cfg = toy_stack3, toy_stack3.config
+    assert s.coordinator.functions.requestTimeout().call() == cfg.request_timeout > 0
+    request_id, receipt = request(s)
+    mined_at = s.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
+    assert s.coordinator.functions.getRequest(request_id).call()[10] == mined_at  # createdAt
+    assert deadline_of(s, request_id) == mined_at + cfg.request_timeout
+    assert deadline_of(s, 99) == 0
+    bound = CoordinatorContract(s.w3, s.coordinator.address)  # the typed binding reads the same
+    assert bound.request_timeout() == cfg.request_timeout
+    assert bound.deadline_of(request_id) == mined_at + cfg.request_timeout
+    read = bound.get_request(request_id)
+    assert (read.created_at, read.status, read.fee) == (mined_at, RequestStatus.OPEN, cfg.model_fee)
+    advance_time(s.w3, cfg.request_timeout)
+    send(s, bound.cancel_request(request_id), s.requester)
+    assert bound.get_request(request_id).status is RequestStatus.CANCELLED
+
+
+def test_cancel_is_rejected_early_for_others_with_a_pending_result_and_once_over(toy_stack3: GameStack) -> None:
+    s, cfg = toy_stack3, toy_stack3.config
+    fn = s.coordinator.functions
+    request_id, _ = request(s)
+    deadline = deadline_of(s, request_id)
+    expect_revert(s, fn.cancelRequest(99), s.requester, "UnknownRequest")
+    with pytest.raises(ContractRevert) as info:
+        cancel_at(s, request_id, deadline - 1)
+    assert (info.value.name, info.value.arguments) == ("RequestNotExpired", (deadline,))
+    assert request_status(s, request_id) == OPEN
+    advance_time(s.w3, cfg.request_timeout)
+    (caller,) = expect_revert(s, fn.cancelRequest(request_id), s.other, "NotRequester").arguments
+    assert Web3.to_checksum_address(caller) == s.other
+    submit(s, request_id, toy_trace(s, request_id))
+    assert expect_revert(s, fn.cancelRequest(request_id), s.requester,
+                         "RequestNotOpen").arguments == (SUBMITTED,)
+    advance_time(s.w3, cfg.challenge_window + 1)
+    send(s, fn.finalize(request_id), s.other)
+    assert expect_revert(s, fn.cancelRequest(request_id), s.requester,
+                         "RequestNotOpen").arguments == (FINALIZED,)
+    assert request_status(s, request_id) == FINALIZED
+
+
+def test_expired_request_is_cancelled_with_its_fee_refunded_exactly(toy_stack3: GameStack) -> None:
+    s, cfg = toy_stack3, toy_stack3.config
+    fn = s.coordinator.functions
+    ledger = Ledger(s)
+    fee = cfg.model_fee + 7
+    request_id, _ = request(s, fee=fee)
+    receipt = cancel_at(s, request_id, deadline_of(s, request_id))
+    (cancelled,) = events(s.coordinator.events.RequestCancelled, receipt)
+    assert (cancelled["requestId"], cancelled["requester"], cancelled["refund"]) == (request_id, s.requester, fee)
+    assert request_status(s, request_id) == CANCELLED
+    assert credit(s, s.requester) == fee
+
+    # a cancelled request is over: no result, challenge, finalization or second refund
+    trace = toy_trace(s, request_id)
+    output, end = trace.claim_preimage(1), trace.open_next(0)[0].root_at(8)
+    assert expect_revert(s, fn.submit(request_id, output, end), s.submitter, "AlreadyCancelled",
+                         cfg.submitter_bond).arguments == (request_id,)
+    expect_revert(s, fn.challenge(request_id), s.challenger, "AlreadyCancelled", cfg.challenger_bond)
+    expect_revert(s, fn.finalize(request_id), s.other, "AlreadyCancelled")
+    assert expect_revert(s, fn.cancelRequest(request_id), s.requester,
+                         "RequestNotOpen").arguments == (CANCELLED,)
+
+    withdraw_all(s, [s.requester])
+    assert ledger.change(s.requester) == 0
+    assert ledger.change(s.submitter) == ledger.change(s.challenger) == 0
+    assert s.w3.eth.get_balance(s.coordinator.address) == 0
+    ledger.assert_conserved()
+
+
+def test_slashed_and_reopened_request_can_be_cancelled_after_its_deadline(toy_stack3: GameStack) -> None:
+    s, cfg = toy_stack3, toy_stack3.config
+    fn = s.coordinator.functions
+    ledger = Ledger(s)
+    request_id, _ = request(s)
+    deadline = deadline_of(s, request_id)
+    honest = toy_trace(s, request_id)
+    liar = toy_trace(s, request_id, frozenset({Lie((0, 5, 1), 7)}))
+    submit(s, request_id, liar)
+    game_id, _ = challenge(s, request_id)
+    assert play(s, game_id, {Role.SUBMITTER: liar, Role.CHALLENGER: honest}).final.phase is Phase.CHALLENGER_WON
+    assert request_status(s, request_id) == OPEN
+    assert now(s.w3) < deadline
+    expect_revert(s, fn.cancelRequest(request_id), s.requester, "RequestNotExpired")
+
+    cancel_at(s, request_id, deadline)
+    assert request_status(s, request_id) == CANCELLED
+    assert credit(s, s.requester) == cfg.model_fee
+
+    withdraw_all(s, list(s.accounts.values()))
+    burn = burned(s, cfg.submitter_bond)
+    assert ledger.change(s.requester) == 0
+    assert ledger.change(s.submitter) == -cfg.submitter_bond
+    assert ledger.change(s.challenger) == cfg.submitter_bond - burn
+    assert ledger.change(BURN_ADDRESS) == burn
+    assert s.w3.eth.get_balance(s.coordinator.address) == 0
+    ledger.assert_conserved()
+
+
+def test_coordinator_rejects_a_zero_request_timeout(toy_stack3: GameStack) -> None:
+    s = toy_stack3
+    config = replace(s.config, request_timeout=0)
+    with pytest.raises(ContractLogicError) as info:
+        deploy_game(s.w3, config, [c.address for c in s.link_verifiers], config.max_depths,
+                    s.step_verifier.address, lambda _: s.commitment.address, s.admin)
+    revert = s.errors.decode(revert_data(info.value) or b"")
+    assert (revert.name, revert.arguments) == ("BadRequestTimeout", (0,))

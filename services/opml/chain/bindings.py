@@ -45,6 +45,7 @@ class RequestStatus(IntEnum):
     OPEN = 1
     SUBMITTED = 2
     FINALIZED = 3
+    CANCELLED = 4
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class Request:
     status: RequestStatus
     active_submission: int
     callback_failed: bool
+    created_at: int
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,9 @@ class CoordinatorContract:
     def release_game(self, game_id: int) -> Any:
         return self._fn.releaseGame(game_id)
 
+    def cancel_request(self, request_id: int) -> Any:
+        return self._fn.cancelRequest(request_id)
+
     def withdraw(self) -> Any:
         return self._fn.withdraw()
 
@@ -224,6 +229,13 @@ class CoordinatorContract:
     def challenge_window(self) -> int:
         return self._fn.challengeWindow().call()
 
+    def request_timeout(self) -> int:
+        return self._fn.requestTimeout().call()
+
+    def deadline_of(self, request_id: int) -> int:
+        """When the requester may cancel `request_id` if it is still open (createdAt + requestTimeout)."""
+        return self._fn.deadlineOf(request_id).call()
+
     def game_address(self) -> str:
         return self._fn.game().call()
 
@@ -232,7 +244,7 @@ class CoordinatorContract:
 
     def get_request(self, request_id: int) -> Request:
         raw = self._fn.getRequest(request_id).call()
-        return Request(*raw[:7], RequestStatus(raw[7]), raw[8], raw[9])
+        return Request(*raw[:7], RequestStatus(raw[7]), *raw[8:11])
 
     def get_submission(self, submission_id: int) -> Submission:
         raw = self._fn.getSubmission(submission_id).call()

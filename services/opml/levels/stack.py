@@ -42,7 +42,8 @@ def deploy_level_contracts(w3: Web3, sender: str | None = None) -> LevelContract
 @dataclass(frozen=True)
 class GameConfig:
     """What a stack's DisputeGame and Coordinator are deployed with: checkpoints per round (N), each party's clock,
-    the challenge window, bonds, the burned share, the callback gas cap, the request input cap and the model fee."""
+    the challenge window, bonds, the burned share, the callback gas cap, the request input cap, the request timeout
+    (seconds after which an unanswered request may be cancelled by its requester for a refund) and the model fee."""
 
     checkpoint_count: int = 15
     clock_seconds: int = 3_600
@@ -52,6 +53,7 @@ class GameConfig:
     burn_bps: int = 1_000
     max_callback_gas: int = 300_000
     max_input_bytes: int = 1 << 16
+    request_timeout: int = 86_400
     model_fee: int = ETHER // 100
 
 
@@ -73,7 +75,8 @@ def deploy_game(w3: Web3, config: GameConfig, links: Sequence[str], max_depths: 
                   config.clock_seconds, sender=admin)
     coordinator = deploy(w3, "Coordinator", registry.address, game.address, commitment_address,
                          config.submitter_bond, config.challenger_bond, config.challenge_window, config.burn_bps,
-                         BURN_ADDRESS, config.max_callback_gas, config.max_input_bytes, sender=admin)
+                         BURN_ADDRESS, config.max_callback_gas, config.max_input_bytes, config.request_timeout,
+                         sender=admin)
     transact(w3, game.functions.bindCoordinator(coordinator.address), admin)
     return GameContracts(registry, game, coordinator)
 
