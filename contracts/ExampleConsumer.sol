@@ -9,9 +9,12 @@ import {IOpmlConsumer} from "./interfaces/IOpmlConsumer.sol";
 contract ExampleConsumer is IOpmlConsumer {
     error NotCoordinator(address caller);
     error UnknownInference(uint256 requestId);
+    error NotAsker(address caller);
+    error RefundFailed(address asker, uint256 amount);
 
     event InferenceRequested(uint256 indexed requestId, address indexed asker, bytes input);
     event InferenceAnswered(uint256 indexed requestId, bytes output);
+    event InferenceRefunded(uint256 indexed requestId, address indexed asker, uint256 amount);
 
     ICoordinator public immutable coordinator;
     uint256 public immutable modelId;
@@ -41,6 +44,27 @@ contract ExampleConsumer is IOpmlConsumer {
         answered[requestId] = true;
         _outputs[requestId] = output;
         emit InferenceAnswered(requestId, output);
+    }
+
+    /// @notice Gives up on `requestId` once the Coordinator lets its requester cancel it (no result pending, its
+    /// deadline passed) and sends the refunded fee to whoever asked. Only that asker may call it.
+    function refund(uint256 requestId) external {
+        address asker = askerOf[requestId];
+        if (asker == address(0)) revert UnknownInference(requestId);
+        if (msg.sender != asker) revert NotAsker(msg.sender);
+        delete askerOf[requestId];
+        coordinator.cancelRequest(requestId);
+        // This contract never submits or challenges, so its whole credit is this request's refunded fee.
+        uint256 amount = coordinator.balanceOf(address(this));
+        if (amount > 0) coordinator.withdraw();
+        (bool sent,) = asker.call{value: amount}("");
+        if (!sent) revert RefundFailed(asker, amount);
+        emit InferenceRefunded(requestId, asker, amount);
+    }
+
+    /// @notice Receives refunds withdrawn from the Coordinator.
+    receive() external payable {
+        if (msg.sender != address(coordinator)) revert NotCoordinator(msg.sender);
     }
 
     /// @notice The final output of `requestId` (empty until answered).

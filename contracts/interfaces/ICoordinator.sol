@@ -17,4 +17,7 @@ interface ICoordinator {
 
     /// @notice Pays out the sender's credit (a refunded fee, a payout).
     function withdraw() external;
+
+    /// @notice The credit `account` can withdraw.
+    function balanceOf(address account) external view returns (uint256);
 }

@@ -8,6 +8,7 @@ from fixtures_game import (
     advance_time,
     events,
     expect_revert,
+    fee_paid,
     request,
     send,
     submit,
@@ -53,11 +54,36 @@ def test_example_consumer_receives_the_final_output(toy_stack3: GameStack) -> No
     _expect_consumer_error(s, consumer, forged)
 
 
-def _expect_consumer_error(stack: GameStack, consumer, call) -> None:
+def test_example_consumer_refunds_an_unanswered_request_to_its_asker(toy_stack3: GameStack) -> None:
+    s = toy_stack3
+    consumer = deploy(s.w3, "ExampleConsumer", s.coordinator.address, s.model_id, CALLBACK_GAS)
+    fee = s.config.model_fee
+    receipt = send(s, consumer.functions.ask(b"nobody answers"), s.requester, fee)
+    (asked,) = events(consumer.events.InferenceRequested, receipt)
+    request_id = asked["requestId"]
+
+    expect_revert(s, consumer.functions.refund(request_id), s.requester, "RequestNotExpired")  # too early
+    advance_time(s.w3, s.config.request_timeout)
+    _expect_consumer_error(s, consumer, consumer.functions.refund(request_id), "NotAsker(address)")
+    before = s.w3.eth.get_balance(s.requester)
+    receipt = send(s, consumer.functions.refund(request_id), s.requester)
+    (refunded,) = events(consumer.events.InferenceRefunded, receipt)
+    assert refunded["amount"] == fee and refunded["asker"] == s.requester
+    assert s.w3.eth.get_balance(s.requester) == before + fee - fee_paid(receipt)
+    assert s.w3.eth.get_balance(consumer.address) == 0
+    assert s.coordinator.functions.balanceOf(consumer.address).call() == 0
+    _expect_consumer_error(s, consumer, consumer.functions.refund(request_id), "UnknownInference(uint256)",
+                           sender=s.requester)  # refunded once only
+    _expect_consumer_error(s, consumer, consumer.functions.onOpmlResult(request_id, b"late"),
+                           "UnknownInference(uint256)", sender=s.coordinator.address)
+
+
+def _expect_consumer_error(stack: GameStack, consumer, call, error: str = "NotCoordinator(address)",
+                           sender: str | None = None) -> None:
     """The consumer's own error (its ABI is not in the stack's decoder)."""
     with pytest.raises(ContractLogicError) as info:
-        call.call({"from": stack.other})
-    assert revert_data(info.value)[:4] == keccak(b"NotCoordinator(address)")[:4]
+        call.call({"from": sender or stack.other})
+    assert revert_data(info.value)[:4] == keccak(error.encode())[:4]
 
 
 @pytest.mark.parametrize("consumer_name", ["RevertingConsumer", "GasGuzzlerConsumer"])
