@@ -5,6 +5,9 @@ The stack is the real one: TensorCommitment (input/output commitments computed o
 verifiers and the MIPS step contract. Lies land at an early node, the last node, a middle tile and the first or
 last VM step of a tile, each told by a lying submitter and by a lying challenger; an output that is not its own
 trace's and forged links at each boundary are rejected with their named errors and the forger loses on time.
+Every dispute pays the bonds exactly: the winner's Coordinator credit gains the loser's bond less the burned share
+(and, for a winning challenger, its own bond back), the burn address receives that share, the loser gets nothing;
+a winning submitter collects the fee and its own bond when the result is finalized.
 A randomized test plays RANDOM_DISPUTES more, each fault class in turn at random positions, from a seed printed in
 every message (OPML_DISPUTE_SEED reproduces a run).
 """
@@ -14,10 +17,22 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from fixtures_game import GameStack, StackConfig, advance_time, challenge, deploy_stack, events, play, request, send
+from fixtures_game import (
+    BURN_ADDRESS,
+    GameStack,
+    StackConfig,
+    advance_time,
+    challenge,
+    deploy_stack,
+    events,
+    play,
+    request,
+    send,
+)
 from web3 import Web3
 
 from opml.chain.anvil import DEV_PRIVATE_KEYS
@@ -88,6 +103,43 @@ def _dispute(stack: GameStack, submitter: RequestLevel, challenger: RequestLevel
         rest.rejected[:0] = played.rejected
         played = rest
     return played
+
+
+@dataclass(frozen=True)
+class _Holdings:
+    """The dispute parties' Coordinator credits, the burn address's ether and the coordinator's burned total."""
+
+    submitter: int
+    challenger: int
+    burn_address: int
+    burned_total: int
+
+
+def _holdings(stack: GameStack) -> _Holdings:
+    c = stack.coordinator.functions
+    return _Holdings(c.balanceOf(stack.submitter).call(), c.balanceOf(stack.challenger).call(),
+                     stack.w3.eth.get_balance(BURN_ADDRESS), c.totalBurned().call())
+
+
+def _check_bonds(stack: GameStack, before: _Holdings, played, liar: Role, why: str) -> None:  # noqa: ANN001
+    """The game's settlement paid exactly: the winner's credit gained the loser's bond less `burn_bps` of it (a
+    winning challenger also its own bond back), the burn address received that share, the loser nothing. A winning
+    submitter's own bond stays bonded until the result is finalized, which then credits it the fee and the bond."""
+    cfg = stack.config
+    loser_bond = cfg.submitter_bond if liar is Role.SUBMITTER else cfg.challenger_bond
+    burn = loser_bond * cfg.burn_bps // 10_000
+    own_bond_back = cfg.challenger_bond if liar is Role.SUBMITTER else 0
+    after = _holdings(stack)
+    gains = {Role.SUBMITTER: after.submitter - before.submitter, Role.CHALLENGER: after.challenger - before.challenger}
+    assert burn > 0 and gains == {liar: 0, liar.opponent: own_bond_back + loser_bond - burn}, f"{why}: {gains}"
+    assert after.burn_address - before.burn_address == burn == after.burned_total - before.burned_total, why
+    if liar is Role.SUBMITTER:
+        return
+    advance_time(stack.w3, cfg.challenge_window + 1)
+    send(stack, stack.coordinator.functions.finalize(played.final.request_id), stack.other)
+    finalized = stack.coordinator.functions.balanceOf(stack.submitter).call() - after.submitter
+    assert finalized == cfg.model_fee + cfg.submitter_bond, why
+    assert stack.coordinator.functions.balanceOf(stack.challenger).call() == before.challenger, why
 
 
 def _rejection_reasons(stack: GameStack, played) -> list[str]:  # noqa: ANN001
@@ -177,12 +229,15 @@ CASES = {
 def test_the_liar_loses_its_bond(stack, commitment, honest, digit, case: str, liar: Role) -> None:
     fault = CASES[case]
     lying = RequestLevel(commitment, digit, frozenset({fault}))
+    why = f"{case} by the {liar.name.lower()}"
+    before = _holdings(stack)
     played = _dispute(stack, lying, honest) if liar is Role.SUBMITTER else _dispute(stack, honest, lying)
-    _check_outcome(stack, played, commitment, honest, fault, liar, True, f"{case} by the {liar.name.lower()}")
+    _check_outcome(stack, played, commitment, honest, fault, liar, True, why)
     submission = stack.coordinator.functions.getSubmission(played.final.submission_id).call()
     slashed = SubmissionStatus(submission[6]) is SubmissionStatus.SLASHED
     assert slashed == (liar is Role.SUBMITTER)  # a liar submitter's bond is gone; a liar challenger's goes to it
     assert stack.coordinator.functions.getChallenge(played.final.game_id).call()[2]  # settled
+    _check_bonds(stack, before, played, liar, why)
 
 
 def _run_seed() -> int:
@@ -207,8 +262,10 @@ def test_randomized_disputes_the_honest_side_wins(stack, commitment, honest, dig
     why = f"OPML_DISPUTE_SEED={SEED} dispute {index}: {kind} {fault} by the {liar.name.lower()}"
     print(why)
     lying = RequestLevel(commitment, digit, frozenset({fault}))
+    before = _holdings(stack)
     played = _dispute(stack, lying, honest) if liar is Role.SUBMITTER else _dispute(stack, honest, lying)
     _check_outcome(stack, played, commitment, honest, fault, liar, False, why)
+    _check_bonds(stack, before, played, liar, why)
 
 
 def test_node_driver_plays_a_dispute_on_the_deployed_ml_stack(w3, contracts_built, commitment, honest, digit,
@@ -221,6 +278,8 @@ def test_node_driver_plays_a_dispute_on_the_deployed_ml_stack(w3, contracts_buil
     requester, submitter, challenger = (TxSender(w3, DEV_PRIVATE_KEYS[i], errors) for i in (1, 2, 3))
     liar = RequestLevel(commitment, digit, frozenset({WrongOutput(7, 4, vm_step=None)}))
     c = stack.bindings.coordinator
+    credits_before = {sender.address: c.balance_of(sender.address) for sender in (submitter, challenger)}
+    burn_before = w3.eth.get_balance(BURN_ADDRESS)
     mined = requester.send(c.request(model_id, digit.tobytes()), value=stack.config.model_fee)
     request_id = c.events("RequestCreated", mined.receipt)[0]["requestId"]
     submitted = submitter.send(c.submit(request_id, *liar.submission()), value=stack.config.submitter_bond)
@@ -233,3 +292,8 @@ def test_node_driver_plays_a_dispute_on_the_deployed_ml_stack(w3, contracts_buil
     assert outcome.phase is Phase.CHALLENGER_WON and not log.rejections and outcome.depth == 3
     assert outcome.openings == (0, 7, 4)
     assert c.get_submission(submission_id).status is SubmissionStatus.SLASHED
+    cfg = stack.config
+    burn = cfg.submitter_bond * cfg.burn_bps // 10_000
+    gains = {address: c.balance_of(address) - credit for address, credit in credits_before.items()}
+    assert gains == {submitter.address: 0, challenger.address: cfg.challenger_bond + cfg.submitter_bond - burn}
+    assert w3.eth.get_balance(BURN_ADDRESS) - burn_before == burn > 0

@@ -1,7 +1,7 @@
 """The ONNX importer: error reporting, lowering of each supported op, quantization, the scales file and the CLI.
 
-Small float graphs are built with onnx.helper; each imported integer model is run natively and compared with the
-float graph (onnxruntime) within a few output quantization steps.
+Small float graphs are built with onnx.helper (tests/onnx_models.py); each imported integer model is run natively
+and compared with the float graph (onnxruntime) within a few output quantization steps.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from onnx_models import onnx_model as _model
 
 from opml.kernels import REPO_ROOT
 from opml.ml import executor
@@ -36,24 +37,6 @@ from opml.ml.scales import QuantizedModel, ScalesError, scales_path
 
 RNG = np.random.default_rng(7)
 MODELS = REPO_ROOT / "models"
-
-
-def _model(nodes, input_shape, output_name, output_shape, initializers=(), opset=13) -> onnx.ModelProto:
-    graph = helper.make_graph(
-        nodes, "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_shape)],
-        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, output_shape)],
-        [numpy_helper.from_array(_onnx_array(v), name) for name, v in initializers],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
-    onnx.checker.check_model(model)
-    return model
-
-
-def _onnx_array(value) -> np.ndarray:
-    """Integer arrays keep their (int64) type; everything else becomes float32."""
-    value = np.asarray(value)
-    return value.astype(np.int64) if value.dtype.kind in "iu" else value.astype(np.float32)
 
 
 def _weights(*shape, scale=0.3):
