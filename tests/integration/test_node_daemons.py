@@ -99,16 +99,33 @@ def test_lying_submitter_is_slashed_by_the_honest_challenger(net: NodeNet) -> No
 
 def test_lying_challenger_loses_to_the_honest_submitter(net: NodeNet) -> None:
     coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    challenger_before = net.w3.eth.get_balance(address(net, "challenger"))
     submitter = net.daemon("submitter")
     challenger = net.daemon("challenger", faults=["lie:0.5:2"])
     request_id = ask(net, b"trust me")
     (game,) = challenger.wait_for("challenged", lambda e: e["request"] == request_id)
     (over,) = submitter.wait_for("game_over", lambda e: e["game"] == game["game"])
     assert over["won"] and over["phase"] == "SUBMITTER_WON"
+    bond = coordinator.challenger_bond()
+    won = bond - bond * coordinator.burn_bps() // 10_000
+    (settled,) = coordinator.contract.events.GameSettled.get_logs(from_block=net.deployment.start_block)
+    credits = coordinator.contract.functions.balanceOf
+    at, submitter_address = settled["blockNumber"], address(net, "submitter")
+    assert credits(submitter_address).call(block_identifier=at) - \
+        credits(submitter_address).call(block_identifier=at - 1) == won  # the liar's bond less the burned share
     net.warp(WINDOW + 1)
     submitter.wait_for("request_finalized", lambda e: e["request"] == request_id)
     assert coordinator.get_request(request_id).status is RequestStatus.FINALIZED
-    _assert_no_reverted_moves(net, address(net, "submitter"))
+    _assert_no_reverted_moves(net, submitter_address)
+    submitter.wait_for("withdrawn", lambda e: e["amount"] >= coordinator.submitter_bond())
+    fee = net.w3.eth.contract(address=net.deployment.registry, abi=load_artifact("ModelRegistry").abi) \
+        .functions.modelRoots(1).call()[3]
+    withdrawals = coordinator.contract.events.Withdrawn.get_logs(from_block=net.deployment.start_block)
+    paid = {who: sum(e["args"]["amount"] for e in withdrawals if e["args"]["account"] == address(net, who))
+            for who in ("submitter", "challenger")}
+    assert paid == {"submitter": fee + coordinator.submitter_bond() + won, "challenger": 0}
+    lost = challenger_before - net.w3.eth.get_balance(address(net, "challenger"))
+    assert lost == bond + _gas_paid(net, address(net, "challenger"))  # the challenger is out exactly its bond
 
 
 def _txs_from(net: NodeNet, sender: str) -> list:

@@ -1,5 +1,7 @@
 """The daemons on the real ML level stack (request → graph → tile → VM, decided by one on-chain MIPS step):
-a submitter lying about one element of an MNIST MLP layer is slashed by the honest challenger daemon.
+a submitter lying about one element of an MNIST MLP layer is slashed by the honest challenger daemon; a challenger
+lying the same way loses its bond to the honest submitter (less the burned share), to the wei; both report the VM
+time of the dispute (`opml_vm_seconds`).
 """
 
 from __future__ import annotations
@@ -7,48 +9,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import urllib.request
+
 import numpy as np
 import pytest
 from eth_account import Account
+from prometheus_client.parser import text_string_to_metric_families
 from web3 import Web3
 
-from opml.chain.anvil import Anvil
-from opml.chain.bindings import SubmissionStatus
+from opml.chain.anvil import Anvil, free_port
+from opml.chain.bindings import RequestStatus, SubmissionStatus
 from opml.chain.build import REPO_ROOT
-from opml.levels.commitments import ModelCommitment
-from opml.levels.stack import MlStackConfig, deploy_ml_stack
-from opml.levels.tiling import plan_model
 from opml.ml.accuracy import as_float_input
-from opml.ml.scales import QuantizedModel
-from opml.node.deployment import Deployment, ModelSpec
-from opml.node.testing import NodeNet
+from opml.node.deployment import ModelSpec
+from opml.node.testing import MlNet, gas_paid
 
 MODEL = "models/mnist_mlp.opml"
-
-
-class MlNet(NodeNet):
-    """NodeNet over the ML stack with the MNIST MLP registered (kind "ml")."""
-
-    def __init__(self, w3: Web3, rpc_url: str, workdir: Path) -> None:  # noqa: D107 — deploys instead of the toy
-        from opml.chain.anvil import DEV_PRIVATE_KEYS
-
-        self.w3, self.rpc_url, self.workdir, self.daemons = w3, rpc_url, workdir, []
-        self.keys = {"requester": DEV_PRIVATE_KEYS[1], "submitter": DEV_PRIVATE_KEYS[2],
-                     "challenger": DEV_PRIVATE_KEYS[3]}
-        start = w3.eth.block_number + 1
-        stack = deploy_ml_stack(w3, MlStackConfig(challenge_window=600))
-        quantized = QuantizedModel.load(REPO_ROOT / MODEL)
-        self.quantized = quantized
-        model_id = stack.register(ModelCommitment(quantized.model, plan_model(quantized.model)))
-        self.deployment = Deployment(network="ml-test", chain_id=w3.eth.chain_id, start_block=start,
-                                     coordinator=stack.bindings.coordinator.address,
-                                     game=stack.bindings.game.address, registry=stack.registry.address,
-                                     models={model_id: ModelSpec(kind="ml", model_file=MODEL)})
-        self.model_id = model_id
-        self.fee = stack.config.model_fee
-        self.coordinator = stack.bindings.coordinator
-        self.addresses = workdir / "ml.json"
-        self.deployment.save(self.addresses)
+WINDOW = 600
 
 
 @pytest.fixture
@@ -60,14 +37,28 @@ def net(anvil: Anvil, w3: Web3, contracts_built: None, tmp_path: Path) -> Iterat
         network.stop_all()
 
 
-def test_lying_ml_submitter_is_slashed_down_to_one_mips_step(net: MlNet) -> None:
+def digit(net: MlNet, index: int) -> bytes:
+    """MNIST test image `index` as the model's int8 input tensor bytes."""
     with np.load(REPO_ROOT / "models" / "mnist_data.npz") as data:
-        digit = net.quantized.quantize_input(as_float_input(data["test_x"][11]))
+        return net.quantized.quantize_input(as_float_input(data["test_x"][index])).tobytes()
+
+
+def address(net: MlNet, who: str) -> str:
+    return Account.from_key(net.keys[who]).address
+
+
+def scrape(port: int) -> dict[tuple[str, str], float]:
+    """The daemon's `opml_vm_seconds` samples: (sample name, call label) → value."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return {(sample.name, sample.labels.get("call", "")): sample.value
+            for family in text_string_to_metric_families(text) if family.name == "opml_vm_seconds"
+            for sample in family.samples}
+
+
+def test_lying_ml_submitter_is_slashed_down_to_one_mips_step(net: MlNet) -> None:
     submitter = net.daemon("submitter", faults=["wrong-output:2:3"], model_dir=str(REPO_ROOT))
     challenger = net.daemon("challenger", model_dir=str(REPO_ROOT))
-    requester = Account.from_key(net.keys["requester"]).address
-    call = net.coordinator.request(net.model_id, digit.tobytes())
-    net.w3.eth.wait_for_transaction_receipt(call.transact({"from": requester, "value": net.fee}))
+    net.request(digit(net, 11))
     (game,) = challenger.wait_for("challenged", timeout=60)
     (over,) = challenger.wait_for("game_over", lambda e: e["game"] == game["game"], timeout=240)
     assert over["won"] and over["phase"] == "CHALLENGER_WON"
@@ -90,3 +81,59 @@ def test_a_node_refuses_a_model_file_that_does_not_match_its_registered_commitme
     daemon_for(MODEL).check_chain()  # the registered file passes
     with pytest.raises(ConfigError, match="does not match the registered commitment"):
         daemon_for("models/mnist_cnn.opml").check_chain()  # another model's file under this model's id
+
+
+def test_lying_ml_challenger_loses_its_bond_to_the_honest_submitter(net: MlNet) -> None:
+    coordinator = net.coordinator
+    ports = {"submitter": free_port(), "challenger": free_port()}
+    challenger_before = net.w3.eth.get_balance(address(net, "challenger"))
+    submitter = net.daemon("submitter", model_dir=str(REPO_ROOT), metrics_port=ports["submitter"])
+    challenger = net.daemon("challenger", faults=["wrong-output:2:3"], model_dir=str(REPO_ROOT),
+                            metrics_port=ports["challenger"])
+    request_id = net.request(digit(net, 11))
+    (game,) = challenger.wait_for("challenged", timeout=60)
+    (over,) = submitter.wait_for("game_over", lambda e: e["game"] == game["game"], timeout=240)
+    assert over["won"] and over["phase"] == "SUBMITTER_WON"
+    steps = [e for e in challenger.events("move_sent") + submitter.events("move_sent") if e["action"] == "Step"]
+    assert len(steps) == 1 and steps[0]["depth"] == 3  # decided by one MIPS step, sent by the submitter
+    assert steps[0] in submitter.events("move_sent")
+
+    # The settlement credits the submitter the challenger's bond less the burned share, and the challenger nothing.
+    (settled,) = coordinator.contract.events.GameSettled.get_logs(from_block=net.deployment.start_block)
+    assert settled["args"]["gameId"] == game["game"] and settled["args"]["submitterWon"]
+    block = settled["blockNumber"]
+    bond, burn_bps = coordinator.challenger_bond(), coordinator.burn_bps()
+    burned = bond * burn_bps // 10_000
+    assert burned > 0
+
+    def credit(who: str, at: int) -> int:
+        return coordinator.contract.functions.balanceOf(address(net, who)).call(block_identifier=at)
+
+    assert credit("submitter", block) - credit("submitter", block - 1) == bond - burned
+    assert credit("challenger", block) == credit("challenger", block - 1) == 0
+    (burn,) = coordinator.contract.events.Burned.get_logs(from_block=block, to_block=block)
+    assert burn["args"]["amount"] == burned
+
+    # After the window the result is final; every wei the submitter withdraws is its fee, its bond and the
+    # challenger's bond less the burned share; the challenger withdraws nothing and is out its bond plus gas.
+    net.warp(WINDOW + 1)
+    submitter.wait_for("request_finalized", lambda e: e["request"] == request_id)
+    assert coordinator.get_request(request_id).status is RequestStatus.FINALIZED
+    submitter.wait_for("withdrawn", lambda e: e["amount"] >= net.fee + coordinator.submitter_bond())
+
+    def withdrawn(who: str) -> int:
+        logs = coordinator.contract.events.Withdrawn.get_logs(from_block=net.deployment.start_block)
+        return sum(e["args"]["amount"] for e in logs if e["args"]["account"] == address(net, who))
+
+    assert withdrawn("submitter") == net.fee + coordinator.submitter_bond() + bond - burned
+    assert withdrawn("challenger") == 0 and coordinator.balance_of(address(net, "challenger")) == 0
+    spent = challenger_before - net.w3.eth.get_balance(address(net, "challenger"))
+    assert spent == bond + gas_paid(net, "challenger")
+
+    # Both played down to the VM: one tile's kernel run each, its state roots and the step witness timed.
+    for who in ("submitter", "challenger"):
+        vm = scrape(ports[who])
+        assert vm[("opml_vm_seconds_count", "trace")] == 1.0, (who, vm)
+        assert vm[("opml_vm_seconds_sum", "trace")] > 0.0, (who, vm)
+        assert vm[("opml_vm_seconds_count", "state")] >= 1.0, (who, vm)
+        assert vm[("opml_vm_seconds_count", "witness")] >= 1.0, (who, vm)

@@ -37,12 +37,14 @@ class RequestInput:
 @dataclass(frozen=True)
 class Claim:
     """A node's answer to a request: the output it would submit, the commitments the contracts compute from it,
-    and the request-level trace provider it plays disputes with."""
+    and the request-level trace provider it plays disputes with (`runs_vm`: its last level runs the MIPS VM, whose
+    time the daemon reports as `opml_vm_seconds`)."""
 
     output: bytes
     output_commitment: bytes
     trace_commitment: bytes
     provider: TraceProvider
+    runs_vm: bool = False
 
 
 class ModelBackend(Protocol):

@@ -1,10 +1,12 @@
-"""`opml submitter|challenger|request|result|devnet`: the node's commands.
+"""`opml submitter|challenger|request|result|devnet|register-model`: the node's commands.
 
     opml submitter --config config/submitter.toml
     opml challenger --config config/challenger.toml
     opml request --model 1 --input '"hello"' --wait
+    opml request --model 1 --input models/mnist_data.npz:test_x --index 11 --wait    # an ML model, a real digit
     opml result 1
-    opml devnet up | down
+    opml devnet up [--model models/mnist_cnn.opml] | down
+    opml register-model models/mnist_mlp.opml --deployment deploy/local.json --rpc-url … --key …
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from opml.chain.tx import TxError
 from .backends import BackendError
 from .cache import CacheError
 from .config import ConfigError, load_config
-from .deployment import DeploymentError, load_deployment
+from .deployment import Deployment, DeploymentError, load_deployment
 from .devnet import DEPLOY_DIR, DevnetError
+from .inputs import Quantize
+from .inputs import parse_input as parse_input
 from .logging import configure
 
 
@@ -39,7 +43,12 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
 
     request = subparsers.add_parser("request", help="request an inference")
     request.add_argument("--model", type=int, required=True, help="model id")
-    request.add_argument("--input", required=True, help="a file (its bytes) or a JSON value (its UTF-8 text)")
+    request.add_argument("--input", required=True,
+                         help="a file (its bytes), a JSON value (its UTF-8 text), an array (PATH.npy or "
+                              "PATH.npz:KEY): int8 as is, other dtypes quantized by the ML model's file")
+    request.add_argument("--index", type=int, help="take entry INDEX of the --input array (e.g. one digit)")
+    request.add_argument("--model-dir", type=Path, default=None,
+                         help="where the deployment's ML model files are (default: the repository root)")
     request.add_argument("--wait", action="store_true", help="wait until the result is final and print it")
     request.add_argument("--timeout", type=float, default=600.0, help="seconds --wait waits")
     _chain_args(request)
@@ -50,9 +59,11 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     _chain_args(result)
     result.set_defaults(func=result_command)
 
-    devnet = subparsers.add_parser("devnet", help="local Anvil + broker + toy deployment")
+    devnet = subparsers.add_parser("devnet", help="local Anvil + broker + a toy or ML deployment")
     devnet.add_argument("action", choices=("up", "down", "deploy"),
                         help="up: start Anvil + broker and deploy; down: stop them; deploy: onto --rpc-url")
+    devnet.add_argument("--model", type=Path, action="append", default=[], dest="models", metavar="PATH.opml",
+                        help="deploy the ML stack and register this model file (repeatable); default: the toy")
     devnet.add_argument("--port", type=int, default=8545, help="Anvil's port (up)")
     devnet.add_argument("--broker-port", type=int, default=1883, help="mosquitto's port (up)")
     devnet.add_argument("--rpc-url", default="http://127.0.0.1:8545", help="the chain to deploy onto (deploy)")
@@ -60,13 +71,23 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
                         help="where the addresses file is written (deploy)")
     devnet.set_defaults(func=devnet_command)
 
+    register_model = subparsers.add_parser("register-model",
+                                           help="register an ML model file on a deployment (any chain)")
+    register_model.add_argument("model_file", type=Path, metavar="PATH.opml")
+    register_model.add_argument("--fee", type=int, default=10**16, help="the request fee in wei (default 0.01 ETH)")
+    register_model.add_argument("--uri", help="metadata URI (default opml://<model name>)")
+    _chain_args(register_model, "model owner's private key (default: OPML_PRIVATE_KEY; on the devnet, Anvil's "
+                                "account 0)")
+    register_model.set_defaults(func=register_model_command)
 
-def _chain_args(parser: argparse.ArgumentParser) -> None:
+
+def _chain_args(parser: argparse.ArgumentParser,
+                key_help: str = "requester private key (default: OPML_PRIVATE_KEY; on the devnet, Anvil's account 1)",
+                ) -> None:
     parser.add_argument("--rpc-url", default=os.environ.get("OPML_RPC_URL", "http://127.0.0.1:8545"))
     parser.add_argument("--deployment", type=Path,
                         default=Path(os.environ.get("OPML_DEPLOYMENT", DEPLOY_DIR / "local.json")))
-    parser.add_argument("--key", default=os.environ.get("OPML_PRIVATE_KEY"),
-                        help="requester private key (default: OPML_PRIVATE_KEY; on the devnet, Anvil's account 1)")
+    parser.add_argument("--key", default=os.environ.get("OPML_PRIVATE_KEY"), help=key_help)
 
 
 def _fail(command: str, message: str) -> int:
@@ -115,35 +136,48 @@ def _daemon_class(role: str):  # type: ignore[no-untyped-def]
 
 
 # -- requester -----------------------------------------------------------------------------------------------
-def parse_input(text: str) -> bytes:
-    """A file's bytes when `text` names a file, else the compact UTF-8 JSON of the value `text` parses to."""
-    path = Path(text)
-    if path.is_file():
-        return path.read_bytes()
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        raise ValueError(f"--input {text!r} is neither a file nor JSON") from None
-    return value.encode() if isinstance(value, str) else json.dumps(value, separators=(",", ":")).encode()
-
-
 def _requester(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from .sdk import Requester
 
     configure("console", "warning", sys.stderr)  # stdout carries only the JSON answer
     deployment = load_deployment(args.deployment)
-    key = args.key
-    if key is None:
-        if deployment.chain_id != CHAIN_ID:
-            raise ConfigError("no key: pass --key or set OPML_PRIVATE_KEY")
-        key = DEV_PRIVATE_KEYS[1]
-    return Requester.connect(args.rpc_url, key, deployment)
+    return Requester.connect(args.rpc_url, _key(args.key, deployment, 1), deployment)
+
+
+def _key(key: str | None, deployment: Deployment, dev_account: int) -> str:
+    """`key`, or on the devnet chain Anvil's public dev key `dev_account`; ConfigError elsewhere."""
+    if key is not None:
+        return key
+    if deployment.chain_id != CHAIN_ID:
+        raise ConfigError("no key: pass --key or set OPML_PRIVATE_KEY")
+    return DEV_PRIVATE_KEYS[dev_account]
+
+
+def _quantizer(deployment: Deployment, model_id: int, model_dir: Path | None) -> Quantize | None:
+    """For an ML model of the deployment: its input quantization (from its model file); None for other kinds."""
+    spec = deployment.models.get(model_id)
+    if spec is None or spec.kind != "ml" or not isinstance(spec.param("model_file"), str):
+        return None
+
+    def quantize(array):  # type: ignore[no-untyped-def]
+        from opml.chain.build import REPO_ROOT
+        from opml.ml.accuracy import as_float_input
+
+        from .registration import ModelFileError, load_quantized
+
+        try:
+            quantized = load_quantized((model_dir or REPO_ROOT) / spec.param("model_file"))
+            return quantized.quantize_input(as_float_input(array))
+        except (ModelFileError, ValueError) as exc:
+            raise ValueError(f"cannot quantize the input for model {model_id}: {exc}") from None
+
+    return quantize
 
 
 def request_command(args: argparse.Namespace) -> int:
     try:
-        data = parse_input(args.input)
         requester = _requester(args)
+        data = parse_input(args.input, args.index, _quantizer(requester.deployment, args.model, args.model_dir))
         request_id = requester.request(args.model, data)
     except (ValueError, ConfigError, DeploymentError, TxError) as exc:
         return _fail("request", str(exc))
@@ -181,13 +215,45 @@ def devnet_command(args: argparse.Namespace) -> int:
     configure("console", "warning", sys.stderr)
     try:
         if args.action == "up":
-            state = devnet.up(args.port, args.broker_port)
+            state = devnet.up(args.port, args.broker_port, models=args.models)
             print(json.dumps(state, indent=2))
         elif args.action == "deploy":
-            deployment = devnet.deploy_to(args.rpc_url, args.addresses)
+            deployment = devnet.deploy_to(args.rpc_url, args.addresses, models=args.models)
             print(json.dumps(deployment.model_dump(mode="json"), indent=2))
         else:
             print(json.dumps({"stopped": devnet.down()}))
     except DevnetError as exc:
         return _fail("devnet", str(exc))
+    return 0
+
+
+# -- models --------------------------------------------------------------------------------------------------
+def register_model_command(args: argparse.Namespace) -> int:
+    """Register an ML model file on the deployment's registry and add it to the deployment file."""
+    from web3 import Web3
+
+    from opml.chain.bindings import ModelRegistryContract
+    from opml.chain.build import load_artifact
+    from opml.chain.tx import ErrorDecoder, TxSender
+
+    from .registration import ModelFileError, register_model
+
+    configure("console", "warning", sys.stderr)
+    try:
+        deployment = load_deployment(args.deployment)
+        w3 = Web3(Web3.HTTPProvider(args.rpc_url, request_kwargs={"timeout": 30}))
+        if w3.eth.chain_id != deployment.chain_id:
+            raise ConfigError(f"{args.rpc_url} is chain {w3.eth.chain_id}, the deployment is for chain "
+                              f"{deployment.chain_id}")
+        sender = TxSender(w3, _key(args.key, deployment, 0), ErrorDecoder.from_abis(load_artifact("ModelRegistry").abi))
+        model_id, updated = register_model(sender, deployment, args.model_file, args.fee, args.uri)
+    except (ValueError, ConfigError, DeploymentError, ModelFileError, TxError) as exc:
+        return _fail("register-model", str(exc))
+    except (OSError, RequestsConnectionError) as exc:
+        return _fail("register-model", f"cannot reach the chain at {args.rpc_url}: {exc}")
+    updated.save(args.deployment)
+    roots = ModelRegistryContract(w3, deployment.registry).model_roots(model_id)
+    print(json.dumps({"model_id": model_id, "model_file": updated.models[model_id].param("model_file"),
+                      "deployment": str(args.deployment), "owner": sender.address,
+                      "roots": ["0x" + r.hex() for r in roots]}))
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -30,6 +31,7 @@ from .monitor import ChainEvent, Monitor
 from .player import Player
 from .responder import Responder
 from .scheduler import Scheduler
+from .vm_timing import timed_vm
 
 STATUS_EVERY_S = 5.0
 
@@ -182,8 +184,13 @@ class Daemon:
             return None
         self.metrics.inference.observe(time.perf_counter() - started)
         self._check_cache(data, claim)
+        if claim.runs_vm:
+            claim = replace(claim, provider=timed_vm(claim.provider, self._observe_vm))
         self._claims[request_id] = claim
         return claim
+
+    def _observe_vm(self, call: str, seconds: float) -> None:
+        self.metrics.vm.labels(call).observe(seconds)
 
     async def _input_of(self, request_id: int) -> bytes:
         if request_id not in self.inputs:

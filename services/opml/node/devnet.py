@@ -1,7 +1,10 @@
-"""The local devnet: Anvil and a broker started by the project itself, the contracts built and deployed with
-the toy levels, a toy model registered and an ExampleConsumer deployed; addresses in `deploy/local.json`.
+"""The local devnet: Anvil and a broker started by the project itself, the contracts built and deployed, and an
+ExampleConsumer deployed; addresses in `deploy/local.json`. Without `--model` the toy levels and a toy model are
+deployed; with `--model PATH.opml` (repeatable) the ML stack (request → graph → tile → VM levels) with each model
+file registered (kind "ml"), the consumer asking the first.
 
     opml devnet up      # Anvil on 127.0.0.1:8545, mosquitto on 1883 (when installed), deploy/local.json
+    opml devnet up --model models/mnist_cnn.opml            # the MNIST CNN instead of the toy model
     opml devnet down    # stops what `up` started (process ids in deploy/local/devnet.json)
     opml devnet deploy --rpc-url http://anvil:8545 --addresses /shared/local.json   # onto a running chain
 """
@@ -13,6 +16,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +30,7 @@ from opml.game.toy_stack import ToyStackConfig, deploy_toy_stack
 
 from .broker import BrokerError, Mosquitto
 from .deployment import Deployment, ModelSpec
+from .registration import ModelFileError, commit_model, load_quantized, model_file_name
 
 log = structlog.get_logger(__name__)
 
@@ -49,9 +54,12 @@ class DevnetParams:
     challenge_window: int = 60
 
 
-def deploy_devnet(w3: Web3, params: DevnetParams = DevnetParams(), network: str = "local") -> Deployment:
-    """Deploy the toy stack and an ExampleConsumer from the node's first account; the returned deployment
-    describes them (save it with `Deployment.save`)."""
+def deploy_devnet(w3: Web3, params: DevnetParams = DevnetParams(), network: str = "local",
+                  models: Sequence[Path] = ()) -> Deployment:
+    """Deploy the toy stack (or, given `models`, the ML stack with those model files) and an ExampleConsumer from
+    the node's first account; the returned deployment describes them (save it with `Deployment.save`)."""
+    if models:
+        return deploy_ml_devnet(w3, models, params, network)
     start_block = w3.eth.block_number + 1
     config = ToyStackConfig(level_lengths=params.level_lengths, max_depths=params.max_depths,
                             checkpoint_count=params.checkpoint_count, clock_seconds=params.clock_seconds,
@@ -67,9 +75,48 @@ def deploy_devnet(w3: Web3, params: DevnetParams = DevnetParams(), network: str 
     )
 
 
-def deploy_to(rpc_url: str, addresses: Path, wait_s: float = 60.0) -> Deployment:
+def deploy_ml_devnet(w3: Web3, models: Sequence[Path], params: DevnetParams = DevnetParams(),
+                     network: str = "local") -> Deployment:
+    """The ML stack with every file of `models` registered (ids in order, from 1 on a fresh stack) and an
+    ExampleConsumer asking the first; window and clocks from `params`. DevnetError for a model file that cannot be
+    served (checked before anything is deployed)."""
+    from opml.levels.stack import MlStackConfig, deploy_ml_stack  # the ML stack is imported only when asked for
+
+    commitments = [_commitment(path) for path in models]
+    start_block = w3.eth.block_number + 1
+    stack = deploy_ml_stack(w3, MlStackConfig(clock_seconds=params.clock_seconds,
+                                              challenge_window=params.challenge_window))
+    served = {}
+    for path, commitment in zip(models, commitments):
+        model_id = stack.register(commitment)
+        served[model_id] = ModelSpec(kind="ml", model_file=model_file_name(path))
+        log.info("devnet_model_registered", model=model_id, model_file=str(path))
+    coordinator = stack.bindings.coordinator.address
+    consumer = deploy(w3, "ExampleConsumer", coordinator, min(served), CALLBACK_GAS)
+    return Deployment(network=network, chain_id=w3.eth.chain_id, start_block=start_block, coordinator=coordinator,
+                      game=stack.bindings.game.address, registry=stack.registry.address, consumer=consumer.address,
+                      models=served)
+
+
+def _commitment(path: Path):  # noqa: ANN202 — a ModelCommitment
+    try:
+        return commit_model(path)
+    except ModelFileError as exc:
+        raise DevnetError(str(exc)) from None
+
+
+def _loadable(path: Path) -> None:
+    try:
+        load_quantized(path)
+    except ModelFileError as exc:
+        raise DevnetError(str(exc)) from None
+
+
+def deploy_to(rpc_url: str, addresses: Path, wait_s: float = 60.0, models: Sequence[Path] = ()) -> Deployment:
     """Deploy onto a chain already running at `rpc_url` (waiting up to `wait_s` for it to answer) and write the
     addresses file: the docker-compose deployer."""
+    for path in models:
+        _loadable(path)  # a bad model file fails before waiting for the chain
     deadline = time.monotonic() + wait_s
     while True:
         try:
@@ -80,17 +127,20 @@ def deploy_to(rpc_url: str, addresses: Path, wait_s: float = 60.0) -> Deployment
                 raise DevnetError(f"no chain answers at {rpc_url}: {exc}") from None
             time.sleep(0.5)
     ensure_built()
-    deployment = deploy_devnet(Web3(Web3.HTTPProvider(rpc_url)))
+    deployment = deploy_devnet(Web3(Web3.HTTPProvider(rpc_url)), models=models)
     deployment.save(addresses)
     return deployment
 
 
 def up(port: int = 8545, broker_port: int = 1883, runtime_dir: Path = RUNTIME_DIR,
-       addresses: Path = DEPLOY_DIR / "local.json") -> dict:
-    """Start Anvil (and mosquitto when installed), deploy, write `addresses`; returns what was started."""
+       addresses: Path = DEPLOY_DIR / "local.json", models: Sequence[Path] = ()) -> dict:
+    """Start Anvil (and mosquitto when installed), deploy (the toy stack, or the ML stack with `models`), write
+    `addresses`; returns what was started."""
     state_file = runtime_dir / "devnet.json"
     if state_file.is_file():
         raise DevnetError(f"a devnet is already up ({state_file}); run `opml devnet down` first")
+    for path in models:
+        _loadable(path)  # a bad model file fails before any process starts
     runtime_dir.mkdir(parents=True, exist_ok=True)
     ensure_built()
     state: dict = {"rpc_url": f"http://127.0.0.1:{port}", "pids": {}}
@@ -103,7 +153,7 @@ def up(port: int = 8545, broker_port: int = 1883, runtime_dir: Path = RUNTIME_DI
         log.warning("devnet_no_broker", reason=str(exc))
     _write_state(state_file, state)
     w3 = Web3(Web3.HTTPProvider(state["rpc_url"]))
-    deployment = deploy_devnet(w3)
+    deployment = deploy_devnet(w3, models=models)
     deployment.save(addresses)
     state["addresses"] = str(addresses)
     _write_state(state_file, state)

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 
 class Metrics:
-    """Moves, steps, games in flight, inference time, bonds, failures, chain head."""
+    """Moves, steps, games in flight, inference time, VM time, bonds, failures, chain head."""
 
     def __init__(self, role: str) -> None:
         self.role = role
@@ -23,6 +23,8 @@ class Metrics:
         self.games_lost = Counter("opml_games_lost_total", "games this node lost", registry=r)
         self.inference = Histogram("opml_inference_seconds", "native inference + trace setup per request",
                                    registry=r)
+        self.vm = Histogram("opml_vm_seconds", "MIPS VM work for disputes, by call: trace (run a tile's kernel), "
+                            "state (a VM state root), witness (a one-step witness)", ["call"], registry=r)
         self.bonds_posted = Counter("opml_bonds_posted_wei_total", "bond wei posted", registry=r)
         self.withdrawn = Counter("opml_withdrawn_wei_total", "wei withdrawn from the coordinator", registry=r)
         self.submissions = Counter("opml_submissions_total", "results submitted", registry=r)

@@ -53,7 +53,7 @@ class MlBackend:
         level = RequestLevel(self.commitment, self.input_tensor(request.input), self.faults)
         output, trace_commitment = level.submission()
         return Claim(output=output, output_commitment=level.root_at(1), trace_commitment=trace_commitment,
-                     provider=level)
+                     provider=level, runs_vm=True)
 
 
 def ml_backend(spec: ModelSpec, config: NodeConfig) -> MlBackend:

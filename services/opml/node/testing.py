@@ -151,3 +151,120 @@ class NodeNet:
         """Advance chain time and mine a block."""
         self.w3.provider.make_request("evm_increaseTime", [seconds])
         self.w3.provider.make_request("evm_mine", [])
+
+
+class MlNet(NodeNet):
+    """NodeNet over the ML stack (`devnet.deploy_ml_devnet`) with one model file registered (kind "ml"):
+    `model_id`, its `fee`, the `quantized` model and the `coordinator` binding."""
+
+    def __init__(self, w3: Any, rpc_url: str, workdir: Path, model: str = "models/mnist_mlp.opml",
+                 challenge_window: int = 600) -> None:
+        from opml.chain.anvil import DEV_PRIVATE_KEYS
+        from opml.chain.bindings import CoordinatorContract
+        from opml.chain.build import REPO_ROOT, load_artifact
+
+        from .devnet import DevnetParams, deploy_ml_devnet
+        from .registration import load_quantized
+
+        self.w3, self.rpc_url, self.workdir, self.daemons = w3, rpc_url, workdir, []
+        self.keys = {"requester": DEV_PRIVATE_KEYS[1], "submitter": DEV_PRIVATE_KEYS[2],
+                     "challenger": DEV_PRIVATE_KEYS[3]}
+        self.model_file = REPO_ROOT / model
+        self.deployment = deploy_ml_devnet(w3, [self.model_file], DevnetParams(challenge_window=challenge_window),
+                                           network="ml-test")
+        self.addresses = workdir / "ml.json"
+        self.deployment.save(self.addresses)
+        (self.model_id,) = self.deployment.models
+        self.quantized = load_quantized(self.model_file)
+        self.coordinator = CoordinatorContract(w3, self.deployment.coordinator)
+        registry = w3.eth.contract(address=self.deployment.registry, abi=load_artifact("ModelRegistry").abi)
+        self.fee = int(registry.functions.modelRoots(self.model_id).call()[3])
+
+    def request(self, data: bytes) -> int:
+        """The requester asks the model directly (no callback); returns the request id."""
+        from eth_account import Account
+
+        requester = Account.from_key(self.keys["requester"]).address
+        call = self.coordinator.request(self.model_id, data)
+        receipt = self.w3.eth.wait_for_transaction_receipt(call.transact({"from": requester, "value": self.fee}))
+        return int(self.coordinator.events("RequestCreated", receipt)[0]["requestId"])
+
+
+# -- restarts ------------------------------------------------------------------------------------------------
+def progress(net: NodeNet, who: str) -> int:
+    """Transactions `who` has had mined so far (its nonce): exact, whatever a killed daemon managed to log."""
+    from eth_account import Account
+
+    return int(net.w3.eth.get_transaction_count(Account.from_key(net.keys[who]).address))
+
+
+def kill_and_restart_at(net: NodeNet, daemon: DaemonProcess, who: str, points: list[int], rng: Any,
+                        context: str = "", timeout: float = 60) -> list[int]:
+    """SIGKILL `daemon` once `who` has had each of `points` transactions mined (plus, at random, a short delay or
+    a wait for a journaled but unconfirmed move, so some kills land mid-send; never twice at the same progress)
+    and start it again at once; returns the progress seen at each kill. `context` prefixes failure messages
+    (e.g. the random seed)."""
+    seen: list[int] = []
+    base = progress(net, who)  # the account may have sent transactions in earlier tests on this chain
+    for point in points:
+        target = max(point, seen[-1] + 1) if seen else point  # at least one new transaction between kills
+        deadline = time.monotonic() + timeout
+        while progress(net, who) - base < target:
+            assert daemon.alive, f"{context}: daemon died:\n{daemon.tail()}"
+            assert time.monotonic() < deadline, f"{context}: progress stuck below {target}:\n{daemon.tail()}"
+            time.sleep(0.01)
+        if rng.random() < 0.5:
+            wait_for_pending_intent(net, daemon)  # kill between journaling a move and its receipt
+        else:
+            time.sleep(rng.uniform(0.0, 0.1))
+        daemon.kill()
+        seen.append(progress(net, who) - base)
+        daemon.start()
+    return seen
+
+
+def wait_for_pending_intent(net: NodeNet, daemon: DaemonProcess, timeout: float = 5.0) -> bool:
+    """Poll the daemon's journal until some intent is `pending` (written, transaction not yet confirmed)."""
+    name = daemon.config.stem
+    intents = net.workdir / f"cache-{name}" / "intents"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in intents.glob("*.json"):
+            try:
+                if json.loads(path.read_text())["status"] == "pending":
+                    return True
+            except (OSError, ValueError, KeyError):
+                continue
+        time.sleep(0.001)
+    return False
+
+
+def receipts_from(net: NodeNet, who: str) -> list[Any]:
+    """The receipts of every transaction `who` sent since the deployment."""
+    from eth_account import Account
+
+    sender = Account.from_key(net.keys[who]).address
+    receipts = []
+    for number in range(net.deployment.start_block, net.w3.eth.block_number + 1):
+        for tx in net.w3.eth.get_block(number, full_transactions=True)["transactions"]:
+            if tx["from"] == sender:
+                receipts.append(net.w3.eth.get_transaction_receipt(tx["hash"]))
+    return receipts
+
+
+def gas_paid(net: NodeNet, who: str) -> int:
+    """Wei `who` paid for gas since the deployment."""
+    return sum(int(r["gasUsed"]) * int(r["effectiveGasPrice"]) for r in receipts_from(net, who))
+
+
+def assert_each_move_once(net: NodeNet, daemon: DaemonProcess, who: str, context: str = "") -> None:
+    """No game state was answered twice, no transaction of `who` reverted, and nothing was refused at estimation
+    (no stale move, and no race to the final step: only the party the step favours sends it)."""
+    from collections import Counter
+
+    moves = Counter((e["game"], e["phase"], e["depth"], e["lo"], e["hi"]) for e in daemon.events("move_sent"))
+    assert all(n == 1 for n in moves.values()), f"{context}: moves sent twice: {moves}"
+    assert all(r["status"] == 1 for r in receipts_from(net, who)), f"{context}: a transaction of the {who} reverted"
+    assert not daemon.events("move_reverted"), f"{context}: a move of the {who} reverted on chain"
+    stale = daemon.events("move_rejected")
+    assert not stale, f"{context}: the {who} tried a stale move: {stale}"
