@@ -182,3 +182,20 @@ def test_two_honest_challengers_one_slashes_the_other_gets_its_bond_back(net: No
     assert second in {address(net, w) for w in gains}
     for who in ("challenger", "challenger2"):
         _assert_no_reverted_moves(net, address(net, who))
+
+
+def test_a_cancelled_request_ends_the_wait_and_refunds_the_fee(net: NodeNet) -> None:
+    from opml.node.sdk import RequestError, Requester
+
+    requester = Requester.connect(net.rpc_url, net.keys["requester"], net.deployment)
+    request_id = requester.request(1, b"nobody serves this")  # no submitter runs: it stays open
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    net.w3.provider.make_request("evm_increaseTime", [coordinator.request_timeout()])
+    net.w3.provider.make_request("evm_mine", [])
+    fee = requester.fee(1)
+    me = address(net, "requester")
+    net.w3.eth.wait_for_transaction_receipt(coordinator.cancel_request(request_id).transact({"from": me}))
+    assert coordinator.get_request(request_id).status is RequestStatus.CANCELLED
+    assert coordinator.contract.functions.balanceOf(me).call() == fee
+    with pytest.raises(RequestError, match="cancelled"):
+        requester.wait_final(request_id, timeout_s=30, poll_s=0.1)

@@ -118,6 +118,8 @@ class Requester:
                 last = result.status
             if result.final:
                 return result.output or b""
+            if result.status == "cancelled":
+                raise RequestError(f"request {request_id} was cancelled by its requester (fee refunded)")
             if time.monotonic() > deadline:
                 raise RequestError(f"request {request_id} not final after {timeout_s} s (status {result.status})")
             time.sleep(poll_s)

@@ -61,6 +61,9 @@ class Submitter(Daemon):
             if request.status is RequestStatus.FINALIZED:
                 log.info("request_final", submission=request.active_submission)
                 return
+            if request.status is RequestStatus.CANCELLED:
+                log.info("request_cancelled")  # the requester took its fee back: nothing to serve
+                return
             if request.status is RequestStatus.OPEN:
                 if await self._was_slashed(request_id):
                     log.info("not_resubmitting", reason="this node's result on the request was slashed")
