@@ -15,7 +15,17 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from fixtures_game import GameStack, StackConfig, advance_time, challenge, deploy_stack, events, play, request, send
+from fixtures_game import (
+    ML_STACK_CONFIG,
+    GameStack,
+    advance_time,
+    challenge,
+    deploy_ml_game_stack,
+    events,
+    play,
+    request,
+    send,
+)
 from onnx_models import every_op_model
 from web3 import Web3
 
@@ -24,13 +34,12 @@ from opml.game.types import Phase, Role
 from opml.levels.commitments import EMPTY_TENSOR, ModelCommitment, commit_model, tensor_commitment
 from opml.levels.faults import WrongOutput, corrupt_element
 from opml.levels.request_level import RequestLevel
-from opml.levels.stack import deploy_level_contracts
 from opml.ml.onnx_import import quantize_onnx
 from opml.ml.ops import OpType
 from opml.ml.scales import QuantizedModel
 
 MODEL_SEED = 2026
-CONFIG = StackConfig(level_lengths=(), max_depths=(8, 16, 32), checkpoint_count=15, clock_seconds=3_600)
+CONFIG = ML_STACK_CONFIG
 DISPUTED_OPS = (OpType.ADD, OpType.AVG_POOL, OpType.GLOBAL_AVG_POOL, OpType.SOFTMAX, OpType.ARGMAX)
 DELTAS = (1, 7, -3)
 
@@ -56,14 +65,7 @@ def honest(quantized: QuantizedModel, commitment: ModelCommitment) -> RequestLev
 @pytest.fixture(scope="module")
 def stack(w3: Web3, contracts_built: None, commitment: ModelCommitment) -> Iterator[GameStack]:
     """The game stack with the ML levels and the imported model registered."""
-    levels = deploy_level_contracts(w3, w3.eth.accounts[0])
-    stack = deploy_stack(w3, CONFIG, link_verifiers=list(levels.links), step_verifier=levels.step,
-                         commitment=levels.commitment)
-    receipt = send(stack, stack.registry.functions.registerModel(*commitment.roots, "opml://every_op",
-                                                                 CONFIG.model_fee), stack.admin)
-    (registered,) = events(stack.registry.events.ModelRegistered, receipt)
-    stack.model_id = registered["modelId"]
-    yield stack
+    yield deploy_ml_game_stack(w3, commitment.roots, "opml://every_op", CONFIG)
 
 
 def test_the_imported_graph_uses_every_disputed_op(quantized: QuantizedModel) -> None:

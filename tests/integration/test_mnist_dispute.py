@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 from fixtures_game import (
     BURN_ADDRESS,
+    ML_STACK_CONFIG,
     GameStack,
-    StackConfig,
     advance_time,
     challenge,
-    deploy_stack,
+    deploy_ml_game_stack,
     events,
     play,
     request,
@@ -45,13 +45,13 @@ from opml.levels.commitments import ModelCommitment, tensor_commitment
 from opml.levels.faults import ForgeGraphLink, ForgeInput, ForgeOutput, ForgeTileLink, WrongOutput
 from opml.levels.request_level import RequestLevel
 from opml.levels.scenarios import FAULT_KINDS, boundary_level, draw_fault, expected_rejection
-from opml.levels.stack import deploy_level_contracts, deploy_ml_stack
+from opml.levels.stack import deploy_ml_stack
 from opml.levels.tiling import plan_model
 from opml.ml.accuracy import as_float_input
 from opml.ml.scales import QuantizedModel
 
 MODELS = REPO_ROOT / "models"
-CONFIG = StackConfig(level_lengths=(), max_depths=(8, 16, 32), checkpoint_count=15, clock_seconds=3_600)
+CONFIG = ML_STACK_CONFIG
 
 
 @pytest.fixture(scope="module")
@@ -75,14 +75,7 @@ def honest(commitment: ModelCommitment, digit: np.ndarray) -> RequestLevel:
 @pytest.fixture(scope="module")
 def stack(w3: Web3, contracts_built: None, commitment: ModelCommitment) -> Iterator[GameStack]:
     """The game stack with the ML levels (TensorCommitment, the three link verifiers, MIPS) and the CNN registered."""
-    levels = deploy_level_contracts(w3, w3.eth.accounts[0])
-    stack = deploy_stack(w3, CONFIG, link_verifiers=list(levels.links), step_verifier=levels.step,
-                         commitment=levels.commitment)
-    receipt = send(stack, stack.registry.functions.registerModel(*commitment.roots, "file://models/mnist_cnn.opml",
-                                                                 CONFIG.model_fee), stack.admin)
-    (registered,) = events(stack.registry.events.ModelRegistered, receipt)
-    stack.model_id = registered["modelId"]
-    yield stack
+    yield deploy_ml_game_stack(w3, commitment.roots, "file://models/mnist_cnn.opml", CONFIG)
 
 
 def _dispute(stack: GameStack, submitter: RequestLevel, challenger: RequestLevel):  # noqa: ANN202

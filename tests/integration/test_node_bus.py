@@ -19,7 +19,7 @@ from opml.chain.bindings import CoordinatorContract, SubmissionStatus
 from opml.chain.build import load_artifact
 from opml.node.broker import Mosquitto
 from opml.node.bus import Bus, DisputeNote, dispute_topic
-from opml.node.testing import NodeNet
+from opml.node.testing import NodeNet, bus_pair, wait_until
 
 
 @pytest.fixture
@@ -41,26 +41,10 @@ def net(anvil: Anvil, w3: Web3, contracts_built: None, tmp_path: Path) -> Iterat
 
 
 async def test_notes_round_trip_on_their_topics(broker: Mosquitto) -> None:
-    received: list[tuple[str, bytes]] = []
-    listener = Bus("127.0.0.1", broker.port, 31337, "listener", lambda t, p: received.append((t, p)))
-    talker = Bus("127.0.0.1", broker.port, 31337, "talker")
-    tasks = [asyncio.create_task(listener.run()), asyncio.create_task(talker.run())]
-    try:
-        for _ in range(200):
-            if listener.connected and talker.connected:
-                break
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.1)  # the listener's subscription is acknowledged
+    async with bus_pair(broker.port) as (talker, received):
         note = DisputeNote(game_id=7, request_id=3, phase="PICK", depth=2, lo=0, hi=4, mover="0xabc", action="Pick")
         talker.publish(dispute_topic(31337, 7), note)
-        for _ in range(200):
-            if received:
-                break
-            await asyncio.sleep(0.02)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await wait_until(lambda: bool(received))
     assert received, "no message arrived"
     topic, payload = received[0]
     assert topic == "opml/31337/disputes/7"

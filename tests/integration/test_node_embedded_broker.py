@@ -4,7 +4,6 @@ process, a second daemon joins it, and a plain MQTT subscriber sees both daemons
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -15,9 +14,9 @@ import pytest
 from web3 import Web3
 
 from opml.chain.anvil import Anvil, free_port
-from opml.node.bus import Bus, NodeStatus, status_topic
+from opml.node.bus import NodeStatus, status_topic
 from opml.node.embedded_broker import EmbeddedBroker, EmbeddedBrokerError
-from opml.node.testing import NodeNet
+from opml.node.testing import NodeNet, bus_pair, wait_until
 
 
 @pytest.fixture
@@ -80,27 +79,11 @@ def test_daemon_hosts_the_embedded_broker_and_a_subscriber_sees_status(net: Node
 
 
 async def test_embedded_broker_round_trips_and_refuses_a_taken_port() -> None:
-    received: list[tuple[str, bytes]] = []
     async with EmbeddedBroker() as broker:
         with pytest.raises(EmbeddedBrokerError, match="did not start"):
             await EmbeddedBroker(broker.port).start()
-        listener = Bus("127.0.0.1", broker.port, 31337, "listener", lambda t, p: received.append((t, p)))
-        talker = Bus("127.0.0.1", broker.port, 31337, "talker")
-        tasks = [asyncio.create_task(listener.run()), asyncio.create_task(talker.run())]
-        try:
-            for _ in range(200):
-                if listener.connected and talker.connected:
-                    break
-                await asyncio.sleep(0.02)
-            await asyncio.sleep(0.1)
+        async with bus_pair(broker.port) as (talker, received):
             status = NodeStatus(node="talker", role="submitter", address="0xabc", head=5, games_in_flight=0, time=1.0)
             talker.publish(status_topic(31337, "talker"), status, retain=True)
-            for _ in range(200):
-                if received:
-                    break
-                await asyncio.sleep(0.02)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await wait_until(lambda: bool(received))
     assert received == [(status_topic(31337, "talker"), status.model_dump_json().encode())]

@@ -4,13 +4,15 @@ interpreter, read its JSON log events, kill it (SIGKILL) and start it again.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +270,34 @@ def assert_each_move_once(net: NodeNet, daemon: DaemonProcess, who: str, context
     assert not daemon.events("move_reverted"), f"{context}: a move of the {who} reverted on chain"
     stale = daemon.events("move_rejected")
     assert not stale, f"{context}: the {who} tried a stale move: {stale}"
+
+
+# -- the MQTT bus in tests ------------------------------------------------------------------------------------
+async def wait_until(condition: Callable[[], bool], timeout_s: float = 4.0, poll_s: float = 0.02) -> bool:
+    """Poll `condition` until it holds or `timeout_s` passes; returns whether it held."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(poll_s)
+    return True
+
+
+@contextlib.asynccontextmanager
+async def bus_pair(port: int, chain_id: int = 31337) -> AsyncIterator[tuple[Any, list[tuple[str, bytes]]]]:
+    """A talker and a listener Bus on the broker at 127.0.0.1:`port`, both connected and the listener subscribed;
+    yields (talker, messages the listener received as (topic, payload)). Both stop on exit."""
+    from .bus import Bus
+
+    received: list[tuple[str, bytes]] = []
+    listener = Bus("127.0.0.1", port, chain_id, "listener", lambda topic, payload: received.append((topic, payload)))
+    talker = Bus("127.0.0.1", port, chain_id, "talker")
+    tasks = [asyncio.create_task(listener.run()), asyncio.create_task(talker.run())]
+    try:
+        await wait_until(lambda: listener.connected and talker.connected)
+        await asyncio.sleep(0.1)  # the listener's subscription is acknowledged
+        yield talker, received
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
