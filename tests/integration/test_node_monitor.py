@@ -1,4 +1,6 @@
-"""The chain monitor on Anvil: events in chain order from the start block, held back `confirmations` blocks."""
+"""The chain monitor on Anvil: events in chain order from the start block, held back `confirmations` blocks; a
+head that goes back or a block replaced at a height already seen is a reorganization, and the logs after the fork
+point are read again."""
 
 from __future__ import annotations
 
@@ -26,7 +28,48 @@ def test_events_arrive_once_in_order_after_confirmations(w3: Web3, contracts_bui
     w3.provider.make_request("evm_mine", [])
     _, events = monitor.poll()
     assert [e.args["input"] for e in events if e.name == "RequestCreated"] == [b"two"]
-    assert monitor.poll()[1] == []  # each event once
+    assert monitor.poll().events == []  # each event once
     replay = Monitor(w3, [coordinator.contract], deployment.start_block)  # a restarted node scans again
-    names = [e.name for e in replay.poll()[1]]
+    names = [e.name for e in replay.poll().events]
     assert names == ["RequestCreated", "RequestCreated"]
+
+
+def _ask(w3: Web3, coordinator: CoordinatorContract, data: bytes) -> None:
+    w3.eth.wait_for_transaction_receipt(
+        coordinator.request(1, data).transact({"from": w3.eth.accounts[1], "value": 10**16}))
+
+
+def test_a_head_that_goes_back_rewinds_to_the_fork_and_rereads(w3: Web3, contracts_built: None) -> None:
+    deployment = deploy_devnet(w3)
+    coordinator = CoordinatorContract(w3, deployment.coordinator)
+    monitor = Monitor(w3, [coordinator.contract], deployment.start_block)
+    _ask(w3, coordinator, b"kept")
+    fork = w3.eth.block_number
+    assert monitor.poll().fork is None
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    _ask(w3, coordinator, b"dropped")
+    w3.provider.make_request("evm_mine", [])
+    first = monitor.poll()
+    assert [e.args["input"] for e in first.events] == [b"dropped"] and first.fork is None
+    w3.provider.make_request("evm_revert", [snapshot])  # the head goes back …
+    _ask(w3, coordinator, b"instead")  # … and a different block is mined at the height seen before
+    again = monitor.poll()
+    assert again.fork == fork and monitor.reorgs == 1
+    assert [e.args["input"] for e in again.events] == [b"instead"]
+
+
+def test_a_replaced_block_at_a_seen_height_is_a_reorg(w3: Web3, contracts_built: None) -> None:
+    deployment = deploy_devnet(w3)
+    coordinator = CoordinatorContract(w3, deployment.coordinator)
+    monitor = Monitor(w3, [coordinator.contract], deployment.start_block)
+    _ask(w3, coordinator, b"one")
+    _ask(w3, coordinator, b"two")
+    _ask(w3, coordinator, b"three")
+    head = w3.eth.block_number
+    assert [e.args["input"] for e in monitor.poll().events] == [b"one", b"two", b"three"]
+    w3.provider.make_request("anvil_reorg", [2, []])  # the last two blocks replaced by empty ones: same height
+    assert w3.eth.block_number == head
+    again = monitor.poll()
+    assert again.fork == head - 2
+    assert again.events == []  # "two" and "three" are gone from the chain: nothing to read again
+    assert monitor.next_block == head + 1

@@ -187,14 +187,18 @@ class TxSender:
         return self._account.address
 
     # -- public ---------------------------------------------------------------------------------------------
-    def send(self, call: Any, *, value: int = 0, gas: int | None = None, label: str | None = None) -> Mined:
+    def send(self, call: Any, *, value: int = 0, gas: int | None = None, label: str | None = None,
+             before_broadcast: Callable[[int, bytes], None] | None = None) -> Mined:
         """Send a bound contract call (`contract.functions.f(args)`); see `send_raw`."""
         data = call._encode_transaction_data()  # web3's own calldata encoding of a bound call
-        return self.send_raw(call.address, data, value=value, gas=gas, label=label or call.fn_name)
+        return self.send_raw(call.address, data, value=value, gas=gas, label=label or call.fn_name,
+                             before_broadcast=before_broadcast)
 
     def send_raw(self, to: str, data: bytes | str, *, value: int = 0, gas: int | None = None,
-                 label: str = "tx") -> Mined:
-        """Estimate (unless `gas` is given), sign, send, and wait for the receipt.
+                 label: str = "tx", before_broadcast: Callable[[int, bytes], None] | None = None) -> Mined:
+        """Estimate (unless `gas` is given), sign, send, and wait for the receipt. `before_broadcast(nonce,
+        tx_hash)` runs after signing and before each broadcast (a journal records the intent there). Several
+        threads may send at once: nonces are handed out locally, receipts awaited in parallel.
 
         Raises ContractRevert when the estimate or the mined transaction reverts, TxError when the node keeps
         failing after `retries` attempts or the receipt does not arrive in time.
@@ -205,7 +209,7 @@ class TxSender:
         if gas is None:
             gas = self._estimate(tx, label)
         with self._lock:
-            tx_hash, nonce = self._sign_and_send({**tx, "gas": gas}, label)
+            tx_hash, nonce = self._sign_and_send({**tx, "gas": gas}, label, before_broadcast)
         self.log.info("tx_sent", fn=label, tx=tx_hash.hex(), nonce=nonce, gas=gas, value=value)
         return self._await(tx_hash, tx, label)
 
@@ -222,6 +226,10 @@ class TxSender:
                                      "get_nonce")
         return self._nonce
 
+    def forget_nonce(self) -> None:
+        """Ask the node for the next nonce before the next send (the chain reorganized or was replaced)."""
+        self._nonce = None
+
     # -- steps ----------------------------------------------------------------------------------------------
     def _estimate(self, tx: dict[str, Any], label: str) -> int:
         try:
@@ -232,7 +240,8 @@ class TxSender:
             raise revert from exc
         return int(estimate * self.gas_margin) + 10_000
 
-    def _sign_and_send(self, tx: dict[str, Any], label: str) -> tuple[bytes, int]:
+    def _sign_and_send(self, tx: dict[str, Any], label: str,
+                       before_broadcast: Callable[[int, bytes], None] | None = None) -> tuple[bytes, int]:
         """Sign with the local nonce and broadcast; a stale nonce is resynced and the transaction re-signed.
 
         A broadcast whose reply was lost may still have reached the node: before re-signing, the sender checks
@@ -244,6 +253,8 @@ class TxSender:
             nonce = self._nonce
             signed = self._account.sign_transaction({**tx, **self._fees(), "nonce": nonce,
                                                      "chainId": self._chain()})
+            if before_broadcast is not None:
+                before_broadcast(nonce, bytes(signed.hash))
             try:
                 self._retrying(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction), label)
             except Web3RPCError as exc:

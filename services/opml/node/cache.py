@@ -1,8 +1,11 @@
 """The node's local state on disk: the move journal (intents, so a restarted daemon never sends a move twice) and
 the claim cache (a request's native result, so a restart does not redo inference).
 
-Everything else a daemon needs after a restart comes from the chain. Files are written atomically and fsynced
-before the transaction they describe is broadcast, so a SIGKILL at any point leaves a consistent journal.
+Everything else a daemon needs after a restart comes from the chain, and what is here is only a cache of it: it
+lives under a directory named by the chain's identity (`ChainIdentity`: chain id + the hash of the deployment's
+first block), so the state of another chain (a devnet brought down and up again, a fork) is never read. Files are
+written atomically and fsynced before the transaction they describe is broadcast, so a SIGKILL at any point leaves
+a consistent journal.
 """
 
 from __future__ import annotations
@@ -18,10 +21,39 @@ class CacheError(Exception):
 
 
 @dataclass(frozen=True)
+class ChainIdentity:
+    """Which chain local state belongs to: the chain id and the hash of the block the deployment starts at (two
+    chains with the same id and contract addresses still differ there)."""
+
+    chain_id: int
+    block: int
+    block_hash: bytes
+
+    @property
+    def name(self) -> str:
+        """The state directory's name: `<chain id>-<first 8 bytes of the block hash, hex>`."""
+        return f"{self.chain_id}-{self.block_hash[:8].hex()}"
+
+
+def chain_state_dir(root: Path, identity: ChainIdentity) -> Path:
+    """Where the state for `identity` lives under the cache directory `root`."""
+    return Path(root) / identity.name
+
+
+def foreign_state(root: Path, identity: ChainIdentity) -> list[str]:
+    """Entries of `root` that hold another chain's state (or the unkeyed layout of older nodes): ignored."""
+    if not Path(root).is_dir():
+        return []
+    return sorted(p.name for p in Path(root).iterdir() if p.name != identity.name and not p.name.startswith("."))
+
+
+@dataclass(frozen=True)
 class Intent:
     """A transaction the node decided to send for `key` when the chain stood at `fingerprint`, with `nonce`.
 
-    `status`: `pending` (written before broadcast), `mined`, `reverted`, or `dropped` (never broadcast)."""
+    `status`: `pending` (written before broadcast), `sent` (broadcast, not mined yet), `mined`, `reverted` (mined,
+    reverted), or `dropped` (never broadcast, or its block left the canonical chain). `block`/`block_hash` say where
+    it was mined; it counts as done only while that block is canonical. `attempts`: sends for this state."""
 
     key: str
     fingerprint: str
@@ -29,6 +61,9 @@ class Intent:
     nonce: int
     status: str = "pending"
     tx_hash: str = ""
+    block: int = 0
+    block_hash: str = ""
+    attempts: int = 1
 
 
 def _write_atomic(path: Path, data: dict) -> None:
@@ -74,10 +109,11 @@ class Journal:
 
 
 class ClaimCache:
-    """A request's native result (output and commitments) keyed by model and anchor, under `<root>/claims/`."""
+    """A request's native result (output and commitments) keyed by model and anchor, under `<root>/claims/`
+    (`<root>/claims/<variant>/` for a node that injects faults: its results are not the honest ones)."""
 
-    def __init__(self, root: Path) -> None:
-        self.dir = Path(root) / "claims"
+    def __init__(self, root: Path, variant: str = "") -> None:
+        self.dir = Path(root) / "claims" / variant if variant else Path(root) / "claims"
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def _path(self, model_id: int, anchor: bytes) -> Path:
@@ -87,8 +123,8 @@ class ClaimCache:
         return _read(self._path(model_id, anchor))
 
     def put(self, model_id: int, anchor: bytes, output: bytes, output_commitment: bytes,
-            trace_commitment: bytes) -> None:
+            trace_commitment: bytes, runs_vm: bool = False) -> None:
         _write_atomic(self._path(model_id, anchor), {
             "output": output.hex(), "output_commitment": output_commitment.hex(),
-            "trace_commitment": trace_commitment.hex(),
+            "trace_commitment": trace_commitment.hex(), "runs_vm": runs_vm,
         })

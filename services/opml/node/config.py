@@ -7,7 +7,8 @@ Keys (TOML names; env `OPML_<NAME>` in upper case, lists as JSON): `rpc_url`, `p
 deployment), `model_dir`, `max_bond_wei`, `confirmations`, `start_block`, `poll_interval_s`, `broker_url`
 (none: the node hosts an embedded broker on 127.0.0.1:`embedded_broker_port`, or joins the one already there;
 `embedded_broker = false` runs without a bus),
-`metrics_port` (0 = off), `cache_dir`, `node_name`, `log_format`, `log_level`, `faults` (fault injection for
+`metrics_port` (0 = off), `reorg_depth` (blocks after which a mined move is trusted without checking that its
+block is still canonical), `cache_dir`, `node_name`, `log_format`, `log_level`, `faults` (fault injection for
 tests and demos), `requests` (submitters: the request ids this node answers when they are new; empty = every
 request; a request reopened by a successful challenge is answered whatever the list says).
 """
@@ -43,6 +44,7 @@ class NodeConfig(BaseSettings):
     model_dir: Path | None = None
     max_bond_wei: int = Field(default=10 * ETHER, ge=0)
     confirmations: int = Field(default=0, ge=0, le=64)
+    reorg_depth: int = Field(default=64, ge=0, le=10_000)
     start_block: int | None = Field(default=None, ge=0)
     poll_interval_s: float = Field(default=1.0, gt=0, le=60)
     broker_url: str | None = None

@@ -2,14 +2,23 @@
 monitor loop, claims (native results, cached), playing a game to its end, and withdrawing credits.
 
 A subclass says what to do with each confirmed chain event (`on_event`); everything it starts goes through the
-scheduler, one task per request, submission or game.
+scheduler, one task per request, submission or game, woken only by the events that name it.
+
+The chain is the only truth; what the daemon holds in memory is derived from it, and its disk (journal, claims)
+is a cache of it kept under the chain's identity. When the chain reorganizes, the daemon drops what it derived,
+stops its tasks, reads the logs again from the start block and lets every task re-derive what is left to do (the
+journal keeps it from sending a move twice while the move is still in the canonical chain). When the chain was
+replaced (the deployment block's hash changed: a devnet brought down and up again), it also switches to the new
+chain's cache directory: nothing of the old chain is used.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from hashlib import sha256
 from typing import Any
 
 import structlog
@@ -22,18 +31,23 @@ from opml.game.types import Action, ClaimTimeout, GameView, Role, Step
 
 from .backends import BackendError, Claim, ModelBackend, RequestInput, build_backends
 from .bus import Bus, DisputeNote, NodeStatus, dispute_topic, status_topic
-from .cache import ClaimCache, Journal
+from .cache import ChainIdentity, ClaimCache, Journal, chain_state_dir, foreign_state
 from .config import ConfigError, NodeConfig
 from .deployment import Deployment, load_deployment
 from .embedded_broker import EmbeddedBroker, EmbeddedBrokerError
 from .metrics import Metrics
-from .monitor import ChainEvent, Monitor
+from .monitor import ChainEvent, Monitor, Poll
 from .player import Player
 from .responder import Responder
 from .scheduler import Scheduler
 from .vm_timing import timed_vm
 
 STATUS_EVERY_S = 5.0
+MIN_GAS_WEI = 10**16  # what a few moves cost on a devnet-priced chain
+WORKER_THREADS = 32  # chain reads and sends in flight at once (asyncio.to_thread)
+# Attributes (of the daemon or its subclasses) derived from chain events: dropped when the chain reorganizes.
+DERIVED = ("inputs", "_claims", "_game_requests", "submissions", "served", "models", "challenged")
+CREDIT_EVENTS = ("Finalized", "Slashed", "GameSettled", "RequestCancelled", "Withdrawn")
 
 
 class Daemon:
@@ -44,29 +58,95 @@ class Daemon:
     def __init__(self, config: NodeConfig, deployment: Deployment | None = None) -> None:
         self.config = config
         self.deployment = deployment or load_deployment(config.deployment)
-        self.w3 = Web3(Web3.HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30}))
+        # cache_allowed_requests: eth_chainId (asked by web3 for every call it builds) is asked once
+        self.w3 = Web3(Web3.HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30}, cache_allowed_requests=True))
         self.bindings = GameBindings.at(self.w3, self.deployment.coordinator, self.deployment.start_block)
         self.sender = TxSender(self.w3, config.key, self.bindings.errors())
         self.address = self.sender.address
         self.backends: dict[int, ModelBackend] = build_backends(self.deployment, config)
-        self.journal = Journal(config.cache_dir)
-        self.claims = ClaimCache(config.cache_dir)
-        self.responder = Responder(self.sender, self.journal)
+        self.identity: ChainIdentity | None = None
+        self.journal: Journal
+        self.claims: ClaimCache
+        self.responder: Responder
         self.player = Player(self.bindings, self.address)
         self.metrics = Metrics(self.role.name.lower())
-        self.scheduler = Scheduler(on_failure=lambda key, exc: self.metrics.failures.labels(key.split("-")[0]).inc())
-        start = config.start_block if config.start_block is not None else self.deployment.start_block
-        contracts = [self.bindings.coordinator.contract, self.bindings.game.contract]
-        self.monitor = Monitor(self.w3, contracts, start, config.confirmations)
+        self.scheduler = Scheduler(on_failure=self._task_failed)
+        self.monitor = self._new_monitor()
         self.inputs: dict[int, bytes] = {}
+        self._game_requests: dict[int, int] = {}  # game id → request id
+        self._missing_reported = False
         self.games_in_flight = 0
         self._wake = asyncio.Event()
         self._bus: Bus | None = None
         self._embedded: EmbeddedBroker | None = None
         self._claims: dict[int, Claim] = {}
         self._last_status = 0.0
+        self._head_time: int | None = None
         self.log = structlog.get_logger(f"opml.node.{self.role.name.lower()}").bind(
             node=config.node_name, address=self.address)
+
+    def _new_monitor(self) -> Monitor:
+        start = self.config.start_block if self.config.start_block is not None else self.deployment.start_block
+        contracts = [self.bindings.coordinator.contract, self.bindings.game.contract]
+        return Monitor(self.w3, contracts, start, self.config.confirmations)
+
+    # -- chain identity and local state ---------------------------------------------------------------------
+    def chain_identity(self) -> ChainIdentity | None:
+        """(chain id, hash of the deployment block) now; None while the chain has no such block yet."""
+        block = self.w3.eth.get_block(self.deployment.start_block) \
+            if self.w3.eth.block_number >= self.deployment.start_block else None
+        if block is None:
+            return None
+        return ChainIdentity(self.deployment.chain_id, self.deployment.start_block, bytes(block["hash"]))
+
+    def open_state(self, identity: ChainIdentity) -> None:
+        """Use the journal and claim cache of `identity` (created when new); other chains' state is reported once
+        and never read."""
+        root = chain_state_dir(self.config.cache_dir, identity)
+        self.identity = identity
+        self.journal = Journal(root)
+        faults = ",".join(self.config.faults)
+        self.claims = ClaimCache(root, sha256(faults.encode()).hexdigest()[:12] if faults else "")
+        self.responder = Responder(self.sender, self.journal, final_depth=self.config.reorg_depth)
+        foreign = foreign_state(self.config.cache_dir, identity)
+        if foreign:
+            self.log.warning("foreign_state_ignored", cache_dir=str(self.config.cache_dir), entries=foreign,
+                             chain=identity.name)
+        self.log.info("chain_state", chain=identity.name, dir=str(root))
+
+    def forget(self) -> None:
+        """Drop everything derived from chain events (it is derived again from the chain)."""
+        for name in DERIVED:
+            value = getattr(self, name, None)
+            if isinstance(value, (dict, set, list)):
+                value.clear()
+        self.games_in_flight = 0
+
+    async def _chain_changed(self, poll: Poll) -> bool:
+        """After a reorganization: re-derive everything; after a chain replacement, also switch the local state.
+        False while the deployment's block does not exist (nothing to do on this chain yet)."""
+        identity = await asyncio.to_thread(self.chain_identity)
+        await self.scheduler.reset()
+        self.forget()
+        self.monitor.rescan()
+        self.sender.forget_nonce()  # the chain's nonce may have gone back: ask it again before the next send
+        if identity is None:
+            if not self._missing_reported:
+                self.log.warning("deployment_missing", block=self.deployment.start_block, head=poll.head)
+                self._missing_reported = True
+            self.identity = None
+            return False
+        self._missing_reported = False
+        if identity != self.identity:
+            self.metrics.chain_resets.inc()
+            self.log.warning("chain_replaced", old=self.identity.name if self.identity else None, new=identity.name)
+            await asyncio.to_thread(self._check_code)
+            self.open_state(identity)
+            await asyncio.to_thread(self.responder.reconcile)
+        else:
+            self.metrics.reorgs.inc()
+            self.log.warning("rederiving", fork=poll.fork, head=poll.head)
+        return True
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def check_chain(self) -> None:
@@ -75,9 +155,22 @@ class Daemon:
         if chain_id != self.deployment.chain_id:
             raise ConfigError(f"{self.config.rpc_url} is chain {chain_id}, the deployment is for chain "
                               f"{self.deployment.chain_id}")
+        self._check_code()
+        self.check_models()
+
+    def _check_code(self) -> None:
         if not self.w3.eth.get_code(self.deployment.coordinator):
             raise ConfigError(f"no contract at the coordinator address {self.deployment.coordinator}")
-        self.check_models()
+
+    def check_funds(self) -> None:
+        """Say at start-up when the account cannot pay one bond plus gas (`unfunded`); it keeps running."""
+        coordinator = self.bindings.coordinator
+        bond = coordinator.submitter_bond() if self.role is Role.SUBMITTER else coordinator.challenger_bond()
+        balance = self.w3.eth.get_balance(self.address)
+        self.metrics.balance.set(balance)
+        if balance < bond + MIN_GAS_WEI:
+            self.log.error("unfunded", balance_wei=balance, needed_wei=bond + MIN_GAS_WEI,
+                           reason="the account cannot pay one bond plus gas; send it ETH")
 
     def check_models(self) -> None:
         """Serve only models whose local files match their registered commitment (ConfigError otherwise)."""
@@ -98,12 +191,17 @@ class Daemon:
 
     async def run(self) -> None:
         """Run until cancelled."""
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(WORKER_THREADS))
         await asyncio.to_thread(self.check_chain)
+        identity = await asyncio.to_thread(self.chain_identity)
+        if identity is None:
+            raise ConfigError(f"the chain has no block {self.deployment.start_block} (the deployment's first)")
+        self.open_state(identity)
         await asyncio.to_thread(self.responder.reconcile)
+        await asyncio.to_thread(self.check_funds)
         if self.config.metrics_port:
             self.metrics.serve(self.config.metrics_port)
-        background = [asyncio.create_task(self.monitor.run(self._on_poll, self.config.poll_interval_s,
-                                                           self._wake))]
+        background = [asyncio.create_task(self._follow())]
         broker = await self._broker_address()
         if broker is not None:
             self._bus = Bus(*broker, self.deployment.chain_id, self.config.node_name, self._on_bus)
@@ -133,17 +231,55 @@ class Daemon:
             self.log.info("embedded_broker_joined", port=port, reason=str(exc))
         return "127.0.0.1", port
 
-    async def _on_poll(self, head: int, events: list[ChainEvent]) -> None:
-        self.metrics.head.set(head)
-        for event in events:
+    async def _follow(self) -> None:
+        """The one head follower: polls the chain and fans each event out to the tasks it concerns."""
+        await self.monitor.run(self._on_poll, self.config.poll_interval_s, self._wake,
+                               on_error=lambda exc: self.metrics.rpc_errors.labels("poll").inc())
+
+    async def _on_poll(self, poll: Poll) -> None:
+        if poll.fork is not None or self.identity is None:
+            await self._chain_changed(poll)  # the next poll reads the logs again from the start block
+            return
+        self._head_time = poll.time
+        self.metrics.head.set(poll.head)
+        for event in poll.events:
             if event.name == "RequestCreated":
                 self.inputs[event.args["requestId"]] = bytes(event.args["input"])
             self.on_event(event)
+            self._route(event)
         self.scheduler.ensure("withdraw", self.withdraw_forever)
         self.games_in_flight = sum(1 for k in self.scheduler.running if k.startswith("game-"))
         self.metrics.games_in_flight.set(self.games_in_flight)
-        self.scheduler.tick()
-        self._publish_status(head)
+        self.metrics.head_lag.set(max(0, poll.head - (self.monitor.next_block - 1)))
+        self.metrics.backlog.set(self.scheduler.backlog)
+        self.metrics.in_flight.set(self.responder.in_flight)
+        self.scheduler.tick(poll.time)
+        self._publish_status(poll.head)
+
+    def _route(self, event: ChainEvent) -> None:
+        """Wake the tasks `event` concerns: its request's, its submission's, its game's (and the withdrawer)."""
+        args = event.args
+        if event.name == "Challenged":
+            self._game_requests[args["gameId"]] = args["requestId"]
+        request_id = args.get("requestId")
+        if request_id is None and "gameId" in args:
+            request_id = self._game_requests.get(args["gameId"])
+        if request_id is not None:
+            self.scheduler.wake(f"request-{request_id}")
+        if "submissionId" in args:
+            self.scheduler.wake(f"submission-{args['submissionId']}")
+        if "gameId" in args:
+            self.scheduler.wake(f"game-{args['gameId']}")
+        if event.name == "ResultSubmitted":
+            self.scheduler.wake_at(f"request-{args['requestId']}", int(args["windowEnd"]))
+        if event.name in CREDIT_EVENTS:
+            self.scheduler.wake("withdraw")
+
+    def _task_failed(self, key: str, exc: BaseException) -> None:
+        self.metrics.failures.labels(key.split("-")[0]).inc()
+        if isinstance(exc, (OSError, ConnectionError, TimeoutError)) or "RPC" in type(exc).__name__ \
+                or "Connection" in type(exc).__name__:
+            self.metrics.rpc_errors.labels("task").inc()
 
     def _on_bus(self, topic: str, payload: bytes) -> None:
         if f"/status/{self.config.node_name}" not in topic:
@@ -176,14 +312,22 @@ class Daemon:
         if backend is None:
             return None
         data = RequestInput(request_id, request.model_id, await self._input_of(request_id), bytes(request.anchor))
-        started = time.perf_counter()
-        try:
-            claim = await asyncio.to_thread(backend.claim, data)
-        except BackendError as exc:  # e.g. input bytes that are no tensor of the model: nothing to compute
-            self.log.warning("request_unanswerable", request=request_id, reason=str(exc))
-            return None
-        self.metrics.inference.observe(time.perf_counter() - started)
-        self._check_cache(data, claim)
+        cached = self.claims.get(data.model_id, data.anchor)
+        if cached is not None:  # computed before (maybe by an earlier run): no inference until a game needs it
+            claim = Claim(bytes.fromhex(cached["output"]), bytes.fromhex(cached["output_commitment"]),
+                          bytes.fromhex(cached["trace_commitment"]), LazyProvider(lambda: backend.claim(data)),
+                          bool(cached.get("runs_vm", False)))
+            self.log.debug("claim_cached", request=request_id)
+        else:
+            started = time.perf_counter()
+            try:
+                claim = await asyncio.to_thread(backend.claim, data)
+            except BackendError as exc:  # e.g. input bytes that are no tensor of the model: nothing to compute
+                self.log.warning("request_unanswerable", request=request_id, reason=str(exc))
+                return None
+            self.metrics.inference.observe(time.perf_counter() - started)
+            self.log.info("claim_computed", request=request_id, seconds=round(time.perf_counter() - started, 4))
+            self._check_cache(data, claim)
         if claim.runs_vm:
             claim = replace(claim, provider=timed_vm(claim.provider, self._observe_vm))
         self._claims[request_id] = claim
@@ -203,7 +347,8 @@ class Daemon:
     def _check_cache(self, data: RequestInput, claim: Claim) -> None:
         cached = self.claims.get(data.model_id, data.anchor)
         if cached is None:
-            self.claims.put(data.model_id, data.anchor, claim.output, claim.output_commitment, claim.trace_commitment)
+            self.claims.put(data.model_id, data.anchor, claim.output, claim.output_commitment, claim.trace_commitment,
+                            claim.runs_vm)
         elif cached["output_commitment"] != claim.output_commitment.hex():
             self.log.error("claim_changed", request=data.request_id, cached=cached["output_commitment"],
                            now=claim.output_commitment.hex())
@@ -220,6 +365,9 @@ class Daemon:
             self.log.warning("game_model_not_served", game=game_id, request=view.request_id)
             return
         log = self.log.bind(game=game_id, request=view.request_id, role=role.name.lower())
+        if self._game_done(view, role):  # over before this run saw it play: counted by the run that did
+            log.debug("game_already_over", phase=view.phase.name)
+            return
         log.info("game_joined", phase=view.phase.name)
         while True:
             turn = await asyncio.to_thread(self.player.turn, game_id, role, claim.provider)
@@ -271,6 +419,7 @@ class Daemon:
         """Withdraw the coordinator credit (won bonds, fees, returned bonds) whenever there is some."""
         while True:
             balance = await asyncio.to_thread(self.bindings.coordinator.balance_of, self.address)
+            self.metrics.balance.set(await asyncio.to_thread(self.w3.eth.get_balance, self.address))
             if balance > 0:
                 nonce = await asyncio.to_thread(self.w3.eth.get_transaction_count, self.address, "latest")
                 outcome = await self.responder.send("withdraw", f"{balance}:{nonce}",
@@ -281,5 +430,39 @@ class Daemon:
             await self.scheduler.news(self.config.poll_interval_s * 5)
 
     async def chain_time(self) -> int:
+        """The latest head's timestamp (as the head follower last saw it; read from the chain before that)."""
+        if self._head_time is not None:
+            return self._head_time
         block = await asyncio.to_thread(self.w3.eth.get_block, "latest")
         return int(block["timestamp"])
+
+
+class LazyProvider:
+    """A request-level trace provider computed on first use (`make()` returns the backend's claim): a claim read
+    from the cache answers submissions and checks without inference; only a dispute needs the trace."""
+
+    def __init__(self, make: Any) -> None:
+        self._make = make
+        self._inner: Any = None
+
+    def _provider(self) -> Any:
+        if self._inner is None:
+            self._inner = self._make().provider
+        return self._inner
+
+    @property
+    def length(self) -> int:
+        return self._provider().length
+
+    @property
+    def is_last_level(self) -> bool:
+        return self._provider().is_last_level
+
+    def root_at(self, i: int) -> bytes:
+        return self._provider().root_at(i)
+
+    def open_next(self, k: int) -> Any:
+        return self._provider().open_next(k)
+
+    def step_witness(self, k: int) -> Any:
+        return self._provider().step_witness(k)

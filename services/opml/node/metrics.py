@@ -9,7 +9,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 
 class Metrics:
-    """Moves, steps, games in flight, inference time, VM time, bonds, failures, chain head."""
+    """Moves, steps, games in flight, inference time, VM time, bonds, failures, chain head and lag, backlog,
+    transactions in flight, balance, RPC errors, reorganizations and chain replacements."""
 
     def __init__(self, role: str) -> None:
         self.role = role
@@ -31,6 +32,17 @@ class Metrics:
         self.challenges = Counter("opml_challenges_total", "challenges opened", registry=r)
         self.failures = Counter("opml_failures_total", "task failures, by kind", ["kind"], registry=r)
         self.head = Gauge("opml_chain_head", "latest block seen", registry=r)
+        self.head_lag = Gauge("opml_head_lag_blocks", "blocks between the head and the last block whose events "
+                              "were handled", registry=r)
+        self.backlog = Gauge("opml_backlog", "tasks (requests, submissions, games) started and not finished",
+                             registry=r)
+        self.in_flight = Gauge("opml_tx_in_flight", "transactions sent and not yet mined", registry=r)
+        self.balance = Gauge("opml_balance_wei", "the node account's balance", registry=r)
+        self.rpc_errors = Counter("opml_rpc_errors_total", "failed chain RPC rounds, by where", ["where"],
+                                  registry=r)
+        self.reorgs = Counter("opml_reorgs_total", "chain reorganizations seen (everything re-derived)", registry=r)
+        self.chain_resets = Counter("opml_chain_resets_total", "chain replacements seen (state switched)",
+                                    registry=r)
 
     def serve(self, port: int, addr: str = "0.0.0.0") -> None:
         """Expose `/metrics` over HTTP on `port`."""

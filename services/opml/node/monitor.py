@@ -1,5 +1,6 @@
 """Chain monitor: new heads, and the coordinator's and game's logs from a start block, `confirmations` blocks
-behind the head. Every poll yields the head and the newly confirmed events, in chain order.
+behind the head. Every poll yields the head and the newly confirmed events, in chain order, and says when the
+chain reorganized (a head that went back, or a changed hash at a height already seen).
 
 A restarted daemon scans again from the start block: the chain, not the daemon, remembers what happened.
 """
@@ -55,41 +56,119 @@ class EventDecoder:
                           decoded["address"])
 
 
-class Monitor:
-    """Polls `w3` for heads and logs of `contracts`; `poll()` is one synchronous round."""
+@dataclass(frozen=True)
+class Poll:
+    """One monitor round: the head (number, hash, timestamp), the events newly confirmed in chain order, and
+    `fork`, the last block still canonical when the chain reorganized since the last round (else None)."""
 
-    def __init__(self, w3: Web3, contracts: list[Contract], start_block: int, confirmations: int = 0) -> None:
+    head: int
+    head_hash: bytes
+    time: int
+    events: list[ChainEvent]
+    fork: int | None = None
+
+    def __iter__(self):  # noqa: ANN204 — `head, events = monitor.poll()`
+        return iter((self.head, self.events))
+
+
+class Monitor:
+    """Polls `w3` for heads and logs of `contracts`; `poll()` is one synchronous round.
+
+    It remembers the hashes of the recent blocks it saw (`keep` of them). A head below the last one, or a hash
+    that changed at a height it saw, is a reorganization: it finds the highest remembered block still canonical
+    (the fork point), forgets everything above it, and reads the logs again from the block after it."""
+
+    def __init__(self, w3: Web3, contracts: list[Contract], start_block: int, confirmations: int = 0,
+                 keep: int = 256) -> None:
         self.w3 = w3
         self.addresses = [c.address for c in contracts]
         self.decoder = EventDecoder(contracts)
+        self.start_block = start_block
         self.next_block = start_block
         self.confirmations = confirmations
+        self.keep = keep
         self.head = -1
+        self.reorgs = 0
+        self._hashes: dict[int, bytes] = {}
 
-    def poll(self) -> tuple[int, list[ChainEvent]]:
-        """(head, events of the blocks confirmed since the last poll)."""
-        self.head = self.w3.eth.block_number
-        last = self.head - self.confirmations
+    def poll(self) -> Poll:
+        """The head and the events of the blocks confirmed since the last poll (after a reorg: since the fork)."""
+        latest = self.w3.eth.get_block("latest")
+        number, block_hash = int(latest["number"]), bytes(latest["hash"])
+        fork = self._fork_point(number, block_hash, bytes(latest["parentHash"]))
+        if fork is not None:
+            self._rewind(fork, number)
+        self._remember(number, block_hash)
+        if number > 0:
+            self._hashes.setdefault(number - 1, bytes(latest["parentHash"]))
+        self.head = number
+        last = number - self.confirmations
         events: list[ChainEvent] = []
         while self.next_block <= last:
             to_block = min(last, self.next_block + MAX_RANGE - 1)
             raw = self.w3.eth.get_logs({"address": self.addresses, "fromBlock": self.next_block,
                                         "toBlock": to_block})
             events.extend(e for e in map(self.decoder.decode, raw) if e is not None)
+            for entry in raw:  # the blocks that held events are remembered too: a reorg finds its fork closer
+                if entry.get("blockHash") is not None:
+                    self._hashes.setdefault(int(entry["blockNumber"]), bytes(entry["blockHash"]))
             self.next_block = to_block + 1
+        while len(self._hashes) > self.keep:
+            del self._hashes[min(self._hashes)]
         events.sort(key=lambda e: (e.block, e.log_index))
-        return self.head, events
+        return Poll(number, block_hash, int(latest["timestamp"]), events, fork)
 
-    async def run(self, on_poll: Callable[[int, list[ChainEvent]], Awaitable[None]], interval_s: float,
-                  wake: asyncio.Event | None = None) -> None:
+    def rescan(self) -> None:
+        """Read every log again from the start block at the next poll (the daemon re-derives everything)."""
+        self.next_block = self.start_block
+
+    # -- reorganizations ----------------------------------------------------------------------------------------
+    def _fork_point(self, number: int, block_hash: bytes, parent_hash: bytes) -> int | None:
+        """None while the chain only grew on top of what was seen; else the highest seen block still canonical."""
+        if not self._hashes:
+            return None
+        previous = max(self._hashes)
+        if number == previous and self._hashes[previous] == block_hash:
+            return None
+        if number == previous + 1 and self._hashes[previous] == parent_hash:
+            return None
+        if number > previous + 1 and self._canonical_hash(previous) == self._hashes[previous]:
+            return None
+        for height in sorted(self._hashes, reverse=True):
+            if height <= number and self._canonical_hash(height) == self._hashes[height]:
+                return height
+        return self.start_block - 1  # nothing seen is left: read everything again
+
+    def _canonical_hash(self, height: int) -> bytes | None:
+        block = self.w3.eth.get_block(height)
+        return None if block is None else bytes(block["hash"])
+
+    def _rewind(self, fork: int, number: int) -> None:
+        previous = max(self._hashes)
+        self.reorgs += 1
+        log.warning("chain_reorg", previous_head=previous, head=number, fork=fork,
+                    head_went_back=number < previous, depth=previous - fork)
+        self._hashes = {h: v for h, v in self._hashes.items() if h <= fork}
+        self.next_block = max(self.start_block, min(self.next_block, fork + 1))
+
+    def _remember(self, number: int, block_hash: bytes) -> None:
+        self._hashes[number] = block_hash
+        while len(self._hashes) > self.keep:
+            del self._hashes[min(self._hashes)]
+
+    async def run(self, on_poll: Callable[[Poll], Awaitable[None]], interval_s: float,
+                  wake: asyncio.Event | None = None,
+                  on_error: Callable[[BaseException], None] | None = None) -> None:
         """Poll forever: every `interval_s`, or sooner when `wake` is set (a bus notification)."""
         while True:
             try:
-                head, events = await asyncio.to_thread(self.poll)
+                result = await asyncio.to_thread(self.poll)
             except Exception as exc:  # the node being down is an outage to ride out, not a crash
                 log.warning("monitor_poll_failed", error=repr(exc))
+                if on_error is not None:
+                    on_error(exc)
             else:
-                await on_poll(head, events)
+                await on_poll(result)
             await _sleep_or_wake(interval_s, wake)
 
 

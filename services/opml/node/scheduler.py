@@ -1,5 +1,9 @@
 """Scheduler: one asyncio task per request or game, started once per key (dedup), retried with backoff when it
-fails, and woken on every new head (`tick`) so it re-reads the chain instead of waiting out its timer.
+fails, and woken only by what concerns it: `wake(key)` when an event names its request or game, `wake_at(key, t)`
+when the chain's clock passes a deadline it waits for, `tick()` for the keys that follow every head (games).
+
+A finished task is not started again by `ensure`, but `rerun()` starts every finished task again: after a
+reorganization each one re-derives from the chain what is left to do (a task's own "done" is never trusted).
 """
 
 from __future__ import annotations
@@ -11,34 +15,57 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
+Factory = Callable[[], Awaitable[None]]
+
 
 class Scheduler:
-    """Runs `factory()` for each key until it returns; keys that finished are never started again."""
+    """Runs `factory()` for each key until it returns; keys that finished start again only through `rerun`."""
 
     def __init__(self, retry_s: float = 1.0, max_retry_s: float = 30.0,
-                 on_failure: Callable[[str, BaseException], None] | None = None) -> None:
+                 on_failure: Callable[[str, BaseException], None] | None = None,
+                 every_head: tuple[str, ...] = ("game-",)) -> None:
         self.retry_s = retry_s
         self.max_retry_s = max_retry_s
         self.on_failure = on_failure
+        self.every_head = every_head
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._factories: dict[str, Factory] = {}
         self._finished: set[str] = set()
-        self._news = asyncio.Event()
+        self._wakes: dict[str, asyncio.Event] = {}
+        self._deadlines: dict[str, int] = {}
 
     @property
     def running(self) -> list[str]:
         return sorted(k for k, t in self._tasks.items() if not t.done())
 
+    @property
+    def backlog(self) -> int:
+        """Tasks started and not finished."""
+        return sum(1 for t in self._tasks.values() if not t.done())
+
     def finished(self, key: str) -> bool:
         return key in self._finished
 
-    def ensure(self, key: str, factory: Callable[[], Awaitable[None]]) -> bool:
+    def ensure(self, key: str, factory: Factory) -> bool:
         """Start a task for `key` unless one runs or ran to completion; True when a task was started."""
         if key in self._finished or (key in self._tasks and not self._tasks[key].done()):
             return False
+        self._factories[key] = factory
         self._tasks[key] = asyncio.create_task(self._run(key, factory), name=key)
         return True
 
-    async def _run(self, key: str, factory: Callable[[], Awaitable[None]]) -> None:
+    def rerun(self) -> int:
+        """Start every finished task again and wake every waiting one (the chain reorganized); returns how many
+        were started again."""
+        again = sorted(self._finished)
+        self._finished.clear()
+        for key in again:
+            self.ensure(key, self._factories[key])
+        for key in list(self._wakes):
+            self.wake(key)
+        return len(again)
+
+    async def _run(self, key: str, factory: Factory) -> None:
         delay = self.retry_s
         bound = log.bind(task=key)
         while True:
@@ -54,21 +81,44 @@ class Scheduler:
                 delay = min(delay * 2, self.max_retry_s)
                 continue
             self._finished.add(key)
+            self._wakes.pop(key, None)
+            self._deadlines.pop(key, None)
             bound.debug("task_finished")
             return
 
-    def tick(self) -> None:
-        """Wake every task waiting in `news` (a new head or a bus notification arrived)."""
-        self._news.set()
-        self._news = asyncio.Event()
+    # -- waking ---------------------------------------------------------------------------------------------
+    def wake(self, key: str) -> None:
+        """Something on chain concerns `key`: its next (or current) `news` returns at once."""
+        if key in self._tasks and not self._tasks[key].done():
+            self._wakes.setdefault(key, asyncio.Event()).set()
 
-    async def news(self, timeout: float) -> None:
-        """Return at the next `tick`, or after `timeout` seconds."""
-        event = self._news
+    def wake_at(self, key: str, chain_time: int) -> None:
+        """Wake `key` at the first head whose timestamp is at least `chain_time` (a window or clock it waits for)."""
+        self._deadlines[key] = min(chain_time, self._deadlines.get(key, chain_time))
+
+    def tick(self, chain_time: int | None = None) -> None:
+        """A new head: wake the keys that follow every head, and those whose deadline `chain_time` reached."""
+        for key in list(self._wakes):
+            if key.startswith(self.every_head):
+                self._wakes[key].set()
+        if chain_time is None:
+            return
+        for key, deadline in list(self._deadlines.items()):
+            if deadline <= chain_time:
+                del self._deadlines[key]
+                self.wake(key)
+
+    async def news(self, timeout: float, key: str | None = None) -> None:
+        """Return when `key` is woken (or, without a key, at the next head), or after `timeout` seconds."""
+        if key is None:
+            task = asyncio.current_task()
+            key = task.get_name() if task is not None else "?"
+        event = self._wakes.setdefault(key, asyncio.Event())
         try:
             await asyncio.wait_for(event.wait(), timeout)
         except TimeoutError:
             pass
+        event.clear()
 
     async def close(self) -> None:
         """Cancel every running task and wait for them to end."""
@@ -76,3 +126,12 @@ class Scheduler:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def reset(self) -> None:
+        """Cancel every task and forget every key (the chain was replaced: nothing of the old one applies)."""
+        await self.close()
+        self._tasks.clear()
+        self._factories.clear()
+        self._finished.clear()
+        self._wakes.clear()
+        self._deadlines.clear()
