@@ -91,12 +91,15 @@ class Anvil:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def start(self) -> Anvil:
-        """Start on a free port (another port is tried if the chosen one was taken meanwhile)."""
+    def start(self, port: int | None = None) -> Anvil:
+        """Start on a free port (another port is tried if the chosen one was taken meanwhile), or on `port`."""
         if self.running:
             return self
         if not self.binary.is_file():
             raise AnvilError(f"anvil binary not found at {self.binary}; run `make bootstrap` (npm ci) first")
+        if port is not None:
+            self._start_once(port)
+            return self
         last_error: AnvilError | None = None
         for _ in range(self.start_attempts):
             try:

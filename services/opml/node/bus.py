@@ -11,6 +11,7 @@ Topics (`<chain>` is the chain id, payloads are JSON of the models below):
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Callable
 
 import aiomqtt
@@ -72,6 +73,9 @@ class Bus:
         self.on_message = on_message
         self.retry_s = retry_s
         self.connected = False
+        # unique per connection: two nodes with the same name must not take each other's session on the broker
+        self.client_id = f"opml-{node}-{secrets.token_hex(4)}"
+        self._reported_unreachable = False
         self._queue: asyncio.Queue[tuple[str, bytes, bool]] = asyncio.Queue(maxsize=1000)
 
     def publish(self, topic: str, payload: BaseModel, retain: bool = False) -> None:
@@ -85,14 +89,19 @@ class Bus:
         """Stay connected forever: publish what is queued, deliver what arrives; reconnect after failures."""
         while True:
             try:
-                async with aiomqtt.Client(self.host, self.port, identifier=f"opml-{self.node}") as client:
+                async with aiomqtt.Client(self.host, self.port, identifier=self.client_id) as client:
                     self.connected = True
+                    self._reported_unreachable = False
                     log.info("bus_connected", broker=f"{self.host}:{self.port}")
                     await client.subscribe(f"opml/{self.chain_id}/#")
                     await asyncio.gather(self._publisher(client), self._receiver(client))
             except aiomqtt.MqttError as exc:
                 if self.connected:
                     log.warning("bus_disconnected", error=str(exc))
+                elif not self._reported_unreachable:
+                    log.warning("bus_unreachable", broker=f"{self.host}:{self.port}", error=str(exc),
+                                note="the node works from the chain alone and keeps retrying")
+                    self._reported_unreachable = True
                 self.connected = False
             await asyncio.sleep(self.retry_s)
 

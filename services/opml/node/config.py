@@ -21,7 +21,7 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from opml.chain.build import REPO_ROOT
 
@@ -119,8 +119,8 @@ class NodeConfig(BaseSettings):
 def load_config(path: Path | None, **overrides: Any) -> NodeConfig:
     """The configuration from the TOML file at `path` (optional), `OPML_*` variables and `overrides`.
 
-    Relative paths inside the file are taken relative to the file's directory's parent (the repository root for
-    `config/*.toml`). Raises ConfigError naming every bad or missing key.
+    Relative paths inside the file are taken relative to the file's own directory. Raises ConfigError naming
+    every bad or missing key (an `OPML_*` variable that does not parse included).
     """
     values = _read_toml(path) if path is not None else {}
     values.update(overrides)
@@ -128,6 +128,10 @@ def load_config(path: Path | None, **overrides: Any) -> NodeConfig:
         return NodeConfig(**values)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
+    except SettingsError as exc:  # e.g. OPML_MODELS=abc: a list must be JSON
+        cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+        raise ConfigError(f"bad node configuration: {exc}{cause} (lists are JSON, e.g. OPML_MODELS='[1, 3]')") \
+            from None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -137,7 +141,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    base = path.resolve().parent.parent
+    base = path.resolve().parent
     for name in ("deployment", "model_dir", "cache_dir"):
         if isinstance(data.get(name), str) and not Path(data[name]).is_absolute():
             data[name] = str(base / data[name])

@@ -75,6 +75,7 @@ class Daemon:
         self.inputs: dict[int, bytes] = {}
         self._game_requests: dict[int, int] = {}  # game id → request id
         self._missing_reported = False
+        self._previous_identity: ChainIdentity | None = None
         self.games_in_flight = 0
         self._wake = asyncio.Event()
         self._bus: Bus | None = None
@@ -130,17 +131,26 @@ class Daemon:
         self.forget()
         self.monitor.rescan()
         self.sender.forget_nonce()  # the chain's nonce may have gone back: ask it again before the next send
+        if identity is not None and identity != self.identity and \
+                not await asyncio.to_thread(self.w3.eth.get_code, self.deployment.coordinator):
+            identity = None  # a new chain, not deployed (yet)
         if identity is None:
             if not self._missing_reported:
-                self.log.warning("deployment_missing", block=self.deployment.start_block, head=poll.head)
+                self.log.warning("deployment_missing", block=self.deployment.start_block, head=poll.head,
+                                 coordinator=self.deployment.coordinator)
                 self._missing_reported = True
+            if self.identity is not None:
+                self._previous_identity = self.identity
             self.identity = None
             return False
         self._missing_reported = False
         if identity != self.identity:
+            old = self.identity or self._previous_identity
+            if old == identity:  # the same chain came back (a node restart): nothing to switch
+                self.identity = identity
+                return True
             self.metrics.chain_resets.inc()
-            self.log.warning("chain_replaced", old=self.identity.name if self.identity else None, new=identity.name)
-            await asyncio.to_thread(self._check_code)
+            self.log.warning("chain_replaced", old=old.name if old else None, new=identity.name)
             self.open_state(identity)
             await asyncio.to_thread(self.responder.reconcile)
         else:
@@ -200,7 +210,11 @@ class Daemon:
         await asyncio.to_thread(self.responder.reconcile)
         await asyncio.to_thread(self.check_funds)
         if self.config.metrics_port:
-            self.metrics.serve(self.config.metrics_port)
+            try:
+                self.metrics.serve(self.config.metrics_port)
+            except OSError as exc:
+                raise ConfigError(f"metrics_port {self.config.metrics_port}: cannot listen on port "
+                                  f"{self.config.metrics_port} ({exc.strerror or exc})") from None
         background = [asyncio.create_task(self._follow())]
         broker = await self._broker_address()
         if broker is not None:

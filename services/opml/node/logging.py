@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from typing import TextIO
 
 import structlog
@@ -35,6 +36,13 @@ def configure(fmt: str = "console", level: str = "info", stream: TextIO | None =
         logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
         cache_logger_on_first_use=False,
     )
+    warnings.showwarning = _warning_to_structlog  # library warnings become events too (JSON logs stay JSON)
+
+
+def _warning_to_structlog(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                          file: TextIO | None = None, line: str | None = None) -> None:
+    structlog.get_logger("py.warnings").warning("python_warning", category=category.__name__,
+                                                message=str(message), where=f"{filename}:{lineno}")
 
 
 def _bytes_to_hex(_logger: object, _name: str, event: dict) -> dict:

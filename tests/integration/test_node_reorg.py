@@ -1,0 +1,153 @@
+"""The chain is the daemons' only truth: real daemons on Anvil while the chain is rolled back (evm_snapshot and
+evm_revert, then new blocks), reorganized (`anvil_reorg` of depth >= 2 dropping a transaction) or replaced (a fresh
+Anvil on the same port with the same contract addresses). Every dropped challenge or submission is sent again,
+the liar's wrong result never finalizes, and nothing of the old chain is ever submitted on the new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from web3 import Web3
+
+from opml.chain.anvil import Anvil
+from opml.chain.bindings import CoordinatorContract, RequestStatus, SubmissionStatus
+from opml.chain.build import load_artifact
+from opml.node.devnet import DevnetParams, deploy_devnet
+from opml.node.testing import NodeNet
+
+WINDOW = 600  # chain time moves with the wall clock: long enough for a rollback and a second game
+PARAMS = DevnetParams(challenge_window=WINDOW)
+LIE = "lie:0.7.3:1"
+
+
+@pytest.fixture
+def net(anvil: Anvil, w3: Web3, contracts_built: None, tmp_path: Path) -> Iterator[NodeNet]:
+    network = NodeNet(w3, anvil.url, tmp_path, PARAMS)
+    try:
+        yield network
+    finally:
+        network.stop_all()
+
+
+def ask(net: NodeNet, data: bytes) -> int:
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    requester = Account.from_key(net.keys["requester"]).address
+    fee = net.w3.eth.contract(address=net.deployment.registry, abi=load_artifact("ModelRegistry").abi) \
+        .functions.modelRoots(1).call()[3]
+    receipt = net.w3.eth.wait_for_transaction_receipt(
+        coordinator.request(1, data).transact({"from": requester, "value": fee}))
+    return int(coordinator.events("RequestCreated", receipt)[0]["requestId"])
+
+
+def logs(net: NodeNet, name: str) -> list:
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    return getattr(coordinator.contract.events, name).get_logs(from_block=net.deployment.start_block)
+
+
+def reorg_out(net: NodeNet, block: int) -> int:
+    """Replace every block from `block` on (at least two) with empty ones: what they held is gone."""
+    depth = max(2, net.w3.eth.block_number - block + 1)
+    net.w3.provider.make_request("anvil_reorg", [depth, []])
+    return depth
+
+
+def assert_liar_never_finalized(net: NodeNet, request_id: int) -> None:
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    assert coordinator.get_request(request_id).status is not RequestStatus.FINALIZED
+    assert logs(net, "Finalized") == []
+
+
+def test_rollback_of_a_won_challenge_is_challenged_and_won_again(net: NodeNet) -> None:
+    liar = net.daemon("submitter", faults=[LIE])
+    request_id = ask(net, b"roll me back")
+    liar.wait_for("result_submitted")
+    snapshot = net.w3.provider.make_request("evm_snapshot", [])["result"]  # after the liar's submission
+    challenger = net.daemon("challenger")
+    (first,) = challenger.wait_for("game_over", timeout=90)
+    assert first["won"]
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    assert coordinator.get_submission(1).status is SubmissionStatus.SLASHED
+    assert net.w3.provider.make_request("evm_revert", [snapshot])["result"]  # the challenge and the game are gone
+    net.w3.provider.make_request("evm_mine", [])
+    assert coordinator.get_submission(1).status is SubmissionStatus.PENDING
+    challenger.wait_for("chain_reorg")
+    second = challenger.wait_for("game_over", count=2, timeout=90)[1]
+    assert second["won"], "the honest challenger lost the replayed game"
+    assert coordinator.get_submission(1).status is SubmissionStatus.SLASHED
+    me = Account.from_key(net.keys["challenger"]).address
+    assert [e["args"]["challenger"] for e in logs(net, "Challenged")] == [me]
+    assert challenger.events("move_dropped"), "the journal trusted a challenge whose block was rolled back"
+    assert_liar_never_finalized(net, request_id)
+
+
+def test_challenge_dropped_by_a_reorg_is_sent_again_and_won(net: NodeNet) -> None:
+    net.daemon("submitter", faults=[LIE])
+    challenger = net.daemon("challenger")
+    request_id = ask(net, b"reorg the challenge")
+    challenger.wait_for("challenged")
+    (challenged,) = logs(net, "Challenged")
+    depth = reorg_out(net, challenged["blockNumber"])
+    assert logs(net, "Challenged") == [], f"anvil_reorg({depth}) left the challenge in place"
+    challenger.wait_for("chain_reorg")
+    challenger.wait_for("challenged", count=2)
+    over = challenger.wait_for("game_over", timeout=90)[-1]
+    assert over["won"]
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    assert coordinator.get_submission(1).status is SubmissionStatus.SLASHED
+    assert len(logs(net, "Challenged")) == 1
+    assert_liar_never_finalized(net, request_id)
+
+
+def test_submission_dropped_by_a_reorg_is_sent_again_and_finalized(net: NodeNet) -> None:
+    request_id = ask(net, b"reorg the submission")
+    for _ in range(2):  # the request stays below the reorganized blocks
+        net.w3.provider.make_request("evm_mine", [])
+    submitter = net.daemon("submitter")
+    submitter.wait_for("result_submitted")
+    (submitted,) = logs(net, "ResultSubmitted")
+    reorg_out(net, submitted["blockNumber"])
+    assert logs(net, "ResultSubmitted") == []
+    submitter.wait_for("result_submitted", count=2)
+    me = Account.from_key(net.keys["submitter"]).address
+    assert [e["args"]["submitter"] for e in logs(net, "ResultSubmitted")] == [me]
+    net.warp(WINDOW + 1)
+    submitter.wait_for("request_finalized", lambda e: e["request"] == request_id)
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    assert coordinator.get_request(request_id).status is RequestStatus.FINALIZED
+
+
+def test_chain_replaced_under_running_daemons_no_stale_output(contracts_built: None, tmp_path: Path) -> None:
+    old_chain = Anvil().start()
+    port = old_chain.port
+    new_chain = Anvil()
+    net = NodeNet(old_chain.web3(), old_chain.url, tmp_path, PARAMS)
+    try:
+        submitter = net.daemon("submitter")
+        challenger = net.daemon("challenger")
+        ask(net, b"the old chain's question")
+        challenger.wait_for("result_agreed")
+        old_output = logs(net, "ResultSubmitted")[0]["args"]["output"]
+        old_chain.stop()  # `opml devnet down` …
+        new_chain.start(port)  # … and `up` again: same port, same chain id, same addresses, other blocks
+        net.w3 = new_chain.web3()
+        again = deploy_devnet(net.w3, PARAMS)
+        assert (again.coordinator, again.start_block) == (net.deployment.coordinator, net.deployment.start_block)
+        request_id = ask(net, b"a new question")
+        assert request_id == 1  # the same id as the old chain's request
+        for daemon in (submitter, challenger):
+            daemon.wait_for("chain_replaced", timeout=30)
+        challenger.wait_for("result_agreed", count=2, timeout=30)
+        (submitted,) = logs(net, "ResultSubmitted")
+        assert submitted["args"]["output"] != old_output
+        assert not challenger.events("result_disputed"), "a stale output was submitted on the new chain"
+        assert submitter.events("foreign_state_ignored") or challenger.events("chain_state")
+        net.warp(WINDOW + 1)
+        submitter.wait_for("request_finalized", lambda e: e["request"] == request_id)
+    finally:
+        net.stop_all()
+        old_chain.stop()
+        new_chain.stop()
