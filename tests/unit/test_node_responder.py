@@ -48,6 +48,9 @@ class FakeSender:
     def resync_nonce(self) -> int:
         return self.pending
 
+    def forget_nonce(self) -> None:
+        pass
+
     def send(self, call: SimpleNamespace, *, value: int = 0, label: str = "",
              before_broadcast: Any = None) -> SimpleNamespace:
         if isinstance(self.fail_with, ContractRevert) and self.fail_with.tx_hash is None:

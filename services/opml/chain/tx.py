@@ -291,15 +291,22 @@ class TxSender:
         raise revert
 
     def _wait_receipt(self, tx_hash: bytes, label: str) -> Any:
+        """The receipt; TxError after `receipt_timeout_s`, or as soon as the node no longer knows the transaction
+        (the chain was reorganized or reset under it: the caller decides again)."""
         deadline = time.monotonic() + self.receipt_timeout_s
+        polls = 0
         while True:
             try:
                 return self.w3.eth.get_transaction_receipt(tx_hash)
             except TransactionNotFound:
-                pass
+                polls += 1
+                if polls % 50 == 0 and not self._known(tx_hash):
+                    self._nonce = None
+                    raise TxError(f"{label}: {tx_hash.hex()} left the node's pool unmined") from None
             except _TRANSIENT as exc:
                 self.log.warning("rpc_retry", fn=label, op="receipt", error=repr(exc))
             if time.monotonic() > deadline:
+                self._nonce = None
                 raise TxError(f"{label}: no receipt for {tx_hash.hex()} after {self.receipt_timeout_s} s")
             self._sleep(self.poll_s)
 

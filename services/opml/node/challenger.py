@@ -65,8 +65,9 @@ class Challenger(Daemon):
         log.info("result_disputed", theirs=bytes(submission.output_commitment), ours=claim.output_commitment)
         outcome = await self.responder.send(f"challenge-{submission_id}", "pending",
                                             coordinator.challenge(request_id), value=bond, label="challenge")
-        if not outcome.mined:
-            return
+        if not outcome.mined:  # refused, reverted or not sent: decide again from the chain at the next news
+            await self.scheduler.news(self.config.poll_interval_s * 5)
+            return await self.check_submission(request_id, submission_id)
         (event,) = coordinator.events("Challenged", outcome.receipt)
         game_id = event["gameId"]
         self.challenged[submission_id] = game_id

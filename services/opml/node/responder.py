@@ -211,6 +211,7 @@ class Responder:
             eth.get_transaction(tx_hash)
             return replace(intent, status="sent", block=0, block_hash="")
         except TransactionNotFound:
+            self.sender.forget_nonce()  # its nonce may be free again (or taken): ask the chain
             return replace(intent, status="dropped", block=0, block_hash="")
 
     def _settle(self, intent: Intent) -> Intent:
