@@ -21,6 +21,7 @@ from pathlib import Path
 
 import structlog
 from requests.exceptions import ConnectionError as RequestsConnectionError
+from web3.exceptions import Web3Exception
 
 from opml.chain.anvil import CHAIN_ID, DEV_PRIVATE_KEYS
 from opml.chain.tx import TxError
@@ -30,7 +31,7 @@ from .cache import CacheError
 from .config import ConfigError, load_config
 from .deployment import Deployment, DeploymentError, load_deployment
 from .devnet import DEPLOY_DIR, DevnetError
-from .inputs import Quantize
+from .inputs import ModelInput
 from .inputs import parse_input as parse_input
 from .logging import configure
 
@@ -106,6 +107,9 @@ def run_daemon(args: argparse.Namespace) -> int:
         return _fail(args.role, str(exc))
     except (OSError, RequestsConnectionError) as exc:
         return _fail(args.role, f"cannot reach the chain at {config.rpc_url}: {exc}")
+    except Web3Exception as exc:  # the coordinator's getters reverted: something else lives at that address
+        return _fail(args.role, f"{config.deployment}: {exc.__class__.__name__} reading the coordinator: it is not "
+                                f"the deployment's coordinator (check the deployment file)")
     try:
         asyncio.run(_until_signalled(daemon.run()))
     except ConfigError as exc:
@@ -141,7 +145,30 @@ def _requester(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
     configure("console", "warning", sys.stderr)  # stdout carries only the JSON answer
     deployment = load_deployment(args.deployment)
-    return Requester.connect(args.rpc_url, _key(args.key, deployment, 1), deployment)
+    requester = Requester.connect(args.rpc_url, _key(args.key, deployment, 1), deployment)
+    _check_deployment(requester)
+    return requester
+
+
+def _check_deployment(requester) -> None:  # type: ignore[no-untyped-def]
+    """ConfigError unless the RPC endpoint is the deployment's chain and its coordinator is one."""
+    from web3.exceptions import Web3Exception
+
+    deployment, w3 = requester.deployment, requester.w3
+    try:
+        chain_id = w3.eth.chain_id
+    except (OSError, RequestsConnectionError, Web3Exception) as exc:
+        raise ConfigError(f"cannot reach the chain at {w3.provider.endpoint_uri}: {exc}") from None
+    if chain_id != deployment.chain_id:
+        raise ConfigError(f"{w3.provider.endpoint_uri} is chain {chain_id}, the deployment is for chain "
+                          f"{deployment.chain_id}")
+    try:
+        registry = requester.coordinator.contract.functions.registry().call()
+    except (Web3Exception, ValueError):
+        registry = None
+    if registry is None or registry != deployment.registry:
+        raise ConfigError(f"{deployment.coordinator} is not the deployment's coordinator (no coordinator code "
+                          f"there, or one using another registry): check the deployment file")
 
 
 def _key(key: str | None, deployment: Deployment, dev_account: int) -> str:
@@ -153,32 +180,64 @@ def _key(key: str | None, deployment: Deployment, dev_account: int) -> str:
     return DEV_PRIVATE_KEYS[dev_account]
 
 
-def _quantizer(deployment: Deployment, model_id: int, model_dir: Path | None) -> Quantize | None:
-    """For an ML model of the deployment: its input quantization (from its model file); None for other kinds."""
+def _model_input(deployment: Deployment, model_id: int, model_dir: Path | None) -> ModelInput | None:
+    """For an ML model of the deployment whose file is at hand: its input (shape, quantization); None for other
+    kinds."""
     spec = deployment.models.get(model_id)
     if spec is None or spec.kind != "ml" or not isinstance(spec.param("model_file"), str):
         return None
+    from opml.chain.build import REPO_ROOT
+    from opml.ml.accuracy import as_float_input
+
+    from .registration import ModelFileError, load_quantized
+
+    try:
+        quantized = load_quantized((model_dir or REPO_ROOT) / spec.param("model_file"))
+    except ModelFileError as exc:
+        raise ValueError(f"cannot read model {model_id}'s file to check the input: {exc}") from None
+    shape = tuple(quantized.model.tensors[quantized.model.inputs[0]].shape)
 
     def quantize(array):  # type: ignore[no-untyped-def]
-        from opml.chain.build import REPO_ROOT
-        from opml.ml.accuracy import as_float_input
-
-        from .registration import ModelFileError, load_quantized
-
         try:
-            quantized = load_quantized((model_dir or REPO_ROOT) / spec.param("model_file"))
             return quantized.quantize_input(as_float_input(array))
-        except (ModelFileError, ValueError) as exc:
+        except ValueError as exc:
             raise ValueError(f"cannot quantize the input for model {model_id}: {exc}") from None
 
-    return quantize
+    return ModelInput(model_id, shape, quantize)
+
+
+def _check_request(requester, model_id: int, data: bytes) -> int:  # type: ignore[no-untyped-def]
+    """The model's fee, once the request is known to be acceptable and payable (ValueError otherwise): the model
+    is registered, the input fits the coordinator's limit, and the key can pay fee and gas."""
+    from web3.exceptions import ContractLogicError
+
+    try:
+        fee = requester.fee(model_id)
+    except ContractLogicError as exc:
+        from opml.chain.tx import revert_data
+
+        payload = revert_data(exc)
+        name = requester.sender.errors.decode(payload).name if payload is not None else "reverted"
+        raise ValueError(f"{name}: model {model_id} is not registered at {requester.deployment.registry}") from None
+    limit = int(requester.coordinator.contract.functions.maxInputBytes().call())
+    if len(data) > limit:
+        raise ValueError(f"InputTooLarge: the input is {len(data)} bytes, the coordinator takes at most {limit}")
+    gas = 150_000 + 40 * len(data)  # calldata, storage of the input commitment, the event
+    needed = fee + gas * requester.w3.eth.gas_price
+    balance = requester.w3.eth.get_balance(requester.sender.address)
+    if balance < needed:
+        raise ValueError(f"account {requester.sender.address} holds {balance} wei; the request needs about {needed} "
+                         f"(fee {fee} + gas): fund it first")
+    return fee
 
 
 def request_command(args: argparse.Namespace) -> int:
     try:
         requester = _requester(args)
-        data = parse_input(args.input, args.index, _quantizer(requester.deployment, args.model, args.model_dir))
-        request_id = requester.request(args.model, data)
+        model = _model_input(requester.deployment, args.model, args.model_dir)
+        data = parse_input(args.input, args.index, model)
+        fee = _check_request(requester, args.model, data)
+        request_id = requester.request(args.model, data, fee=fee)
     except (ValueError, ConfigError, DeploymentError, TxError) as exc:
         return _fail("request", str(exc))
     print(json.dumps({"request_id": request_id}))
@@ -246,6 +305,7 @@ def register_model_command(args: argparse.Namespace) -> int:
             raise ConfigError(f"{args.rpc_url} is chain {w3.eth.chain_id}, the deployment is for chain "
                               f"{deployment.chain_id}")
         sender = TxSender(w3, _key(args.key, deployment, 0), ErrorDecoder.from_abis(load_artifact("ModelRegistry").abi))
+        _refuse_registered(w3, deployment, args.model_file)
         model_id, updated = register_model(sender, deployment, args.model_file, args.fee, args.uri)
     except (ValueError, ConfigError, DeploymentError, ModelFileError, TxError) as exc:
         return _fail("register-model", str(exc))
@@ -257,3 +317,18 @@ def register_model_command(args: argparse.Namespace) -> int:
                       "deployment": str(args.deployment), "owner": sender.address,
                       "roots": ["0x" + r.hex() for r in roots]}))
     return 0
+
+
+def _refuse_registered(w3, deployment: Deployment, model_file: Path) -> None:  # type: ignore[no-untyped-def]
+    """ValueError when the registry already holds a model with this file's roots (registering it again would
+    only create a second id for the same model)."""
+    from opml.chain.bindings import ModelRegistryContract
+
+    from .registration import commit_model
+
+    roots = tuple(commit_model(model_file).roots)
+    registry = ModelRegistryContract(w3, deployment.registry)
+    count = int(registry.contract.functions.modelCount().call())
+    for model_id in range(1, count + 1):
+        if tuple(registry.model_roots(model_id)) == roots:
+            raise ValueError(f"{model_file} is already registered as model {model_id} at {deployment.registry}")

@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 from web3 import Web3
-from web3.exceptions import ContractLogicError
+from web3.exceptions import ContractLogicError, Web3Exception
 
 from opml.chain.bindings import GameBindings, ModelRegistryContract
 from opml.chain.tx import TxSender
@@ -171,6 +171,13 @@ class Daemon:
     def _check_code(self) -> None:
         if not self.w3.eth.get_code(self.deployment.coordinator):
             raise ConfigError(f"no contract at the coordinator address {self.deployment.coordinator}")
+        try:
+            registry = self.bindings.coordinator.contract.functions.registry().call()
+        except (ContractLogicError, ValueError, Web3Exception):
+            registry = None
+        if registry != self.deployment.registry:
+            raise ConfigError(f"{self.deployment.coordinator} is not the deployment's coordinator (it answers no "
+                              f"registry, or another one than {self.deployment.registry})")
 
     def check_funds(self) -> None:
         """Say at start-up when the account cannot pay one bond plus gas (`unfunded`); it keeps running."""

@@ -5,7 +5,7 @@ file registered (kind "ml"), the consumer asking the first.
 
     opml devnet up      # Anvil on 127.0.0.1:8545, mosquitto on 1883 (when installed), deploy/local.json
     opml devnet up --model models/mnist_cnn.opml            # the MNIST CNN instead of the toy model
-    opml devnet down    # stops what `up` started (process ids in deploy/local/devnet.json)
+    opml devnet down    # stops what `up` started (process ids in deploy/local/devnet.json) and removes what it wrote
     opml devnet deploy --rpc-url http://anvil:8545 --addresses /shared/local.json   # onto a running chain
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -161,7 +162,9 @@ def up(port: int = 8545, broker_port: int = 1883, runtime_dir: Path = RUNTIME_DI
 
 
 def down(runtime_dir: Path = RUNTIME_DIR) -> list[str]:
-    """Stop the processes `up` started; returns their names."""
+    """Stop the processes `up` started and remove what it created: the addresses file and the runtime directory
+    (Anvil's log, and the node caches kept there, which belong to the chain that is gone); returns the names of
+    the processes stopped."""
     state_file = runtime_dir / "devnet.json"
     if not state_file.is_file():
         raise DevnetError(f"no devnet is up (no {state_file})")
@@ -171,7 +174,10 @@ def down(runtime_dir: Path = RUNTIME_DIR) -> list[str]:
         if _is_process(pid, name):
             os.kill(pid, signal.SIGTERM)
             stopped.append(name)
-    state_file.unlink()
+    if state.get("addresses"):
+        Path(state["addresses"]).unlink(missing_ok=True)
+    shutil.rmtree(runtime_dir, ignore_errors=True)
+    log.info("devnet_removed", runtime_dir=str(runtime_dir), addresses=state.get("addresses"))
     return stopped
 
 
