@@ -92,7 +92,7 @@ def _measure(w3: Web3, deployment: Deployment, model: QuantizedModel, daemon: Da
         if not daemon.alive:
             raise RuntimeError(f"the submitter daemon died:\n{daemon.tail()}")
         w3.provider.make_request("evm_mine", [])  # the chain clock follows the wall clock
-        for event in monitor.poll()[1]:
+        for event in monitor.poll().events:
             if event.name == "Finalized":
                 finalized.setdefault(event.args["requestId"], time.perf_counter())
         time.sleep(0.25)

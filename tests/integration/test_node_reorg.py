@@ -151,3 +151,37 @@ def test_chain_replaced_under_running_daemons_no_stale_output(contracts_built: N
         net.stop_all()
         old_chain.stop()
         new_chain.stop()
+
+
+BACKLOG = 2_000
+
+
+def test_restart_under_a_backlog_reuses_cached_claims(net: NodeNet) -> None:
+    """2,000 open requests; a submitter that cannot pay computes and caches every claim, is killed, funded and
+    started again: it submits without running any inference again (every claim comes from its cache)."""
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    requester = Account.from_key(net.keys["requester"]).address
+    fee = net.w3.eth.contract(address=net.deployment.registry, abi=load_artifact("ModelRegistry").abi) \
+        .functions.modelRoots(1).call()[3]
+    net.w3.provider.make_request("evm_setAutomine", [False])
+    try:
+        nonce = net.w3.eth.get_transaction_count(requester)
+        for i in range(BACKLOG):
+            coordinator.request(1, b"backlog %d" % i).transact({"from": requester, "value": fee, "nonce": nonce + i,
+                                                                  "gas": 300_000})
+        while net.w3.eth.get_transaction_count(requester) < nonce + BACKLOG:  # a block holds ~100 of them
+            net.w3.provider.make_request("evm_mine", [])
+    finally:
+        net.w3.provider.make_request("evm_setAutomine", [True])
+    assert coordinator.contract.functions.requestCount().call() >= BACKLOG
+    broke = Account.create()
+    net.keys["submitter"] = broke.key.hex()
+    submitter = net.daemon("submitter", log_level="info")
+    submitter.wait_for("claim_computed", count=BACKLOG, timeout=120)
+    submitter.kill()
+    net.w3.provider.make_request("anvil_setBalance", [broke.address, hex(10**24)])
+    computed = len(submitter.events("claim_computed"))
+    submitter.start()
+    submitter.wait_for("result_submitted", timeout=60)
+    assert len(submitter.events("daemon_started")) == 2
+    assert len(submitter.events("claim_computed")) == computed, "the restarted submitter ran inference again"
