@@ -4,6 +4,10 @@ when the chain's clock passes a deadline it waits for, `tick()` for the keys tha
 
 A finished task is not started again by `ensure`, but `rerun()` starts every finished task again: after a
 reorganization each one re-derives from the chain what is left to do (a task's own "done" is never trusted).
+
+At most `active` request/submission tasks work at once (game tasks always may): a task gives its turn back while
+it waits in `news`. So under a backlog of thousands of requests the first ones are carried through to their
+transaction instead of every task taking its first step before any takes its second.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ class Scheduler:
 
     def __init__(self, retry_s: float = 1.0, max_retry_s: float = 30.0,
                  on_failure: Callable[[str, BaseException], None] | None = None,
-                 every_head: tuple[str, ...] = ("game-",)) -> None:
+                 every_head: tuple[str, ...] = ("game-",), active: int = 16) -> None:
         self.retry_s = retry_s
         self.max_retry_s = max_retry_s
         self.on_failure = on_failure
@@ -33,6 +37,9 @@ class Scheduler:
         self._finished: set[str] = set()
         self._wakes: dict[str, asyncio.Event] = {}
         self._deadlines: dict[str, int] = {}
+        self.active = active
+        self._turns = asyncio.Semaphore(active)
+        self._holding: set[str] = set()
 
     @property
     def running(self) -> list[str]:
@@ -70,7 +77,11 @@ class Scheduler:
         bound = log.bind(task=key)
         while True:
             try:
-                await factory()
+                await self._take_turn(key)
+                try:
+                    await factory()
+                finally:
+                    self._give_turn(key)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -85,6 +96,16 @@ class Scheduler:
             self._deadlines.pop(key, None)
             bound.debug("task_finished")
             return
+
+    async def _take_turn(self, key: str) -> None:
+        if not key.startswith(self.every_head) and key not in self._holding:
+            await self._turns.acquire()
+            self._holding.add(key)
+
+    def _give_turn(self, key: str) -> None:
+        if key in self._holding:
+            self._holding.discard(key)
+            self._turns.release()
 
     # -- waking ---------------------------------------------------------------------------------------------
     def wake(self, key: str) -> None:
@@ -114,11 +135,15 @@ class Scheduler:
             task = asyncio.current_task()
             key = task.get_name() if task is not None else "?"
         event = self._wakes.setdefault(key, asyncio.Event())
+        held = key in self._holding
+        self._give_turn(key)  # waiting is not working: another task may use the turn
         try:
             await asyncio.wait_for(event.wait(), timeout)
         except TimeoutError:
             pass
         event.clear()
+        if held:
+            await self._take_turn(key)
 
     async def close(self) -> None:
         """Cancel every running task and wait for them to end."""
@@ -135,3 +160,5 @@ class Scheduler:
         self._finished.clear()
         self._wakes.clear()
         self._deadlines.clear()
+        self._turns = asyncio.Semaphore(self.active)
+        self._holding.clear()

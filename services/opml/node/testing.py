@@ -228,10 +228,10 @@ def kill_and_restart_at(net: NodeNet, daemon: DaemonProcess, who: str, points: l
 def wait_for_pending_intent(net: NodeNet, daemon: DaemonProcess, timeout: float = 5.0) -> bool:
     """Poll the daemon's journal until some intent is `pending` (written, transaction not yet confirmed)."""
     name = daemon.config.stem
-    intents = net.workdir / f"cache-{name}" / "intents"
+    cache = net.workdir / f"cache-{name}"  # the journal is under the chain's directory: <chain>/intents/
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for path in intents.glob("*.json"):
+        for path in cache.glob("*/intents/*.json"):
             try:
                 if json.loads(path.read_text())["status"] == "pending":
                     return True
