@@ -34,11 +34,12 @@ from web3 import Web3
 from bench.bench_node import _deploy
 from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil
 from opml.chain.bindings import CoordinatorContract
-from opml.chain.build import REPO_ROOT, ensure_built
+from opml.chain.build import ensure_built
+from opml.paths import REPO_ROOT
 from opml.ml.accuracy import as_float_input
 from opml.node.deployment import Deployment
 from opml.node.monitor import Monitor
-from opml.node.testing import DaemonProcess, write_config
+from opml.node.process import DaemonProcess, write_config
 
 WINDOW_S = 2
 TICK_S = 0.5

@@ -22,7 +22,7 @@ from opml.chain.anvil import Anvil
 from opml.chain.bindings import CoordinatorContract, RequestStatus, SubmissionStatus
 from opml.chain.build import load_artifact
 from opml.node.devnet import DevnetParams
-from opml.node.testing import NodeNet
+from fixtures_node import NodeNet
 
 WINDOW = 600
 

@@ -18,10 +18,10 @@ from eth_account import Account
 from web3 import Web3
 
 from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil
-from opml.chain.build import REPO_ROOT
+from opml.paths import REPO_ROOT
 from opml.node.deployment import Deployment, ModelSpec
 from opml.node.devnet import DevnetParams, deploy_ml_devnet
-from opml.node.testing import DaemonProcess, write_config
+from opml.node.process import DaemonProcess, write_config
 
 REQUESTER = Account.from_key(DEV_PRIVATE_KEYS[1]).address
 

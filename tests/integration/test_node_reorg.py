@@ -17,7 +17,7 @@ from opml.chain.anvil import Anvil
 from opml.chain.bindings import CoordinatorContract, RequestStatus, SubmissionStatus
 from opml.chain.build import load_artifact
 from opml.node.devnet import DevnetParams, deploy_devnet
-from opml.node.testing import NodeNet
+from fixtures_node import NodeNet
 
 WINDOW = 600  # chain time moves with the wall clock: long enough for a rollback and a second game
 PARAMS = DevnetParams(challenge_window=WINDOW)

@@ -33,7 +33,7 @@ from .deployment import Deployment, DeploymentError, load_deployment
 from .devnet import DEPLOY_DIR, DevnetError
 from .inputs import ModelInput
 from .inputs import parse_input as parse_input
-from .logging import configure
+from opml.logs import configure
 
 
 def register(subparsers) -> None:  # type: ignore[no-untyped-def]
@@ -186,8 +186,8 @@ def _model_input(deployment: Deployment, model_id: int, model_dir: Path | None) 
     spec = deployment.models.get(model_id)
     if spec is None or spec.kind != "ml" or not isinstance(spec.param("model_file"), str):
         return None
-    from opml.chain.build import REPO_ROOT
     from opml.ml.accuracy import as_float_input
+    from opml.paths import REPO_ROOT
 
     from .registration import ModelFileError, load_quantized
 

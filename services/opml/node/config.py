@@ -23,9 +23,9 @@ from urllib.parse import urlparse
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
-from opml.chain.build import REPO_ROOT
+from opml.chain.tx import ETHER
+from opml.paths import REPO_ROOT
 
-ETHER = 10**18
 
 
 class ConfigError(Exception):
@@ -144,7 +144,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     base = path.resolve().parent
     for name in ("deployment", "model_dir", "cache_dir"):
         if isinstance(data.get(name), str) and not Path(data[name]).is_absolute():
-            data[name] = str(base / data[name])
+            data[name] = str((base / data[name]).resolve())
     return data
 
 
