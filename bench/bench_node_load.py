@@ -106,7 +106,10 @@ class LoadBench:
         latencies = sorted(watch.submitted[r] - t for r, t in sent.items() if r in watch.submitted)
         watch.close()
         self.stop_daemons()
-        p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else float("nan")
+        if len(latencies) < len(sent):  # unanswered requests count as never answered: no percentile to report
+            return {"node_submit_p99_s": None, "node_submit_requests": len(sent),
+                    "node_submit_answered": len(latencies)}
+        p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
         return {"node_submit_p99_s": round(p99, 3), "node_submit_p50_s": round(statistics.median(latencies), 3),
                 "node_submit_requests": len(sent), "node_submit_answered": len(latencies)}
 
