@@ -85,10 +85,13 @@ def test_rollback_of_a_won_challenge_is_challenged_and_won_again(net: NodeNet) -
 
 
 def test_challenge_dropped_by_a_reorg_is_sent_again_and_won(net: NodeNet) -> None:
-    net.daemon("submitter", faults=[LIE])
-    challenger = net.daemon("challenger")
+    liar = net.daemon("submitter", faults=[LIE])
     request_id = ask(net, b"reorg the challenge")
-    challenger.wait_for("challenged")
+    liar.wait_for("result_submitted", timeout=120)
+    for _ in range(2):  # the liar's submission stays below the reorganized blocks
+        net.w3.provider.make_request("evm_mine", [])
+    challenger = net.daemon("challenger")
+    challenger.wait_for("challenged", timeout=120)
     (challenged,) = logs(net, "Challenged")
     depth = reorg_out(net, challenged["blockNumber"])
     assert logs(net, "Challenged") == [], f"anvil_reorg({depth}) left the challenge in place"

@@ -213,7 +213,7 @@ class TxSender:
         with self._lock:
             tx_hash, nonce = self._sign_and_send({**tx, "gas": gas}, label, before_broadcast)
         self.log.info("tx_sent", fn=label, tx=tx_hash.hex(), nonce=nonce, gas=gas, value=value)
-        return self._await(tx_hash, tx, label)
+        return self._await(tx_hash, tx, label, nonce)
 
     def call(self, call: Any, *, value: int = 0) -> Any:
         """eth_call a bound contract function from this sender; reverts raise ContractRevert."""
@@ -279,8 +279,8 @@ class TxSender:
             return False
         return True
 
-    def _await(self, tx_hash: bytes, tx: dict[str, Any], label: str) -> Mined:
-        receipt = self._wait_receipt(tx_hash, label)
+    def _await(self, tx_hash: bytes, tx: dict[str, Any], label: str, nonce: int | None = None) -> Mined:
+        receipt = self._wait_receipt(tx_hash, label, nonce)
         fee = int(receipt["gasUsed"]) * int(receipt.get("effectiveGasPrice", 0))
         if receipt["status"] == 1:
             self.log.info("tx_mined", fn=label, tx=tx_hash.hex(), block=receipt["blockNumber"],
@@ -292,9 +292,9 @@ class TxSender:
                       args=_printable(revert), gas_used=revert.gas_used)
         raise revert
 
-    def _wait_receipt(self, tx_hash: bytes, label: str) -> Any:
+    def _wait_receipt(self, tx_hash: bytes, label: str, nonce: int | None = None) -> Any:
         """The receipt; TxError after `receipt_timeout_s`, or as soon as the node no longer knows the transaction
-        (the chain was reorganized or reset under it: the caller decides again)."""
+        or holds it behind a nonce gap (the chain was reorganized or reset under it: the caller decides again)."""
         deadline = time.monotonic() + self.receipt_timeout_s
         polls = 0
         while True:
@@ -305,6 +305,10 @@ class TxSender:
                 if polls % 50 == 0 and not self._known(tx_hash):
                     self._nonce = None
                     raise TxError(f"{label}: {tx_hash.hex()} left the node's pool unmined") from None
+                if polls % 50 == 0 and nonce is not None and \
+                        self.w3.eth.get_transaction_count(self.address, "pending") < nonce:
+                    self._nonce = None  # the chain's nonce went back under it: it can never be mined as is
+                    raise TxError(f"{label}: {tx_hash.hex()} waits behind a nonce gap (nonce {nonce})") from None
             except _TRANSIENT as exc:
                 self.log.warning("rpc_retry", fn=label, op="receipt", error=repr(exc))
             if time.monotonic() > deadline:

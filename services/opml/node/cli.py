@@ -98,7 +98,11 @@ def _fail(command: str, message: str) -> int:
 
 # -- daemons -------------------------------------------------------------------------------------------------
 def run_daemon(args: argparse.Namespace) -> int:
-    """Validate the config (one clear error), then run the daemon until interrupted."""
+    """Validate the config (one clear error), then run the daemon until interrupted (SIGUSR1 prints every
+    thread's stack to stderr, for a node that seems stuck)."""
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         config = load_config(args.config)
         configure(config.log_format, config.log_level)
