@@ -180,7 +180,7 @@ def test_restart_under_a_backlog_reuses_cached_claims(net: NodeNet) -> None:
     broke = Account.create()
     net.keys["submitter"] = broke.key.hex()
     submitter = net.daemon("submitter", log_level="info")
-    submitter.wait_for("claim_computed", count=BACKLOG, timeout=120)
+    submitter.wait_for("claim_computed", count=BACKLOG, timeout=600)
     submitter.kill()
     net.w3.provider.make_request("anvil_setBalance", [broke.address, hex(10**24)])
     computed = len(submitter.events("claim_computed"))
