@@ -4,6 +4,11 @@ A matmul-like op (Gemm, MatMul[+Add], Conv) becomes FullyConnected / Conv2D (int
 Requantize that fuses a following Relu (an inference BatchNormalization in between is folded into the weights);
 MaxPool, Relu, Reshape/Flatten and the average pools keep their input's scale; Add rescales both operands to its
 output scale; Softmax outputs probabilities at scale 1/127.
+
+Encoders (docs/encoders.md): the integer token inputs become one int32 input split by Gather; embedding Gathers
+quantize their table per tensor; LayerNormalization becomes LayerNorm; the nodes onnx_patterns.py writes become
+Attention (opml.Attention, and opml.MaskedMean as an attention with zero scores) and Lut
+(opml.ElementwiseFunction); a MatMul on [1, S, K] is a FullyConnected between two Reshapes.
 """
 
 from __future__ import annotations
