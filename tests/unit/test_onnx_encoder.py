@@ -199,6 +199,18 @@ def test_an_op_the_importer_cannot_map_is_one_line_naming_op_and_node(data, cls_
     assert "'Hardmax'" in message and "head_hardmax" in message and "\n" not in message
 
 
+def test_a_partly_matching_attention_is_reported_before_calibration(data, mean_model, monkeypatch):
+    model = onnx.ModelProto()
+    model.CopyFrom(mean_model[0])
+    for node in model.graph.node:  # softmax over the query axis: no longer the attention pattern
+        if node.name == "/layers.1/attention/Softmax":
+            node.attribute[0].i = 2
+    monkeypatch.setattr("opml.ml.onnx_import.activation_ranges", None)  # never reached
+    with pytest.raises(UnsupportedOpError, match=r"^unsupported ONNX op '(\w+)' at \1 node '[^']+' "
+                                                 r"\(not part of a recognized pattern\)"):
+        quantize_onnx(model, _inputs(model, data[0]))
+
+
 def test_a_mask_that_is_not_an_additive_padding_mask_is_rejected(data, cls_model):
     model = onnx.ModelProto()
     model.CopyFrom(cls_model)

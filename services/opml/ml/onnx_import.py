@@ -63,7 +63,7 @@ def quantize_onnx(
     check_supported(onnx_model)
     folded = fold_static(onnx_model, probe_feeds(onnx_model, calibration))
     patterns = rewrite(folded.model, folded.shapes)
-    check_supported(folded.model)
+    check_supported(folded.model, prepared=True)
     ranges = activation_ranges(onnx_model, calibration, method, percentile)
     quantized = lower(folded.model, ranges, name, folded.shapes)
     log.info("onnx_imported", model=name, nodes=len(quantized.model.nodes), tensors=len(quantized.model.tensors),

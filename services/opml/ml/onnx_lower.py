@@ -482,15 +482,15 @@ def _unsupported(node: onnx.NodeProto, index: int, why: str = "") -> Unsupported
                               f"(supported: {', '.join(sorted(LOWERINGS))})")
 
 
-def check_supported(onnx_model: onnx.ModelProto) -> None:
-    """UnsupportedOpError naming the first node whose op the importer can neither lower nor fold or fuse into a
-    pattern (before any calibration); OnnxImportError if the graph's inputs are not one float tensor of fixed
-    dims or integer [batch, sequence] token tensors."""
+def check_supported(onnx_model: onnx.ModelProto, prepared: bool = False) -> None:
+    """UnsupportedOpError naming the first node whose op the importer can neither lower nor (unless the graph
+    is already `prepared`: folded and rewritten) fold or fuse into a pattern, before any calibration;
+    OnnxImportError if the graph's inputs are not one float tensor of fixed dims or integer [batch, sequence]
+    token tensors."""
     for index, node in enumerate(onnx_model.graph.node):
-        known = node.op_type == "Constant" or _lowering(node) is not None or (
-            node.domain in ("", "ai.onnx") and node.op_type in PREPARED_OPS)
-        if not known:
-            raise _unsupported(node, index)
+        foldable = node.domain in ("", "ai.onnx") and node.op_type in PREPARED_OPS
+        if not (node.op_type == "Constant" or _lowering(node) is not None or (foldable and not prepared)):
+            raise _unsupported(node, index, " (not part of a recognized pattern)" if foldable else "")
     consts = collect_constants(onnx_model)
     if token_inputs(onnx_model, consts) is None:
         graph_input(onnx_model, consts)
