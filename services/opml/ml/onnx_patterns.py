@@ -380,7 +380,7 @@ def _variable(view: View, node: onnx.NodeProto) -> str | None:
     return variables[0]
 
 
-def _region_from(view: View, start: int, taken: set[int]) -> tuple[list[onnx.NodeProto], str, str] | None:
+def _region_from(view: View, start: int) -> tuple[list[onnx.NodeProto], str, str] | None:
     """The maximal elementwise region over the variable of node `start`: (nodes, variable, the one output)."""
     nodes = list(view.model.graph.node)
     x = _variable(view, nodes[start]) if nodes[start].op_type in FUNCTION_OPS else None
@@ -389,7 +389,7 @@ def _region_from(view: View, start: int, taken: set[int]) -> tuple[list[onnx.Nod
     region, produced = [], set()
     for index in range(start, len(nodes)):
         node = nodes[index]
-        if index in taken or node.op_type not in FUNCTION_OPS or node.domain not in ("", "ai.onnx"):
+        if node.op_type not in FUNCTION_OPS or node.domain not in ("", "ai.onnx"):
             continue
         names = [i for i in node.input if i]
         inside = [i for i in names if i in produced or i == x]
@@ -419,7 +419,7 @@ def _function_node(view: View, region: list[onnx.NodeProto], x: str, out: str) -
 def fuse_functions(view: View) -> int:
     count, index = 0, 0
     while index < len(view.model.graph.node):
-        found = _region_from(view, index, set())
+        found = _region_from(view, index)
         if found is None:
             index += 1
             continue
