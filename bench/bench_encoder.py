@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from opml.kernels import REPO_ROOT
+from opml.paths import REPO_ROOT
 from opml.ml import executor
 from opml.ml.calibrate import run_float
 from opml.ml.cli import info_logs
