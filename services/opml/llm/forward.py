@@ -57,9 +57,16 @@ def silu(x: np.ndarray) -> np.ndarray:
 class FloatLlama:
     """The float model: ``step`` for cached decoding, ``forward`` for a whole sequence from position 0."""
 
-    def __init__(self, w: LlamaWeights):
+    def __init__(self, w: LlamaWeights, observe=None):
+        """``observe(name, array)``, when given, sees every activation the integer model quantizes (calibration)."""
         self.w = w
         self.cfg = w.config
+        self.observe = observe
+
+    def _see(self, name: str, x: np.ndarray) -> np.ndarray:
+        if self.observe is not None:
+            self.observe(name, x)
+        return x
 
     def _attend(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, causal: bool) -> np.ndarray:
         """q: [T, H, hd]; k, v: [S, KV, hd] → [T, H·hd]."""
@@ -79,22 +86,29 @@ class FloatLlama:
         return out.reshape(q.shape[0], -1).astype(np.float32)
 
     def _block(self, x: np.ndarray, i: int, positions: np.ndarray, cache: KVCache | None) -> np.ndarray:
-        cfg, lw = self.cfg, self.w.layers[i]
+        cfg, lw, see = self.cfg, self.w.layers[i], self._see
+        p = f"blk.{i}."
         t = x.shape[0]
-        h = rms_norm(x, lw.attn_norm, cfg.eps)
+        h = see(p + "attn_in", rms_norm(x, lw.attn_norm, cfg.eps))
         q = (h @ lw.wq.T).reshape(t, cfg.n_heads, cfg.head_dim)
         k = (h @ lw.wk.T).reshape(t, cfg.n_kv_heads, cfg.head_dim)
-        v = (h @ lw.wv.T).reshape(t, cfg.n_kv_heads, cfg.head_dim)
+        v = see(p + "v", (h @ lw.wv.T).reshape(t, cfg.n_kv_heads, cfg.head_dim))
         cos, sin = rope_angles(cfg, positions)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        see(p + "q", q)
+        see(p + "k", k)
+        q, k = see(p + "q", apply_rope(q, cos, sin)), see(p + "k", apply_rope(k, cos, sin))
         if cache is not None:
             p0 = int(positions[0])
             cache.k[i, p0 : p0 + t] = k
             cache.v[i, p0 : p0 + t] = v
             k, v = cache.k[i, : p0 + t], cache.v[i, : p0 + t]
-        x = x + self._attend(q, k, v, causal=True) @ lw.wo.T
-        h = rms_norm(x, lw.ffn_norm, cfg.eps)
-        return x + (silu(h @ lw.w_gate.T) * (h @ lw.w_up.T)) @ lw.w_down.T
+        a = see(p + "attn", self._attend(q, k, v, causal=True))
+        x = see(p + "x_mid", x + see(p + "o", a @ lw.wo.T))
+        h = see(p + "ffn_in", rms_norm(x, lw.ffn_norm, cfg.eps))
+        gate = see(p + "gate", h @ lw.w_gate.T)
+        up = see(p + "up", h @ lw.w_up.T)
+        prod = see(p + "prod", see(p + "act", silu(gate)) * up)
+        return see(p + "x_out", x + see(p + "down", prod @ lw.w_down.T))
 
     def forward(self, ids: list[int] | np.ndarray, cache: KVCache | None = None, start: int = 0) -> np.ndarray:
         """Logits [T, vocab] of tokens ``ids`` at positions start.. (cached when ``cache`` is given)."""
@@ -105,7 +119,7 @@ class FloatLlama:
         x = self.w.tok_embd[ids].astype(np.float32)
         for i in range(self.cfg.n_layers):
             x = self._block(x, i, positions, cache)
-        return rms_norm(x, self.w.out_norm, self.cfg.eps) @ self.w.output.T
+        return self._see("out_norm", rms_norm(x, self.w.out_norm, self.cfg.eps)) @ self.w.output.T
 
     def step(self, token: int, pos: int, cache: KVCache) -> np.ndarray:
         """Logits [vocab] of the next token after ``token`` at ``pos``; writes row ``pos`` of the cache."""
