@@ -4,10 +4,11 @@ Each public function takes the reference's operands (docs/ops.md) and returns th
 (tests/differential/test_llm_fast_ops.py holds them to it on random shapes and values). The exact arithmetic:
 
 - Linear layers (FullyConnected, optionally fused with its per-channel Requantize): int8 products summed in
-  integer registers (int16 operands, int32/int64 sums: |x·w| <= 2^14, so the dot products are exact for any K
-  below 2^17), the bias added in int64 and the result wrapped to int32 like the reference. The weight rows are
-  `[N, K]` contiguous, which is what a GEMV streams; `prange` splits the output channels over the cores, and a
-  batch of rows (prefill) reads each weight row once for all of them.
+  integer registers (int16 operands, int32 sums: |x·w| <= 2^14, so the dot products are exact for any K below
+  2^17, which `linear_exact(K)` tells; the decoder leaves longer rows to the reference), the bias added in int64
+  and the result wrapped to int32 like the reference. The weight rows are `[N, K]` contiguous, which is what a
+  GEMV streams; `prange` splits the output channels over the cores, and a batch of rows (prefill) reads each
+  weight row once for all of them.
 - Requantization: gemmlowp's SRDHM and RoundingDivideByPOT in closed form on int64 (as opml.ml.fastnative):
   SRDHM(x, M0) = (x·M0 + 2^30) >> 31 and RDBPOT(v, s) = (v + 2^(s−1) − [v < 0]) >> s, arithmetic shifts.
 - Attention reads only the keys a query can see (causal: t <= position), which are the only ones with a non-zero
@@ -79,9 +80,9 @@ def _linear_i32(x16, w, b, out):
         bias = np.int64(b[j])
         for m in range(rows):
             xrow = x16[m]
-            acc = 0
-            for i in range(k):
-                acc += np.int32(np.int16(wrow[i]) * xrow[i])
+            acc = np.int32(0)
+            for i in range(k):  # int32 sums: exact for K < 2^17, and LLVM turns the loop into multiply-adds
+                acc = np.int32(acc + np.int32(np.int16(wrow[i]) * xrow[i]))
             out[m, j] = np.int32(np.int64(acc) + bias)
 
 
@@ -96,10 +97,18 @@ def _linear_requant(x16, w, b, m0, shift, low, out):
         mj, sj = m0[j], shift[j]
         for m in range(rows):
             xrow = x16[m]
-            acc = 0
-            for i in range(k):
-                acc += np.int32(np.int16(wrow[i]) * xrow[i])
+            acc = np.int32(0)
+            for i in range(k):  # int32 sums: exact for K < 2^17, and LLVM turns the loop into multiply-adds
+                acc = np.int32(acc + np.int32(np.int16(wrow[i]) * xrow[i]))
             out[m, j] = _sat8(_mbqm(np.int32(np.int64(acc) + bias), mj, sj), low)
+
+
+MAX_K = 1 << 17  # K·2^14 < 2^31
+
+
+def linear_exact(k: int) -> bool:
+    """True when the int32 dot products of the linear kernels are exact for rows of length k."""
+    return k < MAX_K
 
 
 def fully_connected(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
