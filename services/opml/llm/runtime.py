@@ -93,15 +93,22 @@ def sample(logits: np.ndarray, logit_scale: float, temperature: float, rng: Spli
     return int(np.searchsorted(cumulative, pick, side="right"))
 
 
-def generate(model: IntLlama, prompt: str, max_tokens: int, temperature: float = 0.0,
-             seed: int = 0) -> Iterator[int]:
-    """Token ids generated after ``prompt`` (BOS first), stopping at EOS, ``max_tokens`` or the context end."""
-    llm = model.llm
+def prompt_ids(llm: LLMModel, prompt: str) -> list[int]:
+    """BOS + the prompt's tokens; PromptTooLongError unless at least one more token fits the context."""
     ids = llm.tokenizer.encode(prompt, bos=True)
     ctx = llm.config.ctx
     if len(ids) >= ctx:
         raise PromptTooLongError(f"prompt is {len(ids)} tokens (BOS included); the context holds {ctx}, "
-                                 f"one more is needed to generate")
+                                 f"so nothing can be generated")
+    return ids
+
+
+def generate(model: IntLlama, prompt: str, max_tokens: int, temperature: float = 0.0,
+             seed: int = 0) -> Iterator[int]:
+    """Token ids generated after ``prompt`` (BOS first), stopping at EOS, ``max_tokens`` or the context end."""
+    llm = model.llm
+    ids = prompt_ids(llm, prompt)
+    ctx = llm.config.ctx
     model.reset()
     rng = SplitMix64(seed) if temperature > 0 else None
     logits = None
