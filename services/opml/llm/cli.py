@@ -105,6 +105,9 @@ def cmd_import_gguf(args: argparse.Namespace) -> int:
     os.close(fd)
     try:
         save(llm, tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # an ordinary file's mode, not mkstemp's private 0600
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
