@@ -20,7 +20,9 @@ from opml.llm.gguf_import import read_gguf
 from opml.llm.llmfile import load
 from opml.llm.runtime import IntLlama
 from opml.llm.text import load_moby_dick, split_text
+from opml.llm.runtime import step_inputs
 from opml.llm.vmstep import vm_decode_step
+from opml.ml.vmrun import run_node
 
 ROOT = Path(__file__).resolve().parents[1]
 GGUF = ROOT / "models/llm/moby.gguf"
@@ -62,6 +64,9 @@ def run() -> dict[str, float | int]:
     imodel.reset()
     for p, t in enumerate(prefix[:-1]):
         imodel.step(t, p)
+    first = llm.graph.nodes[0]  # load the VM executor's compiled code before timing
+    inputs = step_inputs(prefix[-1], len(prefix) - 1, imodel.caches)
+    run_node(first, [llm.graph.constants.get(s, inputs.get(llm.graph.tensors[s].name)) for s in first.inputs])
     started = time.perf_counter()
     vm = vm_decode_step(llm, prefix[-1], len(prefix) - 1, imodel.caches)
     vm_s = time.perf_counter() - started
