@@ -209,11 +209,11 @@ def export_gguf(model, tok: Tokenizer, path: pathlib.Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=pathlib.Path, default=ROOT / "models/llm/moby.gguf")
-    ap.add_argument("--steps", type=int, default=100)
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--max-minutes", type=float, default=14.0, help="stop early (and still export) after this long")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--max-minutes", type=float, default=13.0, help="stop early (and still export) after this long")
     args = ap.parse_args()
 
     import torch
@@ -259,7 +259,10 @@ def main() -> None:
     t0 = time.time()
     step = 0
     for step in range(1, args.steps + 1):
-        lr = args.lr * min(1.0, step / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
+        # cosine decay over the larger of step progress and wall-clock progress, so a time-limited run still ends
+        # at the low learning rate
+        progress = min(1.0, max(step / args.steps, (time.time() - t0) / (args.max_minutes * 60)))
+        lr = args.lr * min(1.0, step / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
         for g in opt.param_groups:
             g["lr"] = lr
         x, y = batch(train_ids, args.batch)

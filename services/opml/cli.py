@@ -11,6 +11,7 @@ import sys
 _COMMAND_MODULES = (
     "opml.vm.cli",
     "opml.ml.cli",
+    "opml.llm.cli",
     "opml.demo",
     "opml.levels.cli",
     "opml.levels.dispute_demo",

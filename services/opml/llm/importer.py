@@ -14,7 +14,7 @@ Progress = Callable[[str, int, int], None]
 
 
 def import_gguf(path: str | Path, calibration_text: str | None = None, progress: Progress | None = None,
-                windows: int = 8) -> LLMModel:
+                windows: int = 16) -> LLMModel:
     """The integer LLM of a llama GGUF file. Without calibration text the vocabulary itself is the text."""
     report = (lambda stage: (lambda done, total: progress(stage, done, total))) if progress else (lambda s: None)
     weights, tok = read_gguf(path, progress=report("read"))

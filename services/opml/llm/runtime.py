@@ -19,6 +19,9 @@ from opml.ml import executor
 from opml.ml import transformer_consts as tc
 
 
+LAST_STEP = 256 * 17  # 1/256-log2 steps at which the exp2 weight (at most 2^16) has shifted down to 0
+
+
 class PromptTooLongError(ValueError):
     """A prompt (plus BOS) that does not fit the model's context."""
 
@@ -77,10 +80,11 @@ def temperature_weights(logits: np.ndarray, logit_scale: float, temperature: flo
     """Integer weights ∝ exp(logit / T): differences to the maximum in 1/256 steps of log2 through the exp2
     table (int64, ≥ 0, the maximum's weight 2^16). The step size is fixed once from the scale and T."""
     steps_per_unit = 256.0 / (np.log(2.0) * temperature) * logit_scale  # 1/256-log2 steps per int32 logit unit
-    num, den = int(round(steps_per_unit * (1 << 20))), 1 << 20
-    diff = (int(logits.max()) - logits.astype(np.int64)) * num // den
+    num, den = min(int(round(steps_per_unit * (1 << 20))), 1 << 40), 1 << 20
+    cap = (LAST_STEP * den) // max(num, 1) + 1  # distances beyond this weigh 0 anyway; keeps the product in int64
+    diff = np.minimum(int(logits.max()) - logits.astype(np.int64), cap) * num // den
     table = tc.exp2_table().astype(np.int64)
-    return np.where(diff < 256 * 17, table[diff & 255] >> np.minimum(diff >> 8, 63), 0)
+    return np.where(diff < LAST_STEP, table[diff & 255] >> np.minimum(diff >> 8, 63), 0)
 
 
 def sample(logits: np.ndarray, logit_scale: float, temperature: float, rng: SplitMix64 | None) -> int:
@@ -93,15 +97,22 @@ def sample(logits: np.ndarray, logit_scale: float, temperature: float, rng: Spli
     return int(np.searchsorted(cumulative, pick, side="right"))
 
 
-def generate(model: IntLlama, prompt: str, max_tokens: int, temperature: float = 0.0,
-             seed: int = 0) -> Iterator[int]:
-    """Token ids generated after ``prompt`` (BOS first), stopping at EOS, ``max_tokens`` or the context end."""
-    llm = model.llm
+def prompt_ids(llm: LLMModel, prompt: str) -> list[int]:
+    """BOS + the prompt's tokens; PromptTooLongError unless at least one more token fits the context."""
     ids = llm.tokenizer.encode(prompt, bos=True)
     ctx = llm.config.ctx
     if len(ids) >= ctx:
         raise PromptTooLongError(f"prompt is {len(ids)} tokens (BOS included); the context holds {ctx}, "
-                                 f"one more is needed to generate")
+                                 f"so nothing can be generated")
+    return ids
+
+
+def generate(model: IntLlama, prompt: str, max_tokens: int, temperature: float = 0.0,
+             seed: int = 0) -> Iterator[int]:
+    """Token ids generated after ``prompt`` (BOS first), stopping at EOS, ``max_tokens`` or the context end."""
+    llm = model.llm
+    ids = prompt_ids(llm, prompt)
+    ctx = llm.config.ctx
     model.reset()
     rng = SplitMix64(seed) if temperature > 0 else None
     logits = None
