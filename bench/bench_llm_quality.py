@@ -18,9 +18,8 @@ import numpy as np
 from opml.llm.forward import FloatLlama
 from opml.llm.gguf_import import read_gguf
 from opml.llm.llmfile import load
-from opml.llm.runtime import IntLlama
+from opml.llm.runtime import IntLlama, step_inputs
 from opml.llm.text import load_moby_dick, split_text
-from opml.llm.runtime import step_inputs
 from opml.llm.vmstep import vm_decode_step
 from opml.ml.vmrun import run_node
 

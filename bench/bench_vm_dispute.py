@@ -16,10 +16,11 @@ import numpy as np
 
 from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil
 from opml.chain.tx import TxSender
-from opml.demo import Job, VmStackConfig, deploy_vm_stack
-from opml.game.driver import GameDriver, Party, anvil_warp, chain_time
+from opml.demos.kernel import Job
 from opml.game.types import Phase, Role
-from opml.game.vm_trace import RegisterLie, VmRequestProvider, VmTraceProvider
+from opml.levels.vm_trace import RegisterLie, VmRequestProvider, VmTraceProvider
+from opml.stacks.driver import GameDriver, Party, anvil_warp, chain_time
+from opml.stacks.kernel import VmStackConfig, deploy_vm_stack
 
 SHAPE = (16, 16, 16)
 CONFIG = VmStackConfig(trace_depth=16, checkpoint_count=15)

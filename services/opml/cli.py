@@ -12,9 +12,8 @@ _COMMAND_MODULES = (
     "opml.vm.cli",
     "opml.ml.cli",
     "opml.llm.cli",
-    "opml.demo",
+    "opml.demos.cli",
     "opml.levels.cli",
-    "opml.levels.dispute_demo",
     "opml.node.cli",
 )
 

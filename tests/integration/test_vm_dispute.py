@@ -18,9 +18,9 @@ from fixtures_game import GameStack, Played, StackConfig, advance_time, challeng
 from web3 import Web3
 
 from opml.chain.tx import ErrorDecoder
-from opml.demo import VmStack, VmStackConfig, deploy_vm_stack
 from opml.game.types import Phase, Role
-from opml.game.vm_trace import (
+from opml.stacks.kernel import VmStack, VmStackConfig, deploy_vm_stack
+from opml.levels.vm_trace import (
     KernelInputError,
     MemoryLie,
     RegisterLie,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from llm_models import TINY, tiny_tokenizer, write_tiny_llama
 
-from opml.llm.forward import FloatLlama, KVCache
+from opml.llm.forward import FloatLlama, KVCache, greedy_continuation
 from opml.llm.gguf_import import GGUFImportError, read_gguf
 
 Q = gguf.GGMLQuantizationType
@@ -107,3 +107,16 @@ def test_truncated_file_is_one_line(tmp_path, keep):
 def test_missing_file(tmp_path):
     with pytest.raises(GGUFImportError, match="no such file"):
         read_gguf(tmp_path / "absent.gguf")
+
+
+def test_greedy_continuation_is_the_argmax_chain(tmp_path):
+    path = tmp_path / "tiny.gguf"
+    write_tiny_llama(path)
+    weights, _ = read_gguf(path)
+    model = FloatLlama(weights)
+    ids = [0, 70, 75]
+    out = greedy_continuation(model, ids, 5)
+    assert len(out) == 5
+    for token in out:
+        assert token == int(np.argmax(model.forward(ids)[-1]))
+        ids.append(token)

@@ -39,3 +39,9 @@ def test_control_tokens_decode_to_nothing():
 def test_decode_inverts_encode(text):
     tok = tiny_tokenizer()
     assert tok.decode(tok.encode(text)) == text
+
+
+def test_pretokenizer_uses_unicode_letter_and_number_categories():
+    # '²' and 'Ⅻ' are numbers (No, Nl) though Python calls them alphanumeric; 'é' and 'ß' letters; U+0301 a mark
+    assert pretokenize("x² café Ⅻ straße e\u0301") == ["x", "²", " café", " Ⅻ", " straße", " e", "\u0301"]
+    assert pretokenize("٣٤ dogs") == ["٣٤", " dogs"]

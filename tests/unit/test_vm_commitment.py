@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opml.game.trace import LastLevel, TraceError
-from opml.game.vm_trace import (
+from opml.levels.vm_trace import (
     KernelInputError,
     MemoryLie,
     RegisterLie,
@@ -32,7 +32,7 @@ from opml.kernels.params import pack_matmul_params
 from opml.vm import layout
 from opml.vm.snapshots import VMTrace
 from opml.vm.state import Status
-from opml.vm.witness import execute_witness
+from opml.vm.replay import execute_witness
 
 ROOTS = (keccak(b"graph"), keccak(b"constants"), code_root("matmul_i8"))
 LENGTH = 1 << 10

@@ -17,7 +17,7 @@ from .commitments import NodeDef, tensor_commitment
 from .faults import FaultError, forged
 from .links import TileVmProof
 from .vm_level import Overlay, VmLevel
-from .vmstart import output_siblings, tile_params
+from opml.kernels.vmstart import output_siblings, tile_params
 
 
 @dataclass(frozen=True)

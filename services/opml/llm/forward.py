@@ -124,3 +124,20 @@ class FloatLlama:
     def step(self, token: int, pos: int, cache: KVCache) -> np.ndarray:
         """Logits [vocab] of the next token after ``token`` at ``pos``; writes row ``pos`` of the cache."""
         return self.forward([token], cache, pos)[0]
+
+
+def greedy_continuation(model: FloatLlama, ids: list[int], max_tokens: int, eos_id: int | None = None) -> list[int]:
+    """The float model's greedy continuation of ``ids`` (the prompt, BOS included): up to ``max_tokens`` ids,
+    stopping after EOS or at the end of the context (what llama.cpp's greedy sampler produces from the same file)."""
+    cache = KVCache.empty(model.cfg)
+    logits = model.forward(ids, cache)[-1]
+    out: list[int] = []
+    pos = len(ids)
+    while len(out) < max_tokens:
+        token = int(np.argmax(logits))
+        out.append(token)
+        if token == eos_id or pos >= model.cfg.ctx:
+            break
+        logits = model.step(token, pos, cache)
+        pos += 1
+    return out

@@ -9,13 +9,35 @@ of (tokens, merges, text): ``decode(encode(text)) == text`` for every string.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-# GPT-2's pre-tokenizer. Python's `re` has no \p{L}; [^\W\d_] is "a Unicode letter" and \d "a Unicode digit".
-PRETOKENIZE = re.compile(
-    r"""'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+""",
-)
+# GPT-2's pre-tokenizer: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+# Python's `re` has no \p{...}; {L} and {N} below are filled with explicit classes of the Unicode letters and
+# numbers (general categories L* and N*), built once from unicodedata. Plain ASCII text needs only [A-Za-z]/[0-9].
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?[{L}]+| ?[{N}]+| ?[^\s{L}{N}]+|\s+(?!\S)|\s+"""
+PRETOKENIZE_ASCII = re.compile(GPT2_PATTERN.format(L="A-Za-z", N="0-9"))
+
+
+def _category_class(prefix: str) -> str:
+    """A regex character class body listing every code point whose Unicode general category starts with prefix."""
+    parts, start, prev = [], None, None
+    for cp in range(0x110000):
+        if unicodedata.category(chr(cp)).startswith(prefix):
+            if start is None:
+                start = cp
+            prev = cp
+        elif start is not None:
+            parts.append(re.escape(chr(start)) + ("-" + re.escape(chr(prev)) if prev > start else ""))
+            start = None
+    return "".join(parts)
+
+
+@lru_cache(maxsize=1)
+def _unicode_pattern() -> re.Pattern:
+    return re.compile(GPT2_PATTERN.format(L=_category_class("L"), N=_category_class("N")))
+
 
 TOKEN_NORMAL = 1
 TOKEN_CONTROL = 3
@@ -53,7 +75,8 @@ def symbols_to_bytes(symbols: str) -> bytes:
 
 def pretokenize(text: str) -> list[str]:
     """GPT-2's split of ``text`` into words; concatenating them gives ``text`` back."""
-    return PRETOKENIZE.findall(text)
+    pattern = PRETOKENIZE_ASCII if text.isascii() else _unicode_pattern()
+    return pattern.findall(text)
 
 
 @dataclass

@@ -32,7 +32,7 @@ from .deployment import Deployment, DeploymentError, load_deployment
 from .devnet import DEPLOY_DIR, DevnetError
 from .inputs import Quantize
 from .inputs import parse_input as parse_input
-from .logging import configure
+from opml.logs import configure
 
 
 def register(subparsers) -> None:  # type: ignore[no-untyped-def]
@@ -160,7 +160,7 @@ def _quantizer(deployment: Deployment, model_id: int, model_dir: Path | None) ->
         return None
 
     def quantize(array):  # type: ignore[no-untyped-def]
-        from opml.chain.build import REPO_ROOT
+        from opml.paths import REPO_ROOT
         from opml.ml.accuracy import as_float_input
 
         from .registration import ModelFileError, load_quantized

@@ -8,7 +8,7 @@ Request level (`VmRequestProvider`): one transition from the request's anchor to
 into the VM level through `VmLinkVerifier` (contracts/VmCommitment.sol). S_0 of the VM level is not trusted: it
 is the request's input commitment, which `VmCommitment.commitInput` computes on chain from the request bytes as
 the kernel's initial VM state hash. The Python twins of those contract functions live here too (on top of
-`opml.levels.vmstart`, the memory-tree arithmetic the ML levels share); the tests hold the two to the same bytes.
+`opml.kernels.vmstart`, the memory-tree arithmetic the ML levels share); the tests hold the two to the same bytes.
 
 Faults: a lying party (submitter or challenger) tampers with its state at step `at` (so S_at is its first wrong
 root) and computes honestly on from the tampered state.
@@ -23,15 +23,15 @@ from functools import cached_property
 
 from eth_abi import encode as abi_encode
 
-from opml.levels import vmstart
+from opml.kernels import vmstart
+from opml.kernels.vmstart import output_siblings
 from opml.levels.commitments import anchor_of as anchor
-from opml.levels.vmstart import output_siblings
 from opml.vm import layout
 from opml.vm.memory import region_root_of_bytes
 from opml.vm.snapshots import VMTrace
 from opml.vm.state import Status, VMState
 
-from .trace import LastLevel, NotLastLevel, StepWitness, TraceError, check_root_index, check_transition, \
+from opml.game.trace import LastLevel, NotLastLevel, StepWitness, TraceError, check_root_index, check_transition, \
     is_power_of_two
 
 _LENGTH = struct.Struct(">I")
@@ -78,7 +78,7 @@ def _check_fits(data: bytes, region: layout.Region) -> None:
         raise KernelInputError(f"{len(data)} bytes do not fit region {region.name} ({region.size} bytes)")
 
 
-# -- commitments (twins of VmCommitment / VmLinkVerifier; the memory-tree arithmetic is opml.levels.vmstart) --------
+# -- commitments (twins of VmCommitment / VmLinkVerifier; the memory-tree arithmetic is opml.kernels.vmstart) --------
 def initial_memory_root(code_root: bytes, params: bytes, inputs: Sequence[bytes]) -> bytes:
     """Memory root of a kernel's initial state from its code region root, params and input bytes; every other
     region (output, scratch, stack) is empty."""
