@@ -28,7 +28,7 @@ def _raw_k_blocks(rng: np.random.Generator, qtype, n_rows: int, n_cols: int) -> 
     """Random but well-formed K-quant blocks: random quant bits, small positive float16 super-block scales."""
     block, size = gguf.GGML_QUANT_SIZES[qtype]
     blocks = rng.integers(0, 256, size=(n_rows, n_cols // block, size), dtype=np.uint8)
-    scale = lambda n: rng.uniform(1e-4, 2e-3, size=(n_rows, n_cols // block, n)).astype(np.float16).view(np.uint8)  # noqa: E731
+    scale = lambda n: rng.uniform(1e-5, 1e-4, size=(n_rows, n_cols // block, n)).astype(np.float16).view(np.uint8)  # noqa: E731
     if qtype == gguf.GGMLQuantizationType.Q4_K:  # d, dmin (f16) then 12 scale bytes and 128 quant bytes
         blocks[..., 0:4] = scale(2).reshape(n_rows, n_cols // block, 4)
     else:  # Q6_K: ql, qh, 16 int8 scales, then d (f16) last

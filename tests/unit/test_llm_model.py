@@ -139,3 +139,20 @@ def test_temperature_weights_and_sampler():
     draws = [sample(logits, 0.05, 1.0, SplitMix64(s)) for s in range(200)]
     assert set(draws) <= {0, 1, 2} and {0, 2} <= set(draws)
     assert LOGITS == "logits"
+
+
+@pytest.mark.parametrize("qtype,tied", [("Q4_K", True), ("Q8_0", False)])
+def test_quantized_and_tied_gguf_import_to_a_working_decode_step(tmp_path, qtype, tied):
+    import gguf
+
+    path = tmp_path / "q.gguf"
+    write_tiny_llama(path, getattr(gguf.GGMLQuantizationType, qtype), tied=tied, seed=5,
+                     config=dict(SMALL, dim=256, ffn=256))
+    weights, tok = read_gguf(path)
+    llm = import_gguf(path, TEXT)
+    ids = tok.encode(" the cat", bos=True)
+    floats = FloatLlama(weights).forward(ids)
+    model = IntLlama(llm)
+    for pos, token in enumerate(ids):
+        logits = model.step(token, pos).astype(np.float64) * llm.logit_scale
+        assert np.corrcoef(logits, floats[pos])[0, 1] > 0.95, (qtype, pos)
