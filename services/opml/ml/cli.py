@@ -45,13 +45,23 @@ class ArrayFileError(MLError, ValueError):
     """An input/calibration/test file that cannot be read as the expected array(s)."""
 
 
+# Importers for other model formats, by file suffix: a higher layer registers one (e.g. ".gguf" from opml.llm)
+# so that `opml model import` stays one command. Each takes the parsed arguments and returns the exit status.
+IMPORTERS: dict[str, object] = {}
+
+
+def register_importer(suffix: str, command) -> None:
+    IMPORTERS[suffix] = command
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser("model", help="import ONNX models and run quantized integer models")
     commands = parser.add_subparsers(dest="model_command", required=True)
 
-    imp = commands.add_parser("import", help="ONNX → quantized integer model (post-training quantization)")
-    imp.add_argument("onnx", type=Path, help="float ONNX model")
-    imp.add_argument("--calibration", required=True, help="calibration inputs FILE[:KEY] (batch first)")
+    imp = commands.add_parser("import", help="ONNX (or GGUF) → quantized integer model (post-training quantization)")
+    imp.add_argument("onnx", type=Path, help="float ONNX model (or a llama GGUF file, see docs/llm.md)")
+    imp.add_argument("--calibration", help="calibration inputs FILE[:KEY] (batch first; required for ONNX); "
+                                           "for GGUF a UTF-8 text file")
     imp.add_argument("-o", "--output", type=Path, required=True, help="model file to write (.opml)")
     imp.add_argument("--test", type=Path, help="labelled test set (.npz): print float vs int8 accuracy")
     imp.add_argument("--method", choices=("maxabs", "percentile"), default="maxabs", help="activation ranges")
@@ -209,6 +219,10 @@ def _finite(x: np.ndarray, name: str) -> np.ndarray:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Every input file is read and checked before anything is imported or written."""
+    if args.onnx.suffix in IMPORTERS:
+        return IMPORTERS[args.onnx.suffix](args)
+    if args.calibration is None:
+        raise ArrayFileError("--calibration FILE[:KEY] is required to import an ONNX model")
     onnx_model = read_onnx(args.onnx)
     tokens = token_inputs(onnx_model, collect_constants(onnx_model))
     if tokens is None:
