@@ -102,7 +102,10 @@ def run_daemon(args: argparse.Namespace) -> int:
     thread's stack to stderr, for a node that seems stuck)."""
     import faulthandler
 
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    try:
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    except (OSError, ValueError, AttributeError):  # stderr is no real file (captured): no stack dumps then
+        pass
     try:
         config = load_config(args.config)
         configure(config.log_format, config.log_level)
