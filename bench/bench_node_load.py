@@ -73,7 +73,7 @@ class LoadBench:
         self.deployment, self.model = _deploy(self.w3, workdir)
         self.addresses = workdir / "bench.json"
         with np.load(REPO_ROOT / "models" / "mnist_data.npz") as data:
-            self.digits = [self.model.quantize_input(as_float_input(x)).tobytes() for x in data["test_x"][:500]]
+            self.digits = [self.model.quantize_input(as_float_input(x)).tobytes() for x in data["test_x"][:3000]]
         self.requester = Account.from_key(DEV_PRIVATE_KEYS[1])
         self.nonce = self.w3.eth.get_transaction_count(self.requester.address)
         self.coordinator = CoordinatorContract(self.w3, self.deployment.coordinator)
