@@ -15,6 +15,7 @@ _COMMAND_MODULES = (
     "opml.levels.cli",
     "opml.levels.dispute_demo",
     "opml.node.cli",
+    "opml.explorer.cli",
 )
 
 

@@ -1,0 +1,50 @@
+"""`opml explorer`: the web explorer over a deployment, until Ctrl-C.
+
+    opml explorer --rpc-url http://127.0.0.1:8545 --deployment deploy/local.json --port 8700
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from opml.node.logging import configure
+
+from .app import create_app
+from .follower import FollowerOptions
+
+DEFAULT_PORT = 8700
+
+
+def register(subparsers) -> None:  # type: ignore[no-untyped-def]
+    parser = subparsers.add_parser("explorer", help="web explorer: requests, dispute games, money (live)")
+    parser.add_argument("--rpc-url", default="http://127.0.0.1:8545", help="the chain's JSON-RPC URL")
+    parser.add_argument("--deployment", type=Path, default=Path("deploy/local.json"),
+                        help="the addresses file (`opml devnet up` writes deploy/local.json)")
+    parser.add_argument("--broker", default=None, help="MQTT broker URL (mqtt://host:port): wakes the explorer "
+                        "sooner on every node message; the chain stays the source")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on")
+    parser.add_argument("--poll", type=float, default=0.5, help="seconds between chain polls")
+    parser.add_argument("--model-dir", type=Path, default=None, help="where the deployment's model files are")
+    parser.add_argument("--log-format", choices=("console", "json"), default="console")
+    parser.set_defaults(func=explorer_command)
+
+
+def explorer_command(args: argparse.Namespace) -> int:
+    if args.broker is not None and not args.broker.startswith("mqtt://"):
+        print(f"opml explorer: --broker must be an MQTT URL like mqtt://127.0.0.1:1883, got {args.broker!r}",
+              file=sys.stderr)
+        return 2
+    if not 0 < args.port < 65536:
+        print(f"opml explorer: --port must be in 1..65535, got {args.port}", file=sys.stderr)
+        return 2
+    configure(args.log_format, "info")
+    options = FollowerOptions(rpc_url=args.rpc_url, deployment=args.deployment, broker_url=args.broker,
+                              poll_interval_s=args.poll, model_dir=args.model_dir)
+    print(f"opml explorer: http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)
+    uvicorn.run(create_app(options), host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
