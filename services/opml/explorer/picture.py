@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-WIDTH = 760
+WIDTH = 1040
 LEFT = 92  # room for the row labels
-AXIS = 500  # width of one row's axis
+AXIS = 760  # width of one row's axis
 ROW = 24
 BAND_TITLE = 26
 GAP = 14
@@ -60,7 +60,7 @@ def bisection_svg(levels: list[dict], names: LevelNames, step: dict | None = Non
         y = _step(parts, step, verdict, y)
     height = y + 8
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="bisection" viewBox="0 0 {WIDTH} {height}" '
-            f'width="{WIDTH}" height="{height}" role="img" aria-label="bisection of the disputed computation">'
+            f'width="100%" style="max-width:{WIDTH}px" role="img" aria-label="bisection of the disputed computation">'
             + "".join(parts) + "</svg>")
 
 

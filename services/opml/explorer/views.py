@@ -87,6 +87,7 @@ def game_json(index: Index, game: Game, models: dict[int, ModelInfo]) -> dict[st
         "levels": levels, "step": game.step, "num_levels": p.num_levels, "checkpoint_count": p.checkpoint_count,
         "payouts": _payouts(index, game),
         "verdict": _verdict(game),
+        "request_input": describe(request.input, model.input_shape, model.kind) if request else None,
     })
     row["picture"] = bisection_svg(levels, names, game.step, row["verdict"])
     return row

@@ -55,13 +55,19 @@ function inputCell(request, large) {
   if (input.kind === "text") return `<span>“${esc(input.text)}”</span>`;
   return `<span class="hex">${esc(input.hex)}</span> <span class="muted">(${input.bytes} B)</span>`;
 }
+function remaining(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 3600) return duration(s);
+  const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+  return d > 0 ? `${d} d ${h} h ${m} min` : `${h} h ${m} min ${s % 60} s`;
+}
 function countdown(until) {
   return `<span class="countdown mono" data-until="${until}"></span>`;
 }
 function tick() {
   for (const el of document.querySelectorAll("[data-until]")) {
     const left = Number(el.dataset.until) - chainNow();
-    el.textContent = left > 0 ? duration(left) : "00:00";
+    el.textContent = left > 0 ? remaining(left) : "over";
     el.classList.toggle("error", left <= 0);
   }
   for (const el of document.querySelectorAll(".clock[data-left]")) {
@@ -177,7 +183,7 @@ async function renderGame(id) {
     </div>`;
   $main.innerHTML = `
     <h1>Game #${g.id} <span class="badge ${g.running ? "challenged" : "finalized"}" id="phase">${esc(g.phase || "")}</span></h1>
-    <div class="sub">dispute over <a href="/requests/${g.request}">request #${g.request}</a> · ${g.moves} moves ·
+    <div class="sub">${g.request_input && g.request_input.kind === "image" ? `<img class="digit tiny" alt="input" src="/api/requests/${g.request}/input.png"> ` : ""}dispute over <a href="/requests/${g.request}">request #${g.request}</a> · ${g.moves} moves ·
       ${g.num_levels} levels, ${g.checkpoint_count} checkpoints per round</div>
     ${g.verdict ? `<div class="card verdict won" id="verdict" style="margin-bottom:14px">${esc(g.verdict)}</div>` : ""}
     <div class="grid two">${party(g, "submitter")}${party(g, "challenger")}</div>
