@@ -58,8 +58,9 @@ test-fast: bootstrap
 bench: bootstrap
 	$(PY) -m bench
 
+# `make demo EXPLORE=1`: the explorer (its URL is printed) and the devnet stay up after the story, until Ctrl-C.
 demo: bootstrap
-	$(VENV)/bin/opml demo
+	$(VENV)/bin/opml demo $(if $(EXPLORE),--explore)
 
 clean:
 	rm -rf contracts/out .pytest_cache .cache

@@ -132,6 +132,8 @@ def register(subparsers) -> None:
                          help="MNIST test images to request, by index (the faulty submitter answers the second)")
     daemons.add_argument("--json", type=Path, default=None, help="also write the summary to this JSON file")
     daemons.add_argument("--timeout", type=float, default=150.0, help="seconds each phase may take")
+    daemons.add_argument("--explore", action="store_true",
+                         help="keep the explorer (its URL is printed) and the devnet up afterwards, until Ctrl-C")
     kernel = parser.add_argument_group("the kernel demo (--kernel)")
     kernel.add_argument("--seed", type=int, default=None, help="random data and lie step (default: random)")
     kernel.add_argument("--shape", type=_bounded(1, 1 << 16), nargs=3, metavar=("M", "K", "N"), default=(4, 6, 3),
@@ -148,7 +150,8 @@ def run_command(args) -> int:  # type: ignore[no-untyped-def]
     if not args.kernel:
         from opml.node.demo import DemoOptions, run_demo
 
-        return run_demo(DemoOptions(digits=tuple(args.digits), timeout_s=args.timeout, json_path=args.json))
+        return run_demo(DemoOptions(digits=tuple(args.digits), timeout_s=args.timeout, json_path=args.json,
+                                    explore=args.explore))
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     demo = Demo(seed, tuple(args.shape), VmStackConfig(trace_depth=args.trace_depth), args.lie_at)
     try:

@@ -8,8 +8,9 @@ digits are asked through the consumer contract with the SDK. Alice answers reque
 instruction executed on chain, Mallory is slashed, Alice answers the reopened request, and after the challenge
 window (the chain clock is moved past it) every honest result is final and delivered to the consumer.
 
-The narrative comes from chain events; the summary is also written as JSON (`--json PATH`). Every process the
-demo starts is stopped in `finally`, also on Ctrl-C.
+The narrative comes from chain events; the summary is also written as JSON (`--json PATH`). The explorer
+(`opml explorer`, its own process) follows the devnet; its URL is printed, and `--explore` keeps it and the devnet
+up after the story until Ctrl-C. Every process the demo starts is stopped in `finally`, also on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +35,7 @@ import structlog
 from eth_account import Account
 from web3 import Web3
 
-from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil, AnvilError
+from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil, AnvilError, free_port
 from opml.chain.build import REPO_ROOT, ensure_built
 from opml.chain.contracts import deploy
 from opml.chain.tx import TxError
@@ -72,6 +76,7 @@ class DemoOptions:
     timeout_s: float = 150.0
     json_path: Path | None = None
     workdir: Path | None = None
+    explore: bool = False  # keep the explorer (and the devnet) up after the story, until Ctrl-C
 
 
 class BrokerThread:
@@ -130,6 +135,7 @@ class DaemonDemo:
         self.anvil: Anvil | None = None
         self.broker: BrokerThread | None = None
         self.daemons: dict[str, DaemonProcess] = {}
+        self.explorer: ExplorerProcess | None = None
         self.workdir = options.workdir or Path(tempfile.mkdtemp(prefix="opml-demo-"))
 
     def _print(self, line: str) -> None:
@@ -142,6 +148,9 @@ class DaemonDemo:
         try:
             self.setup()
             summary = self.play()
+            if self.options.explore and self.explorer is not None:
+                self._print(f"\nexplorer: {self.explorer.url} stays up with the devnet — Ctrl-C stops everything")
+                self.explorer.serve_until_interrupted()
         finally:
             summary["processes_left"] = self.cleanup()
             summary["wall_s"] = round(time.monotonic() - self.started, 2)
@@ -162,6 +171,9 @@ class DaemonDemo:
         self.inputs, self.digits = self._digits()
         self.fault = self._mallory_fault(self.inputs[1])
         self._start_daemons()
+        self.explorer = ExplorerProcess(self.anvil.url, self.workdir / "demo.json", self.broker.broker.url,
+                                        self.workdir / "explorer.log").start()
+        self.say(f"explorer: {self.explorer.url} (live: the requests, the dispute drawn round by round, the money)")
 
     def _deploy(self) -> Deployment:
         start = self.w3.eth.block_number + 1
@@ -305,6 +317,7 @@ class DaemonDemo:
             "transactions": transactions,
             "gas": gas,
             "mqtt_messages": dict(self.broker.messages) if self.broker else {},  # type: ignore[union-attr]
+            "explorer": self.explorer.indexed(len(self.request_ids), len(games)) if self.explorer else None,
             "pids": self.pids(),
         }
         self._print("")
@@ -330,6 +343,8 @@ class DaemonDemo:
         pids = {name: d.process.pid for name, d in self.daemons.items() if d.process is not None}
         if self.anvil is not None and self.anvil._process is not None:  # noqa: SLF001
             pids["anvil"] = self.anvil._process.pid  # noqa: SLF001
+        if self.explorer is not None and self.explorer.process is not None:
+            pids["explorer"] = self.explorer.process.pid
         return pids
 
     def cleanup(self) -> list[int]:
@@ -337,11 +352,73 @@ class DaemonDemo:
         pids = self.pids()
         for daemon in self.daemons.values():
             daemon.stop()
+        if self.explorer is not None:
+            self.explorer.stop()
         if self.broker is not None:
             self.broker.stop()
         if self.anvil is not None:
             self.anvil.stop()
         return [pid for pid in pids.values() if Path(f"/proc/{pid}").exists() and not _is_zombie(pid)]
+
+
+class ExplorerProcess:
+    """`opml explorer` on the demo's devnet, as its own process (port 8700 when free)."""
+
+    def __init__(self, rpc_url: str, deployment: Path, broker_url: str, log_path: Path) -> None:
+        self.port = _port_or_free(8700)
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.command = [sys.executable, "-m", "opml.cli", "explorer", "--rpc-url", rpc_url, "--deployment",
+                        str(deployment), "--broker", broker_url, "--port", str(self.port), "--model-dir",
+                        str(REPO_ROOT), "--log-format", "json"]
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ExplorerProcess:
+        with open(self.log_path, "ab") as out:
+            self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        return self
+
+    def status(self) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(self.url + "api/status", timeout=2) as reply:
+                return json.loads(reply.read())
+        except (OSError, ValueError):
+            return None
+
+    def indexed(self, requests: int, games: int, timeout_s: float = 30.0) -> dict[str, Any] | None:
+        """The explorer's status once it shows `requests` requests and `games` games (None if it does not)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.process is not None and self.process.poll() is None:
+            status = self.status()
+            if status and status["requests"] >= requests and status["games"] >= games:
+                return {"url": self.url, "requests": status["requests"], "games": status["games"]}
+            time.sleep(0.2)
+        return None
+
+    def serve_until_interrupted(self) -> None:
+        try:
+            while self.process is not None and self.process.poll() is None:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _port_or_free(port: int) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            return free_port()
 
 
 def _is_zombie(pid: int) -> bool:
