@@ -18,6 +18,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from opml.progress import track
+
 from .errors import MLError
 
 Method = Literal["maxabs", "percentile"]
@@ -96,7 +98,7 @@ def activation_ranges(
     name, shape = _input_meta(session)
     names = [o.name for o in session.get_outputs()]
     magnitudes: dict[str, list[np.ndarray]] = {n: [] for n in [name, *names]}
-    for batch in _batches(images, shape):
+    for batch in track(list(_batches(images, shape)), "calibration batches"):
         magnitudes[name].append(np.abs(batch).ravel())
         for out_name, value in zip(names, session.run(names, {name: batch})):
             magnitudes[out_name].append(np.abs(np.asarray(value, dtype=np.float64)).ravel())
