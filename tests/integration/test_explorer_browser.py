@@ -174,3 +174,8 @@ def test_a_dispute_seen_in_the_browser(tmp_path: Path) -> None:
             money = browser.find_element("id", "money").text
             assert f"{(CONFIG.submitter_bond - burned) / ETHER:g} ETH" in money
             screenshot(browser, "explorer_home.png")
+
+            browser.get(f"{explorer.url}/requests/{request_id}")
+            _wait(lambda: browser.execute_script("return !!document.querySelector('img.digit.large')"), "the digit")
+            page = browser.find_element("id", "main").text
+            assert "slashed" in page and f"game #{game_id}" in page, page

@@ -188,7 +188,9 @@ async function renderGame(id) {
     ${g.verdict ? `<div class="card verdict won" id="verdict" style="margin-bottom:14px">${esc(g.verdict)}</div>` : ""}
     <div class="grid two">${party(g, "submitter")}${party(g, "challenger")}</div>
     <h2>Bisection</h2>
-    <div class="card picture" id="picture">${g.picture}</div>
+    <div class="card picture" id="picture">${g.picture}
+      <div class="sub" style="margin:6px 0 0">Each row zooms into the row above it: grey ticks are the checkpoints the
+        submitter posted, the coloured bar the interval the challenger still disputes.</div></div>
     <div class="grid three" style="margin-top:14px">
       <div class="card kv"><div>opened node</div><div id="opened-op">${opened ? `node ${opened.parent}: <b>${esc(opened.op)}</b>` : "—"}</div>
         <div>levels open</div><div>${g.levels.map((l) => esc(l.title)).join(" → ") || "—"}</div></div>
