@@ -6,6 +6,8 @@ the old chain's requests are gone, the new ones shown.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,12 @@ def test_explorer_survives_a_chain_restart(chain: Anvil, tmp_path: Path) -> None
         status = explorer.get("/api/status")[1]
         assert status["connected"] is True and status["reindexed"] == 1, status
         assert explorer.events("explorer_reindex") and explorer.events("explorer_rpc_down")
+
+
+def test_bad_command_line_is_one_line_and_exit_2() -> None:
+    for args, message in ((["--broker", "http://x:1"], "--broker must be an MQTT URL"),
+                          (["--port", "70000"], "--port must be in 1..65535")):
+        done = subprocess.run([sys.executable, "-m", "opml.cli", "explorer", *args], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 2 and done.stderr.strip().count("\n") == 0, done.stderr
+        assert done.stderr.startswith("opml explorer: ") and message in done.stderr

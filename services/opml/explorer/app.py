@@ -40,6 +40,12 @@ class Changes:
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self.closed = False
+
+    def close(self) -> None:
+        """The server is shutting down: every stream ends now."""
+        self.closed = True
+        self.notify()
 
     def notify(self) -> None:
         self._event.set()
@@ -58,7 +64,8 @@ def parse_id(raw: str, what: str) -> int:
 
 
 def create_app(options: FollowerOptions, follower: Follower | None = None) -> Starlette:
-    """The app; its lifespan runs the follower (pass one to share it, e.g. in tests)."""
+    """The app; its lifespan runs the follower (pass one to share it, e.g. in tests). `app.state.close_streams()`
+    ends the open event streams (call it on the event loop when the server starts shutting down)."""
     changes = Changes()
     follower = follower or Follower(options)
 
@@ -142,7 +149,7 @@ def create_app(options: FollowerOptions, follower: Follower | None = None) -> St
         async def stream() -> AsyncIterator[str]:
             yield "retry: 1000\n\n"
             last = None
-            while not await request.is_disconnected():
+            while not changes.closed and not await request.is_disconnected():
                 version = index().version
                 if version != last:
                     last = version
@@ -185,4 +192,6 @@ def create_app(options: FollowerOptions, follower: Follower | None = None) -> St
         Route("/api/{rest:path}", api_not_found),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
+    app.state.close_streams = changes.close
+    return app

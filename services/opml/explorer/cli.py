@@ -6,8 +6,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -46,5 +50,26 @@ def explorer_command(args: argparse.Namespace) -> int:
     options = FollowerOptions(rpc_url=args.rpc_url, deployment=args.deployment, broker_url=args.broker,
                               poll_interval_s=args.poll, model_dir=args.model_dir)
     print(f"opml explorer: http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)
-    uvicorn.run(create_app(options), host=args.host, port=args.port, log_level="warning", access_log=False)
+    app = create_app(options)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=5)
+    _Server(config, on_exit=app.state.close_streams).run()
     return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, ending the open event streams as soon as a shutdown signal arrives (they never end by themselves)."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._on_exit)
+        super().handle_exit(sig, frame)

@@ -126,7 +126,10 @@ class Follower:
         touched = {int(e.args["gameId"]) for e in events if e.name in GAME_MOVES}
         with self.lock:
             for event in events:
-                self.index.apply(event, times[event.block])
+                try:
+                    self.index.apply(event, times[event.block])
+                except (KeyError, TypeError, ValueError, IndexError) as exc:  # an event shape this index does not know
+                    log.warning("explorer_event_skipped", event=event.name, block=event.block, error=repr(exc)[:200])
             running = self._running_games()
         states = {game_id: self._game_state(game_id) for game_id in touched | running}
         last = self._monitor.next_block - 1
