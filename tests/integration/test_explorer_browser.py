@@ -44,6 +44,13 @@ def _rects(browser: Any) -> list[dict[str, int]]:
         " round: +r.dataset.round, lo: +r.dataset.lo, hi: +r.dataset.hi}))")
 
 
+def _text(browser: Any, selector: str) -> str:
+    """The rendered text of the first element matching `selector` ("" while there is none), read in one script:
+    the page re-renders on every update, so element handles go stale."""
+    return browser.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : ''",
+                                  selector)
+
+
 def _wait(condition: Any, what: str, timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -108,7 +115,7 @@ def test_a_dispute_seen_in_the_browser(tmp_path: Path) -> None:
                 f"const i = document.querySelector('tr[data-request=\"{request_id}\"] img.digit');"
                 " return i && i.complete ? [i.naturalWidth, i.naturalHeight] : null")
             assert image == [28, 28], f"the request's input is not shown as a 28×28 image: {image}"
-            assert "challenged" in browser.find_element("css selector", f'tr[data-request="{request_id}"]').text
+            assert "challenged" in _text(browser, f'tr[data-request="{request_id}"]')
 
             # the game page, move by move: the picture follows the chain
             browser.get(f"{explorer.url}/games/{game_id}")
@@ -116,6 +123,7 @@ def test_a_dispute_seen_in_the_browser(tmp_path: Path) -> None:
             parties = {Role.SUBMITTER: (submitter, liar), Role.CHALLENGER: (challenger, honest)}
             shown: list[dict[str, int]] = []
             picks = 0
+            live_shot = None
             now = lambda: int(w3.eth.get_block("latest")["timestamp"])  # noqa: E731
             for _ in range(200):
                 view = stack.bindings.read_game(game_id)
@@ -132,9 +140,13 @@ def test_a_dispute_seen_in_the_browser(tmp_path: Path) -> None:
                 assert moved, f"neither party could move in {view}"
                 expected = _expected_rounds(stack, game_id)
                 shown = _wait(lambda: (r := _rects(browser)) == expected and r, f"the {len(expected)} intervals")
+                if [r["level"] for r in shown].count(2) == 2 and not live_shot:  # mid-game, in the VM level
+                    assert browser.execute_script("return document.querySelectorAll('.clock.running').length") == 1
+                    live_shot = screenshot(browser, "explorer_game_live.png")
             else:
                 pytest.fail("the game did not end in 200 moves")
 
+            assert live_shot is not None
             assert picks >= 6, f"only {picks} rounds were played: the picture had little to narrow"
             for before, after in zip(shown, shown[1:]):
                 if after["level"] == before["level"]:
@@ -151,12 +163,10 @@ def test_a_dispute_seen_in_the_browser(tmp_path: Path) -> None:
             verdict = _wait(lambda: browser.execute_script(
                 "const v = document.getElementById('verdict'); return v && v.textContent"), "the verdict")
             assert verdict == "the challenger wins by the step"
-            _wait(lambda: browser.find_element("id", "instruction").text == instruction,
-                  f"the decisive instruction {instruction}")
-            assert "Requantize" in browser.find_element("id", "opened-op").text
-            assert "wrong" in browser.find_element("id", "step-verdict").text
-            challenger_card = browser.find_element("id", "challenger")
-            assert "winner" in challenger_card.text.lower()
+            _wait(lambda: _text(browser, "#instruction") == instruction, f"the decisive instruction {instruction}")
+            assert "Requantize" in _text(browser, "#opened-op")
+            assert "wrong" in _text(browser, "#step-verdict")
+            assert "winner" in _text(browser, "#challenger").lower()
             payouts = _wait(lambda: browser.execute_script(
                 "const p = document.getElementById('payouts'); return p && p.innerText"), "the payouts")
             burned = CONFIG.submitter_bond * CONFIG.burn_bps // 10_000
@@ -171,11 +181,11 @@ def test_a_dispute_seen_in_the_browser(tmp_path: Path) -> None:
 
             browser.get(explorer.url + "/")
             _wait(lambda: browser.execute_script("return !!document.querySelector('#money')"), "the money table")
-            money = browser.find_element("id", "money").text
+            money = _text(browser, "#money")
             assert f"{(CONFIG.submitter_bond - burned) / ETHER:g} ETH" in money
             screenshot(browser, "explorer_home.png")
 
             browser.get(f"{explorer.url}/requests/{request_id}")
             _wait(lambda: browser.execute_script("return !!document.querySelector('img.digit.large')"), "the digit")
-            page = browser.find_element("id", "main").text
+            page = _text(browser, "#main")
             assert "slashed" in page and f"game #{game_id}" in page, page

@@ -31,13 +31,13 @@ class LevelNames:
     units: tuple[str, ...]
 
     def title(self, level: int) -> str:
-        return self.titles[level] if level < len(self.titles) else f"level {level}"
+        return self.titles[level] if level < len(self.titles) else f"level {level + 1}"
 
     def unit(self, level: int) -> str:
         return self.units[level] if level < len(self.units) else "transition"
 
 
-ML_LEVELS = LevelNames(("graph", "tile", "VM"), ("graph node", "tile", "VM step"))
+ML_LEVELS = LevelNames(("graph level", "tile level", "VM level"), ("graph node", "tile", "VM step"))
 GENERIC_LEVELS = LevelNames((), ())
 
 
@@ -67,7 +67,7 @@ def bisection_svg(levels: list[dict], names: LevelNames, step: dict | None = Non
 def _band(parts: list[str], band: dict, names: LevelNames, y: int) -> int:
     level, rounds = band["level"], band["rounds"]
     colour = COLOURS[level % len(COLOURS)]
-    title = f"{names.title(level)} level · {band['length']} {names.unit(level)}s"
+    title = f"{names.title(level)} · {band['length']} {names.unit(level)}s"
     if band.get("caption"):
         title += f" · {band['caption']}"
     parts.append(f'<g class="level" data-level="{level}">')

@@ -161,7 +161,7 @@ function party(g, role) {
   const won = g.winner && g.winner.toLowerCase() === who.toLowerCase();
   const running = g.running && c.on_clock === role;
   return `<div class="card party ${g.winner ? (won ? "winner" : "loser") : ""}" id="${role}">
-    <div class="role">${role}${g.winner ? (won ? ' · <span class="badge won">winner</span>' : ' · <span class="badge lost">lost</span>') : ""}</div>
+    <div class="role">${role}${g.winner ? (won ? ' · <span class="badge won">winner</span>' : ' · <span class="badge lost">lost</span>') : ""}${running ? ' · <span class="badge open">to move</span>' : ""}</div>
     <div class="who">${esc(who)}</div>
     <div>bond <b>${eth(bond)}</b></div>
     ${clock(role === "submitter" ? c.submitter_left : c.challenger_left, running, c.last_move_at)}
