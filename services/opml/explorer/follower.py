@@ -115,26 +115,32 @@ class Follower:
         await bus.run()
 
     def poll(self) -> None:
-        """One round: (re)start indexing when needed, then take the new heads and events. Network reads happen
-        outside the lock; the index changes inside it."""
+        """One round: (re)start indexing when needed, then take the new heads and events. Every network read
+        happens first, outside the lock; if one fails nothing is applied and the next round reads the same blocks
+        again. Then the index changes, inside the lock."""
         if self._monitor is None or self._chain_changed():
             self._start()
         assert self._monitor is not None
-        head, events = self._monitor.poll()
-        times = {block: self._time(block) for block in {e.block for e in events} | {head}}
-        steps = {int(e.args["gameId"]): self._read_step(e) for e in events if e.name == "Stepped"}
-        touched = {int(e.args["gameId"]) for e in events if e.name in GAME_MOVES}
+        first = self._monitor.next_block
+        try:
+            head, events = self._monitor.poll()
+            times = {block: self._time(block) for block in {e.block for e in events} | {head}}
+            steps = {int(e.args["gameId"]): self._read_step(e) for e in events if e.name == "Stepped"}
+            with self.lock:
+                running = self._running_games()
+            touched = {int(e.args["gameId"]) for e in events if e.name in GAME_MOVES}
+            states = {game_id: self._game_state(game_id) for game_id in touched | running}
+            last = self._monitor.next_block - 1
+            anchor = (last, bytes(self._w3.eth.get_block(last)["hash"])) if last >= 0 else None
+        except Exception:
+            self._monitor.next_block = first
+            raise
         with self.lock:
             for event in events:
                 try:
                     self.index.apply(event, times[event.block])
                 except (KeyError, TypeError, ValueError, IndexError) as exc:  # an event shape this index does not know
                     log.warning("explorer_event_skipped", event=event.name, block=event.block, error=repr(exc)[:200])
-            running = self._running_games()
-        states = {game_id: self._game_state(game_id) for game_id in touched | running}
-        last = self._monitor.next_block - 1
-        anchor = (last, bytes(self._w3.eth.get_block(last)["hash"])) if last >= 0 else None
-        with self.lock:
             for game_id, state in states.items():
                 self.index.set_game_state(game_id, state)
             for game_id, found in steps.items():
