@@ -12,6 +12,9 @@ import {IOpmlConsumer} from "./interfaces/IOpmlConsumer.sol";
 /// @notice Inference requests, optimistic results, bonds, the challenge window, disputes and finalization with
 /// a callback to the requester (docs/game.md); an Open request past its deadline can be cancelled by its
 /// requester for a refund of the fee. Payouts and refunds are credits withdrawn with `withdraw()`.
+/// @dev Invariant (conservation): this contract's balance always equals the sum of the credits not yet withdrawn
+/// plus the fees and bonds still at stake (open requests' fees, pending submissions' bonds, open games' challenger
+/// bonds); every payout moves value between those terms, except the burned share, which leaves at once.
 contract Coordinator is ICoordinator, IGameResolver {
     enum RequestStatus {
         None,

@@ -4,7 +4,7 @@ pragma solidity ^0.8.24;
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
 
 /// @title ModelRegistry
-/// @notice Models are registered by their commitments (graph, constants, kernel set roots; DESIGN.md §3); the
+/// @notice Models are registered by their commitments (graph, constants, kernel set roots; docs/levels.md); the
 /// weights live off chain. Kernel programs (one per op type) are registered by the admin at deployment.
 contract ModelRegistry is IModelRegistry {
     error NotAdmin(address caller);

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from opml.chain.anvil import free_port
-from opml.chain.build import REPO_ROOT
+from opml.paths import REPO_ROOT
 
 ARTIFACTS = REPO_ROOT / ".cache" / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -17,9 +17,8 @@ _SERVICES = ("submitter", "challenger", "explorer")
 _COMMAND_MODULES = (
     "opml.vm.cli",
     "opml.ml.cli",
-    "opml.demo",
+    "opml.demos.cli",
     "opml.levels.cli",
-    "opml.levels.dispute_demo",
     "opml.node.cli",
     "opml.explorer.cli",
 )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from opml.chain.build import REPO_ROOT
+from opml.paths import REPO_ROOT
 
 
 def test_demo_finalizes_the_honest_results_and_slashes_the_liar(tmp_path: Path, contracts_built: None) -> None:

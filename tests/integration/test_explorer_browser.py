@@ -18,14 +18,15 @@ from fixtures_explorer import ExplorerProcess, headless_chromium, screenshot
 from web3 import Web3
 
 from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil
-from opml.chain.build import REPO_ROOT, ensure_built
+from opml.chain.build import ensure_built
+from opml.paths import REPO_ROOT
 from opml.chain.tx import TxSender
 from opml.game.solver import next_action
 from opml.game.types import PickSegment, Role, Wait
 from opml.levels.commitments import ModelCommitment
 from opml.levels.faults import WrongOutput
 from opml.levels.request_level import RequestLevel
-from opml.levels.stack import MlStackConfig, deploy_ml_stack
+from opml.stacks.ml import MlStackConfig, deploy_ml_stack
 from opml.levels.tiling import plan_model
 from opml.ml.accuracy import as_float_input
 from opml.ml.scales import QuantizedModel

@@ -12,18 +12,16 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from web3 import Web3
+from fixtures_node import MlNet
 
-from opml.chain.anvil import Anvil, free_port
-from opml.chain.build import REPO_ROOT
+from opml.chain.anvil import free_port
 from opml.ml.accuracy import as_float_input
-from opml.node.testing import MlNet
+from opml.paths import REPO_ROOT
 
 SCRAPE_CONFIG = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
 DASHBOARD = REPO_ROOT / "deploy" / "grafana" / "dashboards" / "opml.json"
@@ -82,15 +80,6 @@ class PrometheusProcess:
         self.log.close()
 
 
-@pytest.fixture
-def net(anvil: Anvil, w3: Web3, contracts_built: None, tmp_path: Path) -> Iterator[MlNet]:
-    network = MlNet(w3, anvil.url, tmp_path)
-    try:
-        yield network
-    finally:
-        network.stop_all()
-
-
 def _scrape_config(ports: dict[str, int]) -> str:
     """The repository's config, its targets moved to this test's daemons and scraped every second."""
     text = SCRAPE_CONFIG.read_text()
@@ -100,6 +89,7 @@ def _scrape_config(ports: dict[str, int]) -> str:
     return text.replace("scrape_interval: 5s", "scrape_interval: 1s")
 
 
+@pytest.mark.net(kind=MlNet)
 def test_every_dashboard_query_returns_data_from_two_running_daemons(net: MlNet, tmp_path: Path) -> None:
     assert Path(PROMETHEUS).is_file(), "prometheus is not installed: run `make sysdeps` (Debian package)"
     ports = {"submitter": free_port(), "challenger": free_port()}

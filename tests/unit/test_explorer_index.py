@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from opml.chain.build import REPO_ROOT
+from opml.paths import REPO_ROOT
 from opml.explorer.follower import decisive_instruction
 from opml.explorer.index import Index, Params
 from opml.explorer.inputs import describe, image_png, image_side

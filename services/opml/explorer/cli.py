@@ -15,7 +15,7 @@ from types import FrameType
 
 import uvicorn
 
-from opml.node.logging import configure
+from opml.logs import configure
 
 from .app import create_app
 from .follower import FollowerOptions

@@ -22,7 +22,8 @@ from urllib.parse import urlparse
 import structlog
 from web3 import Web3
 
-from opml.chain.build import REPO_ROOT, load_artifact
+from opml.chain.build import load_artifact
+from opml.paths import REPO_ROOT
 from opml.node.bus import Bus
 from opml.node.deployment import Deployment, DeploymentError, load_deployment
 from opml.node.monitor import ChainEvent, Monitor

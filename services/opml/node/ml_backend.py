@@ -14,15 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from opml.chain.build import REPO_ROOT
 from opml.levels.commitments import ModelCommitment
 from opml.levels.faults import Fault, WrongOutput
 from opml.levels.request_level import RequestLevel
 from opml.levels.tiling import plan_model
 from opml.ml.scales import QuantizedModel
 from opml.ml.tensor import DTYPES
+from opml.paths import REPO_ROOT
 
-from .backends import BackendError, Claim, RequestInput
+from .backend_api import BackendError, Claim, RequestInput
 from .config import NodeConfig
 from .deployment import ModelSpec
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import structlog
 from opml.chain.bindings import ModelRegistryContract
-from opml.chain.build import REPO_ROOT
 from opml.chain.tx import TxSender
 from opml.levels.commitments import ModelCommitment
 from opml.levels.tiling import plan_model
 from opml.ml.errors import MLError
 from opml.ml.scales import QuantizedModel
+from opml.paths import REPO_ROOT
 
 from .deployment import Deployment, ModelSpec
 

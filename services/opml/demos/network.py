@@ -17,44 +17,41 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import structlog
 from eth_account import Account
 from web3 import Web3
 
-from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil, AnvilError, free_port
-from opml.chain.build import REPO_ROOT, ensure_built
+from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil, AnvilError
+from opml.chain.build import ensure_built
 from opml.chain.contracts import deploy
 from opml.chain.tx import TxError
+from opml.explorer.process import ExplorerProcess
 from opml.levels.commitments import ModelCommitment
 from opml.levels.request_level import RequestLevel
-from opml.levels.stack import MlStackConfig, deploy_ml_stack
 from opml.levels.tiling import plan_model
 from opml.ml import executor
 from opml.ml.accuracy import as_float_input
 from opml.ml.scales import QuantizedModel
+from opml.node.bus import Bus
+from opml.node.deployment import Deployment, ModelSpec
+from opml.node.embedded_broker import EmbeddedBroker, EmbeddedBrokerError
+from opml.node.monitor import Monitor
+from opml.node.process import DaemonProcess, write_config
+from opml.node.sdk import Requester
+from opml.paths import REPO_ROOT
+from opml.stacks.ml import MlStackConfig, deploy_ml_stack
 from opml.vm.isa import disassemble
 
-from .bus import Bus
-from .demo_story import Digit, Story, eth, indentable, predicted_class
-from .deployment import Deployment, ModelSpec
-from .embedded_broker import EmbeddedBroker, EmbeddedBrokerError
-from .monitor import Monitor
-from .sdk import Requester
-from .testing import DaemonProcess, write_config
+from .fmt import eth, indentable, narrative_only
+from .story import Digit, Story, predicted_class
 
 MODEL_FILE = "models/mnist_cnn.opml"
 DATA_FILE = REPO_ROOT / "models" / "mnist_data.npz"
@@ -150,7 +147,7 @@ class DaemonDemo:
             summary = self.play()
             if self.options.explore and self.explorer is not None:
                 self._print(f"\nexplorer: {self.explorer.url} stays up with the devnet — Ctrl-C stops everything")
-                self.explorer.serve_until_interrupted()
+                self.explorer.wait_until_interrupted()
         finally:
             summary["processes_left"] = self.cleanup()
             summary["wall_s"] = round(time.monotonic() - self.started, 2)
@@ -361,66 +358,6 @@ class DaemonDemo:
         return [pid for pid in pids.values() if Path(f"/proc/{pid}").exists() and not _is_zombie(pid)]
 
 
-class ExplorerProcess:
-    """`opml explorer` on the demo's devnet, as its own process (port 8700 when free)."""
-
-    def __init__(self, rpc_url: str, deployment: Path, broker_url: str, log_path: Path) -> None:
-        self.port = _port_or_free(8700)
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.command = [sys.executable, "-m", "opml.cli", "explorer", "--rpc-url", rpc_url, "--deployment",
-                        str(deployment), "--broker", broker_url, "--port", str(self.port), "--model-dir",
-                        str(REPO_ROOT), "--log-format", "json"]
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> ExplorerProcess:
-        with open(self.log_path, "ab") as out:
-            self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-        return self
-
-    def status(self) -> dict[str, Any] | None:
-        try:
-            with urllib.request.urlopen(self.url + "api/status", timeout=2) as reply:
-                return json.loads(reply.read())
-        except (OSError, ValueError):
-            return None
-
-    def indexed(self, requests: int, games: int, timeout_s: float = 30.0) -> dict[str, Any] | None:
-        """The explorer's status once it shows `requests` requests and `games` games (None if it does not)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self.process is not None and self.process.poll() is None:
-            status = self.status()
-            if status and status["requests"] >= requests and status["games"] >= games:
-                return {"url": self.url, "requests": status["requests"], "games": status["games"]}
-            time.sleep(0.2)
-        return None
-
-    def serve_until_interrupted(self) -> None:
-        try:
-            while self.process is not None and self.process.poll() is None:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def _port_or_free(port: int) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            return free_port()
-
-
 def _is_zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
@@ -431,9 +368,7 @@ def _is_zombie(pid: int) -> bool:
 def run_demo(options: DemoOptions) -> int:
     """`opml demo`: 0 when the honest results were final and delivered, the liar slashed by a MIPS step; 1 when
     an outcome did not come; 2 when the devnet could not be set up (one line on stderr)."""
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*MismatchedABI.*")
+    with narrative_only():
         try:
             summary = DaemonDemo(options).run()
         except DemoFailed as exc:  # an outcome did not come: exit 1

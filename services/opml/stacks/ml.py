@@ -1,0 +1,71 @@
+"""Deploying the game stack for committed ML models: the three link verifiers (request → graph → tile → VM),
+the MIPS step verifier and TensorCommitment on top of the shared game contracts (`opml.stacks.deploy`); and
+registering a model.
+
+    stack = deploy_ml_stack(w3)
+    model_id = stack.register(commitment)            # a ModelCommitment's three roots
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from web3 import Web3
+from web3.contract import Contract
+
+from opml.chain.bindings import GameBindings, ModelRegistryContract
+from opml.chain.contracts import deploy
+from opml.levels.commitments import ModelCommitment
+
+from .deploy import GameConfig, deploy_game, transact
+
+LINK_VERIFIERS = ("RequestGraphLink", "GraphTileLink", "TileVmLink")
+
+
+@dataclass(frozen=True)
+class LevelContracts:
+    """The deployed verifiers: `links` in level order (graph, tile and VM levels are opened through them)."""
+
+    links: tuple[Contract, ...]
+    step: Contract
+    commitment: Contract
+
+
+def deploy_level_contracts(w3: Web3, sender: str | None = None) -> LevelContracts:
+    links = tuple(deploy(w3, name, sender=sender) for name in LINK_VERIFIERS)
+    return LevelContracts(links, deploy(w3, "MIPS", sender=sender), deploy(w3, "TensorCommitment", sender=sender))
+
+
+@dataclass(frozen=True)
+class MlStackConfig(GameConfig):
+    """`max_depths`: log2 of the longest graph, tile and VM traces the game accepts."""
+
+    max_depths: tuple[int, int, int] = (12, 16, 32)
+
+
+@dataclass(frozen=True)
+class MlStack:
+    w3: Web3
+    config: MlStackConfig
+    bindings: GameBindings
+    levels: LevelContracts
+    registry: Contract
+    admin: str
+
+    def register(self, commitment: ModelCommitment, uri: str = "") -> int:
+        """Registers the model's roots (owned by the admin); returns its id."""
+        call = self.registry.functions.registerModel(*commitment.roots, uri or f"opml://{commitment.model.name}",
+                                                     self.config.model_fee)
+        receipt = transact(self.w3, call, self.admin)
+        return ModelRegistryContract(self.w3, self.registry.address).events("ModelRegistered", receipt)[0]["modelId"]
+
+
+def deploy_ml_stack(w3: Web3, config: MlStackConfig = MlStackConfig(), admin: str | None = None) -> MlStack:
+    """Deploys and binds the whole stack from the unlocked `admin` account (default the node's first)."""
+    admin = admin or w3.eth.accounts[0]
+    start_block = w3.eth.block_number
+    levels = deploy_level_contracts(w3, admin)
+    game = deploy_game(w3, config, [c.address for c in levels.links], config.max_depths, levels.step.address,
+                       lambda _: levels.commitment.address, admin)
+    return MlStack(w3, config, GameBindings.at(w3, game.coordinator.address, from_block=start_block), levels,
+                   game.registry, admin)
