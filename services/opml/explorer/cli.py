@@ -13,13 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-import uvicorn
-
-from opml.logs import configure
-
-from .app import create_app
-from .follower import FollowerOptions
-
 DEFAULT_PORT = 8700
 
 
@@ -46,6 +39,13 @@ def explorer_command(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         print(f"opml explorer: --port must be in 1..65535, got {args.port}", file=sys.stderr)
         return 2
+    import uvicorn  # the web stack is imported only when the explorer runs, not for every `opml` command
+
+    from opml.logs import configure
+
+    from .app import create_app
+    from .follower import FollowerOptions
+
     configure(args.log_format, "info")
     options = FollowerOptions(rpc_url=args.rpc_url, deployment=args.deployment, broker_url=args.broker,
                               poll_interval_s=args.poll, model_dir=args.model_dir)
@@ -53,23 +53,27 @@ def explorer_command(args: argparse.Namespace) -> int:
     app = create_app(options)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=5)
-    _Server(config, on_exit=app.state.close_streams).run()
+    _server_class(uvicorn.Server)(config, on_exit=app.state.close_streams).run()
     return 0
 
 
-class _Server(uvicorn.Server):
-    """uvicorn, ending the open event streams as soon as a shutdown signal arrives (they never end by themselves)."""
+def _server_class(base: type) -> type:
+    """uvicorn's Server, ending the open event streams as soon as a shutdown signal arrives (they never end by
+    themselves)."""
 
-    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
-        super().__init__(config)
-        self._on_exit = on_exit
-        self._loop: asyncio.AbstractEventLoop | None = None
+    class Server(base):  # type: ignore[misc, valid-type]
+        def __init__(self, config: object, on_exit: Callable[[], None]) -> None:
+            super().__init__(config)
+            self._on_exit = on_exit
+            self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
-        self._loop = asyncio.get_running_loop()
-        await super().serve(sockets)
+        async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+            self._loop = asyncio.get_running_loop()
+            await super().serve(sockets)
 
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._on_exit)
-        super().handle_exit(sig, frame)
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._on_exit)
+            super().handle_exit(sig, frame)
+
+    return Server
