@@ -17,6 +17,7 @@ _SERVICES = ("submitter", "challenger", "explorer")
 _COMMAND_MODULES = (
     "opml.vm.cli",
     "opml.ml.cli",
+    "opml.llm.cli",
     "opml.demos.cli",
     "opml.levels.cli",
     "opml.node.cli",
