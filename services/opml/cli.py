@@ -11,6 +11,7 @@ import sys
 _COMMAND_MODULES = (
     "opml.vm.cli",
     "opml.ml.cli",
+    "opml.llm.cli",
     "opml.demos.cli",
     "opml.levels.cli",
     "opml.node.cli",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "services" / "opml"
-LAYERS = ("", "vm", "kernels", "ml", "game", "levels", "chain", "stacks", "node", "demos", "cli")
+LAYERS = ("", "vm", "kernels", "ml", "llm", "game", "levels", "chain", "stacks", "node", "demos", "cli")
 
 
 def imports(root: Path) -> dict[str, set[str]]:
