@@ -44,7 +44,7 @@ from opml.game.types import (
     Wait,
 )
 from opml.hashing import keccak
-from opml.stacks.deploy import BURN_ADDRESS, GameConfig, deploy_game  # noqa: F401 (re-exported)
+from opml.stacks.deploy import BURN_ADDRESS, deploy_game  # noqa: F401 (BURN_ADDRESS re-exported)
 from opml.stacks.toy import ToyStackConfig
 
 

@@ -20,7 +20,7 @@ from opml.levels.commitments import EMPTY_TENSOR, KERNEL_SET_DEPTH, OP_IDS, Mode
     tensor_commitment
 from opml.levels.faults import WrongOutput
 from opml.levels.request_level import RequestLevel
-from opml.levels.stack import LevelContracts, deploy_level_contracts
+from opml.stacks.ml import LevelContracts, deploy_level_contracts
 from opml.ml import executor
 from opml.ml.ops import OpType
 

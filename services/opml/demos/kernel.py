@@ -26,7 +26,8 @@ from opml.game.trace import TraceError
 from opml.game.types import Action, GameView, OpenLevel, Phase, PickSegment, PostCheckpoints, Role, Step
 from opml.kernels import load_kernel
 from opml.kernels.params import pack_matmul_params
-from opml.levels.vm_trace import MemoryLie, VmFault, VmRequestProvider, VmTraceProvider, encode_kernel_input
+from opml.levels.kernel_level import VmRequestProvider, encode_kernel_input
+from opml.levels.vm_level import LyingVmLevel, VmLevel, VmLie
 from opml.paths import REPO_ROOT
 from opml.stacks.driver import GameDriver, GameStalled, Party, anvil_warp, chain_time
 from opml.stacks.kernel import VmStack, VmStackConfig, deploy_vm_stack
@@ -194,10 +195,11 @@ class Demo:
             raise DemoFailed("the VM result differs from numpy's")
         return job, run, honest
 
-    def provider(self, run: VMTrace, job: Job, fault: VmFault | None = None,
+    def provider(self, run: VMTrace, job: Job, lie: VmLie | None = None,
                  claimed: bytes | None = None) -> VmRequestProvider:
-        vm = VmTraceProvider(run, self.config.trace_length, fault, interval=128)
-        return VmRequestProvider(self.stack.model_roots, vm, job.output_size, claimed)
+        vm = VmLevel(run, self.config.trace_length)
+        return VmRequestProvider(self.stack.model_roots, vm if lie is None else LyingVmLevel(vm, lie), job.output_size,
+                                 claimed)
 
     def request(self, job: Job, honest: VmRequestProvider) -> int:
         c = self.stack.bindings.coordinator
@@ -220,9 +222,9 @@ class Demo:
                           value=self.config.submitter_bond)
         event = c.events("ResultSubmitted", mined.receipt)[0]
         values = np.frombuffer(provider.output, dtype="<i4")
-        self.say(f"{NAMES[who]} submits C = {_preview(values)} with bond {eth(self.config.submitter_bond, AMOUNT)}: output "
-                 f"commitment {short_hash(event['outputCommitment'])}, trace commitment {short_hash(provider.trace_commitment())} "
-                 f"({mined.gas_used:,} gas)")
+        self.say(f"{NAMES[who]} submits C = {_preview(values)} with bond {eth(self.config.submitter_bond, AMOUNT)}: "
+                 f"output commitment {short_hash(event['outputCommitment'])}, trace commitment "
+                 f"{short_hash(provider.trace_commitment())} ({mined.gas_used:,} gas)")
 
     def finalize(self, request_id: int, submitter: str) -> None:
         c = self.stack.bindings.coordinator
@@ -266,16 +268,13 @@ class Demo:
         return outcome is Phase.CHALLENGER_WON
 
     def forge(self, job: Job, run: VMTrace, honest: VmRequestProvider) -> tuple[VmRequestProvider, int]:
-        """Mallory's claim: C[0,0] off by 64, written into the output region at step `at` of her run (so her trace
-        ends in her output, the VM level opens, and only one instruction can refute her)."""
+        """Mallory's claim: C[0,0] off by 64, in the output region of every state of her run from step `at` on (so
+        her trace ends in her output, the VM level opens, and only one instruction can refute her)."""
         wrong = bytearray(honest.output)
         wrong[0] ^= 0x40
         final = run.final_step
         at = self.lie_at if self.lie_at is not None else int(self.rng.integers(final // 2, final + 1))
-        liar = self.provider(run, job, MemoryLie(at, layout.OUTPUT.base, bytes(wrong[:4])), bytes(wrong))
-        if liar.vm.end_state().memory.read_bytes(layout.OUTPUT.base, job.output_size) != bytes(wrong):
-            at = final  # the kernel overwrote the forged word later: forge it after the last store instead
-            liar = self.provider(run, job, MemoryLie(at, layout.OUTPUT.base, bytes(wrong[:4])), bytes(wrong))
+        liar = self.provider(run, job, VmLie(at, layout.OUTPUT.base, bytes(wrong[:4])), bytes(wrong))
         self.say(f"{NAMES['mallory']} claims C[0,0] = {int.from_bytes(wrong[:4], 'little', signed=True)} instead of "
                  f"{int.from_bytes(honest.output[:4], 'little', signed=True)}, backed by a VM trace that writes it "
                  f"into memory at step {at} of {final}")
@@ -294,9 +293,7 @@ class Demo:
             rounds += isinstance(action, (OpenLevel, PostCheckpoints))
             self.narrate(view, action, party.name, mined, rounds, honest)
 
-        # the challenger first: the final step is on its clock, and it sends it
-        players = [Party(role, self.parties[who], provider, who)
-                   for role, (who, provider) in sorted(parties.items(), key=lambda p: p[0] is not Role.CHALLENGER)]
+        players = [Party(role, self.parties[who], provider, who) for role, (who, provider) in parties.items()]
         try:
             log = GameDriver(self.stack.bindings, chain_time(self.w3), on_move=narrate).play({game_id: players}, 200)
         except GameStalled as exc:
@@ -311,7 +308,8 @@ class Demo:
         after = self.stack.bindings.read_game(view.game_id)
         if isinstance(action, OpenLevel):
             self.say(f"round {round_no}: {name} opens the VM level, [0, {action.sub_length}], from S_0 = "
-                     f"{short_hash(after.root_lo)} (the chain's, unwrapped from the request anchor); the link verifier checks "
+                     f"{short_hash(after.root_lo)} (the chain's, unwrapped from the request anchor); the link verifier "
+                     f"checks "
                      f"that her end state exited with her output in its output region {gas}")
             self.say(f"{name} posts {len(action.checkpoints)} checkpoints at steps "
                      f"{_positions(0, action.sub_length, self.config.checkpoint_count)}", indent=6)
@@ -336,7 +334,8 @@ class Demo:
                  f"`{disassemble(word)}` ({word:#010x})")
         self.say(f"{name} sends the pre-state and its memory proofs; MIPS.stepFrom executes it on chain "
                  f"({mined.gas_used:,} gas with settlement):", indent=6)
-        self.say(f"computed post-state {short_hash(stepped['computedPost'])}, Mallory claimed {short_hash(stepped['claimedPost'])} "
+        self.say(f"computed post-state {short_hash(stepped['computedPost'])}, Mallory claimed "
+                 f"{short_hash(stepped['claimedPost'])} "
                  f"→ {winner} wins", indent=6)
         if view.hi == self.forged_at:
             self.say("(Mallory's state after this step holds her forged C[0,0]; the instruction does not write it)",
@@ -348,7 +347,8 @@ class Demo:
         burned = self.stack.coordinator.functions.totalBurned().call()
         self.say(f"Mallory's submission is slashed: she loses her {eth(self.config.submitter_bond, AMOUNT)} bond "
                  f"(credited {eth(gained['mallory'], AMOUNT)}); {eth(burned, AMOUNT)} of it is burned")
-        self.say(f"Bob is credited {eth(gained['bob'], AMOUNT)}: his {eth(self.config.challenger_bond, AMOUNT)} bond back plus "
+        self.say(f"Bob is credited {eth(gained['bob'], AMOUNT)}: his {eth(self.config.challenger_bond, AMOUNT)} bond back "
+                 f"plus "
                  f"{eth(gained['bob'] - self.config.challenger_bond, AMOUNT)} of Mallory's")
         self.say("the request is open again; an honest node answers it:")
         self.submit("alice", request_id, honest)

@@ -38,18 +38,18 @@ from opml.levels.tiling import plan_model
 from opml.ml import executor
 from opml.ml.accuracy import as_float_input
 from opml.ml.scales import QuantizedModel
-from opml.paths import REPO_ROOT
-from opml.stacks.ml import MlStackConfig, deploy_ml_stack
-from opml.vm.isa import disassemble
-
 from opml.node.bus import Bus
-from .fmt import eth, indentable, narrative_only
-from .story import Digit, Story, predicted_class
 from opml.node.deployment import Deployment, ModelSpec
 from opml.node.embedded_broker import EmbeddedBroker, EmbeddedBrokerError
 from opml.node.monitor import Monitor
 from opml.node.process import DaemonProcess, write_config
 from opml.node.sdk import Requester
+from opml.paths import REPO_ROOT
+from opml.stacks.ml import MlStackConfig, deploy_ml_stack
+from opml.vm.isa import disassemble
+
+from .fmt import eth, indentable, narrative_only
+from .story import Digit, Story, predicted_class
 
 MODEL_FILE = "models/mnist_cnn.opml"
 DATA_FILE = REPO_ROOT / "models" / "mnist_data.npz"

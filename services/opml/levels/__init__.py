@@ -4,8 +4,9 @@ Uses game, ml, kernels and vm; no chain (deploying and playing them is `opml.sta
 commitments   tensor commitments, the model's roots (graph, constants, kernel set), the anchor
 tiling        each node's tiles and VM trace length (committed in its node leaf)
 links         the link proofs (abi-encoded for contracts/levels/*) and the same checks in Python
-request_level, graph_level, tile_level, vm_level   the trace providers, one per level
-vm_trace      the single-kernel VM level (one kernel run as the whole request)
+request_level, graph_level, tile_level, vm_level   the trace providers, one per level (vm_level: one VM level
+              and its one lie, for ML tiles and single-kernel requests alike)
+kernel_level  the request level of a single-kernel request (one kernel run as the whole request)
 faults        how a lying party's claims differ; scenarios: a random fault of each class (demos, benchmarks)
 cli           `opml levels commit MODEL`
 """

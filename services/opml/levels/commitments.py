@@ -22,15 +22,15 @@ from eth_abi import encode
 from opml.hashing import keccak
 from opml.kernels import load_kernel
 from opml.kernels.params import pack_params
+from opml.kernels.vmstart import EMPTY_REGION
+from opml.merkle import depth_for, merkle_proof, merkle_root
 from opml.ml.model import Model
 from opml.ml.ops import OPS, OpType
 from opml.ml.vmparams import attribute_words
 from opml.vm import layout
 from opml.vm.memory import region_root_of_bytes
 
-from opml.merkle import depth_for, merkle_proof, merkle_root
 from .tiling import DEFAULT_HEADROOM, DEFAULT_MAX_TILES, NodePlan, plan_model
-from opml.kernels.vmstart import EMPTY_REGION
 
 TENSOR_LOG2 = layout.OUTPUT.log2_size  # every tensor region is 2^28 bytes; its root is a level-23 node
 EMPTY_TENSOR = EMPTY_REGION

@@ -24,6 +24,7 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 
 from opml.chain.anvil import CHAIN_ID, DEV_PRIVATE_KEYS
 from opml.chain.tx import TxError
+from opml.logs import configure
 
 from .backends import BackendError
 from .cache import CacheError
@@ -32,7 +33,6 @@ from .deployment import Deployment, DeploymentError, load_deployment
 from .devnet import DEPLOY_DIR, DevnetError
 from .inputs import Quantize
 from .inputs import parse_input as parse_input
-from opml.logs import configure
 
 
 def register(subparsers) -> None:  # type: ignore[no-untyped-def]

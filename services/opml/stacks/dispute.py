@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from opml.chain.tx import TxSender
 from opml.game.types import GameView, Role
-from opml.stacks.driver import GameDriver, GameLog, Party, anvil_warp, chain_time
+from opml.levels.request_level import RequestLevel
 from opml.vm.isa import disassemble
 
-from opml.levels.request_level import RequestLevel
+from .driver import GameDriver, GameLog, Party, anvil_warp, chain_time
 from .ml import MlStack
 
 
