@@ -16,6 +16,7 @@ from web3 import Web3
 from opml.game.types import Phase, Role
 from opml.levels.commitments import ModelCommitment, commit_model, tensor_commitment
 from opml.levels.faults import WrongOutput
+from opml.levels.lies import LyingRequestLevel
 from opml.levels.request_level import RequestLevel
 from opml.ml import executor
 from opml.ml.encoder_input import pack_tokens
@@ -51,7 +52,7 @@ def test_a_lie_in_the_pooled_embedding_is_decided_by_one_mips_step(game: GameSta
     assert c.model.nodes[node].attrs.score_multiplier == 0  # the mean pooling
     element = c.nodes[node].plan.tile(c.nodes[node].plan.tile_count - 1)[0]
     fault = WrongOutput(node, element, delta=3, vm_step=None)
-    liar = RequestLevel(c, honest.input_value, frozenset({fault}))
+    liar = LyingRequestLevel(c, honest.input_value, {fault})
     request_id, receipt = request(game, liar.input_value.tobytes())
     (created,) = events(game.coordinator.events.RequestCreated, receipt)
     assert bytes(created["anchor"]) == c.anchor(tensor_commitment(liar.input_value))

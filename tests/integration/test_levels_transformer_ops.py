@@ -19,6 +19,7 @@ from opml.game.types import Phase, Role
 from opml.levels.commitments import EMPTY_TENSOR, KERNEL_SET_DEPTH, OP_IDS, ModelCommitment, commit_model, \
     tensor_commitment
 from opml.levels.faults import WrongOutput
+from opml.levels.lies import LyingRequestLevel
 from opml.levels.request_level import RequestLevel
 from opml.stacks.ml import LevelContracts, deploy_level_contracts
 from opml.ml import executor
@@ -87,7 +88,7 @@ def test_a_lie_in_a_transformer_node_is_decided_by_one_mips_step(game: GameStack
     node = next(k for k, n in enumerate(c.model.nodes) if n.op is op)
     element = c.nodes[node].plan.tile(c.nodes[node].plan.tile_count - 1)[0]
     fault = WrongOutput(node, element, delta=5, vm_step=None)
-    liar = RequestLevel(c, honest.input_value, frozenset({fault}))
+    liar = LyingRequestLevel(c, honest.input_value, {fault})
     request_id, receipt = request(game, liar.input_value.tobytes())
     (created,) = events(game.coordinator.events.RequestCreated, receipt)
     assert bytes(created["anchor"]) == c.anchor(tensor_commitment(liar.input_value))
