@@ -75,7 +75,7 @@ def honest(commitment: ModelCommitment, digit: np.ndarray) -> RequestLevel:
 @pytest.fixture(scope="module")
 def stack(w3: Web3, contracts_built: None, commitment: ModelCommitment) -> Iterator[GameStack]:
     """The game stack with the ML levels (TensorCommitment, the three link verifiers, MIPS) and the CNN registered."""
-    yield deploy_ml_game_stack(w3, commitment.roots, "file://models/mnist_cnn.opml", CONFIG)
+    yield deploy_ml_game_stack(w3, commitment, "file://models/mnist_cnn.opml", CONFIG)
 
 
 def _dispute(stack: GameStack, submitter: RequestLevel, challenger: RequestLevel):  # noqa: ANN202

@@ -18,6 +18,10 @@ from web3.contract import Contract
 from opml.chain.bindings import GameBindings, ModelRegistryContract
 from opml.chain.contracts import deploy
 
+from opml.hashing import keccak
+from opml.ml.model import Model
+from opml.ml.modelfile import to_bytes
+
 from .commitments import ModelCommitment
 
 ETHER = 10**18
@@ -43,7 +47,9 @@ def deploy_level_contracts(w3: Web3, sender: str | None = None) -> LevelContract
 class GameConfig:
     """What a stack's DisputeGame and Coordinator are deployed with: checkpoints per round (N), each party's clock,
     the challenge window, bonds, the burned share, the callback gas cap, the request input cap, the request timeout
-    (seconds after which an unanswered request may be cancelled by its requester for a refund) and the model fee."""
+    (seconds after which an unanswered request may be cancelled by its requester for a refund), the model fee, and
+    whether every model must have registered exact input/output sizes (`require_sizes`: the ML stack, whose tensor
+    commitment is zero padded)."""
 
     checkpoint_count: int = 15
     clock_seconds: int = 3_600
@@ -55,6 +61,7 @@ class GameConfig:
     max_input_bytes: int = 1 << 16
     request_timeout: int = 86_400
     model_fee: int = ETHER // 100
+    require_sizes: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,7 @@ def deploy_game(w3: Web3, config: GameConfig, links: Sequence[str], max_depths: 
     coordinator = deploy(w3, "Coordinator", registry.address, game.address, commitment_address,
                          config.submitter_bond, config.challenger_bond, config.challenge_window, config.burn_bps,
                          BURN_ADDRESS, config.max_callback_gas, config.max_input_bytes, config.request_timeout,
-                         sender=admin)
+                         config.require_sizes, sender=admin)
     transact(w3, game.functions.bindCoordinator(coordinator.address), admin)
     return GameContracts(registry, game, coordinator)
 
@@ -86,6 +93,7 @@ class MlStackConfig(GameConfig):
     """`max_depths`: log2 of the longest graph, tile and VM traces the game accepts."""
 
     max_depths: tuple[int, int, int] = (12, 16, 32)
+    require_sizes: bool = True
 
 
 @dataclass(frozen=True)
@@ -97,10 +105,13 @@ class MlStack:
     registry: Contract
     admin: str
 
-    def register(self, commitment: ModelCommitment, uri: str = "") -> int:
-        """Registers the model's roots (owned by the admin); returns its id."""
-        call = self.registry.functions.registerModel(*commitment.roots, uri or f"opml://{commitment.model.name}",
-                                                     self.config.model_fee)
+    def register(self, commitment: ModelCommitment, uri: str = "", file_hash: bytes | None = None) -> int:
+        """Registers the model's roots, its exact input/output sizes and its model file's keccak256 (default: the
+        hash of the model serialized as a file) with `uri` as where to fetch it (owned by the admin); returns its
+        id."""
+        call = self.registry.functions.registerModelFile(
+            *commitment.roots, uri or f"opml://{commitment.model.name}", self.config.model_fee,
+            *commitment.io_bytes, file_hash or model_file_hash(commitment.model))
         receipt = transact(self.w3, call, self.admin)
         return ModelRegistryContract(self.w3, self.registry.address).events("ModelRegistered", receipt)[0]["modelId"]
 
@@ -122,3 +133,8 @@ def transact(w3: Web3, call, sender: str):  # noqa: ANN001, ANN201
     if receipt["status"] != 1:
         raise RuntimeError(f"deployment transaction {call.fn_name} reverted")
     return receipt
+
+
+def model_file_hash(model: Model) -> bytes:
+    """keccak256 of `model` as a model file (what `opml.ml.modelfile.save` writes): the registry's file hash."""
+    return keccak(to_bytes(model))
