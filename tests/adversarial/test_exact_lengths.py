@@ -150,3 +150,23 @@ def test_honest_challenger_disputes_any_byte_difference(backend: MlBackend) -> N
     flipped = bytes([claim.output[0] ^ 1]) + claim.output[1:]
     assert disagreement(posted(flipped), claim) == "output bytes differ"
     assert disagreement(posted(claim.output, b"\7" * 32), claim) == "trace commitment differs"
+
+
+@pytest.mark.usefixtures("isolated_chain")
+def test_sdk_refuses_a_wrong_length_input_before_paying(stack: GameStack) -> None:
+    from opml.chain.anvil import DEV_PRIVATE_KEYS
+    from opml.node.deployment import Deployment
+    from opml.node.sdk import BadRequestInput, Requester
+
+    deployment = Deployment(network="anvil", chain_id=stack.w3.eth.chain_id, start_block=0,
+                            coordinator=stack.coordinator.address, game=stack.game.address,
+                            registry=stack.registry.address)
+    requester = Requester(stack.w3, DEV_PRIVATE_KEYS[1], deployment)
+    account = requester.sender.address
+    nonce, balance = stack.w3.eth.get_transaction_count(account), stack.w3.eth.get_balance(account)
+    with pytest.raises(BadRequestInput, match=f"input has 783 bytes; model {stack.model_id} takes exactly 784 bytes"):
+        requester.request(stack.model_id, _digit(6)[:-1])
+    with pytest.raises(BadRequestInput, match="is not the requester"):
+        requester.request(stack.model_id, _digit(6), callback=stack.coordinator.address, callback_gas_limit=1)
+    assert (stack.w3.eth.get_transaction_count(account), stack.w3.eth.get_balance(account)) == (nonce, balance)
+    assert requester.request(stack.model_id, _digit(6)) >= 1  # the right length goes through
