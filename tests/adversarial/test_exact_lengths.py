@@ -170,3 +170,26 @@ def test_sdk_refuses_a_wrong_length_input_before_paying(stack: GameStack) -> Non
         requester.request(stack.model_id, _digit(6), callback=stack.coordinator.address, callback_gas_limit=1)
     assert (stack.w3.eth.get_transaction_count(account), stack.w3.eth.get_balance(account)) == (nonce, balance)
     assert requester.request(stack.model_id, _digit(6)) >= 1  # the right length goes through
+
+
+@pytest.mark.usefixtures("isolated_chain")
+def test_cli_request_of_the_wrong_length_prints_one_line_and_sends_nothing(stack: GameStack, tmp_path, capsys) -> None:  # noqa: ANN001
+    import json
+
+    from opml.chain.anvil import DEV_PRIVATE_KEYS
+    from opml.cli import main
+
+    deployment = tmp_path / "deployment.json"
+    deployment.write_text(json.dumps({
+        "network": "anvil", "chain_id": stack.w3.eth.chain_id, "start_block": 0,
+        "coordinator": stack.coordinator.address, "game": stack.game.address, "registry": stack.registry.address}))
+    data = tmp_path / "digit.bin"
+    data.write_bytes(_digit(8)[:-1])
+    account = stack.w3.eth.account.from_key(DEV_PRIVATE_KEYS[1]).address
+    nonce = stack.w3.eth.get_transaction_count(account)
+    code = main(["request", "--model", str(stack.model_id), "--input", str(data), "--deployment", str(deployment),
+                 "--rpc-url", stack.w3.provider.endpoint_uri, "--key", DEV_PRIVATE_KEYS[1]])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [f"opml request: input has 783 bytes; model {stack.model_id} takes exactly 784 "
+                                 f"bytes (nothing was sent)"], err
+    assert stack.w3.eth.get_transaction_count(account) == nonce
