@@ -13,14 +13,16 @@ PENDING = 1  # submission status
 
 def held(stack: GameStack) -> dict[str, int]:
     """Fees of requests still open or answered but not final, bonds of pending submissions and of challenges
-    not settled."""
+    not settled, and the slash reward shares owed to moot games not yet ended."""
     fn = stack.coordinator.functions
     fees = sum(r[2] for r in (fn.getRequest(i).call() for i in range(1, fn.requestCount().call() + 1))
                if r[7] in (OPEN, SUBMITTED))
     submissions = sum(1 for i in range(1, fn.submissionCount().call() + 1) if fn.getSubmission(i).call()[6] == PENDING)
-    games = sum(1 for g in range(1, stack.game.functions.gameCount().call() + 1) if not fn.getChallenge(g).call()[2])
+    open_games = [c for c in (fn.getChallenge(g).call() for g in range(1, stack.game.functions.gameCount().call() + 1))
+                  if not c[2]]
+    shares = sum(fn.getSlash(c[0]).call()[2] for c in open_games)  # a moot game's reward share, paid when it ends
     return {"fees": fees, "submitter_bonds": submissions * stack.config.submitter_bond,
-            "challenger_bonds": games * stack.config.challenger_bond}
+            "challenger_bonds": len(open_games) * stack.config.challenger_bond, "moot_reward_shares": shares}
 
 
 def credits(stack: GameStack, accounts: Iterable[str]) -> int:

@@ -130,7 +130,7 @@ def test_every_accepted_request_can_be_answered_and_disputed(stack: GameStack, b
         return
     expected_anchor = backend.commitment.anchor(tensor_commitment(data))
     claim = backend.claim(RequestInput(0, stack.model_id, data, expected_anchor))
-    assert claim.refusal is None and len(claim.output) == 10
+    assert claim.refusal() is None and len(claim.output) == 10
     on_chain = stack.commitment.functions.commitOutput(stack.model_id, claim.output).call()
     assert bytes(on_chain) == claim.output_commitment
     level0, _ = claim.provider.open_next(0)  # the dispute's first level opens from the chain's anchor

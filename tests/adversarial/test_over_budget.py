@@ -21,9 +21,9 @@ def test_over_budget_result_is_refused_by_the_honest_submitter() -> None:
     backend = MlBackend(REPO_ROOT / "models" / "mnist_mlp.opml")
     data = np.random.default_rng(5).integers(-128, 128, size=784, dtype=np.int8).tobytes()
     ask = RequestInput(1, 1, data, backend.commitment.anchor(tensor_commitment(data)))
-    assert backend.claim(ask).refusal is None  # the committed plan fits this input
+    assert backend.claim(ask).refusal() is None  # the committed plan fits this input
     # a plan whose VM traces are far shorter than the runs: as if the input made every tile run long
     tight = ModelCommitment(backend.commitment.model, tuple(replace(p, vm_depth=4) for p in backend.commitment.plans))
     backend.commitment = tight
-    refusal = backend.claim(replace(ask, anchor=tight.anchor(tensor_commitment(data)))).refusal
+    refusal = backend.claim(replace(ask, anchor=tight.anchor(tensor_commitment(data)))).refusal()
     assert refusal is not None and "over the VM step budget" in refusal and "node 0 tile 0" in refusal

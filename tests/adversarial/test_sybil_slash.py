@@ -55,6 +55,8 @@ def test_sybil_challengers_recover_at_most_the_reward(toy_stack3: GameStack, syb
     claimants = 1 + sybils
     (shared,) = events(s.coordinator.events.SlashShared, played.receipts[-1])
     assert shared["claimants"] == claimants and shared["submissionId"] == bad
+    everyone = [*s.accounts.values(), *sybil_accounts]
+    assert_conserved(s, everyone, "moot games still open")
 
     # every other game is moot; it ends by release (anyone) or by being played out — then the request reopens
     for game_id in [honest_game, *sybil_games]:
@@ -76,7 +78,7 @@ def test_sybil_challengers_recover_at_most_the_reward(toy_stack3: GameStack, syb
     assert liar_loss >= cfg.submitter_bond * 8 // 10, (liar_loss, sybils)
     assert _credit(s, s.submitter) == 0
     submit(s, request_id, honest, s.other)  # every game on the slashed result ended: an honest result is taken
-    assert_conserved(s, [*s.accounts.values(), *sybil_accounts], order)
+    assert_conserved(s, everyone, order)
 
 
 def test_atomic_slash_and_resubmit_from_a_contract_is_refused(toy_stack3: GameStack) -> None:

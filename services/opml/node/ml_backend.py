@@ -58,7 +58,7 @@ class MlBackend:
         level = RequestLevel(self.commitment, self.input_tensor(request.input), self.faults)
         output, trace_commitment = level.submission()
         return Claim(output=output, output_commitment=level.root_at(1), trace_commitment=trace_commitment,
-                     provider=level, runs_vm=True, refusal=self.budget_refusal(level))
+                     provider=level, runs_vm=True, refusal=lambda: self.budget_refusal(level))
 
     def budget_refusal(self, level: RequestLevel) -> str | None:
         """Why this inference must not be submitted: its tiles whose VM run would not halt within the committed

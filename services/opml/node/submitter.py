@@ -55,8 +55,9 @@ class Submitter(Daemon):
         if claim is None:
             return
         log = self.log.bind(request=request_id)
-        if claim.refusal is not None:  # a result this node could not defend: it would be slashed
-            log.error("submission_refused", reason=claim.refusal)
+        refusal = await asyncio.to_thread(claim.refusal)
+        if refusal is not None:  # a result this node could not defend: it would be slashed
+            log.error("submission_refused", reason=refusal)
             return
         coordinator = self.bindings.coordinator
         while True:
