@@ -17,7 +17,7 @@ RESULTS = Path(__file__).with_name("results.json")
 
 
 def main(selected: list[str]) -> int:
-    from opml.node.logging import configure
+    from opml.logs import configure
 
     configure("console", "warning", stream=sys.stderr)  # figures on stdout, not the modules' event logs
     results: dict[str, object] = {}

@@ -12,10 +12,10 @@ import time
 
 from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil
 from opml.chain.tx import TxSender
-from opml.game.driver import GameDriver, Party, anvil_warp, chain_time
 from opml.game.toy import Lie
-from opml.game.toy_stack import ToyStack, ToyStackConfig, deploy_toy_stack
 from opml.game.types import Role
+from opml.stacks.driver import GameDriver, Party, anvil_warp, chain_time
+from opml.stacks.toy import ToyStack, ToyStackConfig, deploy_toy_stack
 
 LENGTH = 1 << 20
 LIE_AT = 777_777

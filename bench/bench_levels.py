@@ -17,16 +17,16 @@ import numpy as np
 
 from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil
 from opml.chain.tx import TxSender
-from opml.game.driver import GameDriver, Party, anvil_warp, chain_time
 from opml.game.types import Phase, Role
-from opml.kernels import REPO_ROOT
 from opml.levels.commitments import ModelCommitment
 from opml.levels.faults import WrongOutput
 from opml.levels.request_level import RequestLevel
-from opml.levels.stack import deploy_ml_stack
 from opml.levels.tiling import plan_model
 from opml.ml.accuracy import as_float_input
 from opml.ml.scales import QuantizedModel
+from opml.paths import REPO_ROOT
+from opml.stacks.driver import GameDriver, Party, anvil_warp, chain_time
+from opml.stacks.ml import deploy_ml_stack
 
 MODELS = REPO_ROOT / "models"
 LIE = WrongOutput(node=3, element=1600, vm_step=None)  # tile 8 of 16 of the second convolution, its exit step

@@ -15,13 +15,13 @@ import time
 import numpy as np
 import onnxruntime as ort
 
-from opml.kernels import REPO_ROOT
 from opml.ml import executor, fastnative
 from opml.ml.accuracy import accuracy, as_float_input, predict_float, predict_int8
 from opml.ml.cli import info_logs
 from opml.ml.onnx_import import read_onnx
 from opml.ml.scales import QuantizedModel
 from opml.ml.vmrun import run_node
+from opml.paths import REPO_ROOT
 
 from .timing import median_s
 

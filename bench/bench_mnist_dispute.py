@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import random
 
+from opml.demos.dispute import prepare_mnist, run_dispute
 from opml.game.types import Role
-from opml.levels.dispute_demo import prepare_mnist, run_dispute
 from opml.levels.request_level import RequestLevel
 from opml.levels.scenarios import draw_fault
 

@@ -21,17 +21,18 @@ import numpy as np
 from web3 import Web3
 
 from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil
-from opml.chain.build import REPO_ROOT, ensure_built
+from opml.chain.build import ensure_built
+from opml.demos.network import DaemonDemo, DemoOptions, demo_succeeded
 from opml.levels.commitments import ModelCommitment
-from opml.levels.stack import MlStackConfig, deploy_ml_stack
 from opml.levels.tiling import plan_model
 from opml.ml.accuracy import as_float_input
 from opml.ml.scales import QuantizedModel
-from opml.node.demo import DaemonDemo, DemoOptions, demo_succeeded
 from opml.node.deployment import Deployment, ModelSpec
 from opml.node.monitor import Monitor
+from opml.node.process import DaemonProcess, write_config
 from opml.node.sdk import Requester
-from opml.node.testing import DaemonProcess, write_config
+from opml.paths import REPO_ROOT
+from opml.stacks.ml import MlStackConfig, deploy_ml_stack
 
 MODEL_FILE = "models/mnist_cnn.opml"
 REQUESTS = 20

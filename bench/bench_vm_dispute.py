@@ -16,10 +16,13 @@ import numpy as np
 
 from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil
 from opml.chain.tx import TxSender
-from opml.demo import Job, VmStackConfig, deploy_vm_stack
-from opml.game.driver import GameDriver, Party, anvil_warp, chain_time
+from opml.demos.kernel import Job
 from opml.game.types import Phase, Role
-from opml.game.vm_trace import RegisterLie, VmRequestProvider, VmTraceProvider
+from opml.levels.kernel_level import VmRequestProvider
+from opml.levels.vm_level import LyingVmLevel, VmLevel, VmLie
+from opml.vm import layout
+from opml.stacks.driver import GameDriver, Party, anvil_warp, chain_time
+from opml.stacks.kernel import VmStackConfig, deploy_vm_stack
 
 SHAPE = (16, 16, 16)
 CONFIG = VmStackConfig(trace_depth=16, checkpoint_count=15)
@@ -39,11 +42,12 @@ def run() -> dict[str, float | int]:
         errors = stack.bindings.errors()
         requester, submitter, challenger = (TxSender(w3, DEV_PRIVATE_KEYS[i], errors) for i in (1, 2, 3))
 
-        def party(fault=None) -> VmRequestProvider:  # type: ignore[no-untyped-def]
-            return VmRequestProvider(stack.model_roots, VmTraceProvider(recorded, CONFIG.trace_length, fault),
+        def party(fault: VmLie | None = None) -> VmRequestProvider:
+            vm = VmLevel(recorded, CONFIG.trace_length)
+            return VmRequestProvider(stack.model_roots, vm if fault is None else LyingVmLevel(vm, fault),
                                      job.output_size)
 
-        honest, liar = party(), party(RegisterLie(lie_at))
+        honest, liar = party(), party(VmLie(lie_at, layout.SCRATCH.base, b"\xa5"))
         c = stack.bindings.coordinator
         mined = requester.send(c.request(stack.model_id, job.request_input), value=CONFIG.model_fee)
         request_id = c.events("RequestCreated", mined.receipt)[0]["requestId"]

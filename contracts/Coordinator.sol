@@ -14,6 +14,10 @@ import {IOpmlConsumer} from "./interfaces/IOpmlConsumer.sol";
 /// requester for a refund of the fee. Payouts and refunds are credits withdrawn with `withdraw()`.
 /// Inputs and outputs have the model's exact registered sizes; a callback is only ever the requester itself; a
 /// slashed bond is mostly burned and the rest shared equally by every challenger of the slashed result.
+/// @dev Invariant (conservation): this contract's balance always equals the sum of the credits not yet withdrawn
+/// plus the fees and bonds still at stake (open requests' fees, pending submissions' bonds, open games' challenger
+/// bonds and the slash reward shares owed to moot games); every payout moves value between those terms, except the
+/// burned share, which leaves at once.
 contract Coordinator is ICoordinator, IGameResolver {
     enum RequestStatus {
         None,

@@ -7,7 +7,7 @@ import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
 /// @notice Models are registered by their commitments (graph, constants, kernel set roots); the weights live off
 /// chain. A model registered with `registerModelFile` also records the exact byte sizes of a request's input and
 /// a result's output, which the Coordinator enforces, and the hash of the model file and where to fetch it (its
-/// URI), so that every challenger can obtain the weights (docs/game.md "Exact sizes and data availability").
+/// URI), so that every challenger can obtain the weights (docs/game.md "Exact sizes, owned callbacks and data availability"; commitments: docs/levels.md).
 /// Kernel programs (one per op type) are registered by the admin at deployment.
 contract ModelRegistry is IModelRegistry {
     error NotAdmin(address caller);

@@ -8,7 +8,7 @@ import {VmMemoryTree} from "./VmMemoryTree.sol";
 /// @notice The commitments of a single-kernel "model" (one MIPS kernel run is the whole computation): the input
 /// commitment is the kernel's initial VM state hash, derived on chain from the request's bytes, so the VM trace
 /// of every dispute on the request starts at a state both parties are bound to. The output commitment is the
-/// root of the output region holding the output bytes (the VM's output tensor commitment, DESIGN.md §3).
+/// root of the output region holding the output bytes (the VM's output tensor commitment, docs/design.md).
 ///
 /// Request input (lengths big-endian u32): `len(params) ‖ params ‖ (len(input_i) ‖ input_i)` for up to six
 /// input tensors, in order. The kernel's code root is the model's `kernelSetRoot` in the registry.

@@ -4,7 +4,7 @@ pragma solidity ^0.8.24;
 /// @notice Memory-tree arithmetic of docs/vm.md for the fixed memory map of services/opml/vm/layout.py, shared by
 /// the single-kernel VM stack (VmCommitment, VmLinkVerifier) and the ML levels (contracts/levels): hash pairs, zero
 /// subtrees, region roots of byte strings, Merkle folds, the initial memory root of a kernel run from its region
-/// roots and the initial state the ELF loader leaves. The Python twin is `opml.levels.vmstart`.
+/// roots and the initial state the ELF loader leaves. The Python twin is `opml.kernels.vmstart`.
 library VmMemoryTree {
     uint256 internal constant TREE_DEPTH = 27; // levels above the 32-byte leaves
     uint256 internal constant CODE_BASE = 0x00100000; // CODE: 2^20 bytes; the ELF entry point is its base

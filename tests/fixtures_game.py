@@ -1,6 +1,12 @@
 """Game fixtures: the contract stack (ModelRegistry, DisputeGame with toy levels, Coordinator) deployed on the
 worker's Anvil, and a small driver that reads games into solver views and sends the solver's moves.
 
+The stack is deployed through the package's own `opml.stacks.deploy.deploy_game`. Reading and playing a game is
+deliberately written again here, with raw web3 calls (the `getGame` tuple by position, `LevelOpened` logs, one
+contract call per solver action) instead of `opml.chain.bindings` and `opml.stacks.driver`: it is an independent
+oracle, so the contract tests do not rest on the decoding they also check, and a bindings or driver bug shows up
+as a disagreement between the two instead of passing on both sides.
+
 The stacks are session fixtures (deployed before any test's snapshot); tests take `isolated_chain` too, so each
 starts from the freshly deployed state.
 """
@@ -23,7 +29,6 @@ from opml.chain.contracts import deploy
 from opml.chain.tx import ContractRevert, ErrorDecoder, revert_data
 from opml.game.solver import next_action
 from opml.game.toy import ToyTrace
-from opml.game.toy_stack import ToyStackConfig
 from opml.game.trace import TraceProvider
 from opml.game.types import (
     Action,
@@ -39,7 +44,8 @@ from opml.game.types import (
     Wait,
 )
 from opml.hashing import keccak
-from opml.levels.stack import BURN_ADDRESS, ETHER, GameConfig, deploy_game  # noqa: F401 (re-exported)
+from opml.stacks.deploy import BURN_ADDRESS, deploy_game  # noqa: F401 (BURN_ADDRESS re-exported)
+from opml.stacks.toy import ToyStackConfig
 
 
 # Deployment parameters of one game stack (toy levels: one ToyLinkVerifier per level), as the package deploys them.
@@ -134,7 +140,7 @@ def deploy_ml_game_stack(w3: Web3, commitment: Any, metadata_uri: str,
                          config: StackConfig = ML_STACK_CONFIG) -> GameStack:
     """A game stack on the ML levels (tensor commitment, the three link verifiers, MIPS) with one model registered
     by its ModelCommitment (roots, exact input/output sizes, model file hash); `stack.model_id` is that model."""
-    from opml.levels.stack import deploy_level_contracts, model_file_hash
+    from opml.stacks.ml import deploy_level_contracts, model_file_hash
 
     levels = deploy_level_contracts(w3, w3.eth.accounts[0])
     stack = deploy_stack(w3, config, link_verifiers=list(levels.links), step_verifier=levels.step,

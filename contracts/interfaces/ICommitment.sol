@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-/// @notice The tensor commitments of a request's input and a result's output (DESIGN.md §3).
+/// @notice The tensor commitments of a request's input and a result's output (docs/design.md).
 interface ICommitment {
     /// @notice Commitment of the input bytes a requester sent for model `modelId`.
     function commitInput(uint256 modelId, bytes calldata input) external view returns (bytes32);

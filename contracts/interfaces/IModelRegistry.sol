@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-/// @notice Registered models: their commitments (DESIGN.md §3), owner and fee.
+/// @notice Registered models: their commitments (docs/levels.md), owner and fee.
 interface IModelRegistry {
     struct Model {
         address owner;

@@ -5,7 +5,7 @@ import {ICommitment} from "../interfaces/ICommitment.sol";
 import {LevelsLib} from "./LevelsLib.sol";
 import {VmMemoryTree} from "../VmMemoryTree.sol";
 
-/// @notice Request inputs and results committed as tensors (DESIGN.md §3): the root of the 2^28-byte VM region
+/// @notice Request inputs and results committed as tensors (docs/design.md): the root of the 2^28-byte VM region
 /// holding the bytes, zero padded — the same root the graph state holds in the input and output slots.
 contract TensorCommitment is ICommitment {
     error TensorTooLarge(uint256 size, uint256 max);

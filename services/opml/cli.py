@@ -11,9 +11,8 @@ import sys
 _COMMAND_MODULES = (
     "opml.vm.cli",
     "opml.ml.cli",
-    "opml.demo",
+    "opml.demos.cli",
     "opml.levels.cli",
-    "opml.levels.dispute_demo",
     "opml.node.cli",
 )
 

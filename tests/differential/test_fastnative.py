@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from opml.kernels import REPO_ROOT
 from opml.ml import attrs as A
 from opml.ml import executor, fastnative
 from opml.ml.accuracy import as_float_input
@@ -19,6 +18,7 @@ from opml.ml.model import Model, Node, TensorSpec
 from opml.ml.ops import OpType, infer
 from opml.ml.scales import QuantizedModel
 from opml.ml.tensor import type_of
+from opml.paths import REPO_ROOT
 
 RNG = np.random.default_rng(20261122)
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from opml.kernels import REPO_ROOT
 from opml.ml import executor
 from opml.ml.accuracy import accuracy, as_float_input, predict_float, predict_int8
 from opml.ml.cli import main as model_cli
 from opml.ml.onnx_import import import_onnx, read_onnx
 from opml.ml.scales import QuantizedModel, scales_path
 from opml.ml.vmrun import run_node
+from opml.paths import REPO_ROOT
 
 MODELS = REPO_ROOT / "models"
 NAMES = ("mnist_mlp", "mnist_cnn")

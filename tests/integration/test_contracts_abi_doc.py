@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from opml.chain.build import REPO_ROOT, load_artifact
+from opml.chain.build import load_artifact
+from opml.paths import REPO_ROOT
 
 DOC = (REPO_ROOT / "docs" / "game.md").read_text()
 CONTRACTS = ("ModelRegistry", "Coordinator", "DisputeGame", "ILinkVerifier", "IStepVerifier", "IOpmlConsumer",

@@ -16,8 +16,8 @@ from opml.game.trace import LastLevel, StepWitness, check_root_index, check_tran
 from opml.game.types import Phase, Role
 from opml.kernels import load_kernel
 from opml.kernels.params import pack_matmul_params
-from opml.vm.snapshots import VMTrace
 from opml.vm import layout
+from opml.vm.snapshots import VMTrace
 from opml.vm.state import Status, VMState
 
 LENGTH = 512  # the 2x3x2 matmul halts well before; the rest is the halted state, padded

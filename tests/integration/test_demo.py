@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from opml.paths import REPO_ROOT
 from opml.game.settlement import slash_burned, slash_share
-from opml.chain.build import REPO_ROOT
 
 
 def test_demo_finalizes_the_honest_results_and_slashes_the_liar(tmp_path: Path, contracts_built: None) -> None:

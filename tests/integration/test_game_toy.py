@@ -12,18 +12,18 @@ from dataclasses import dataclass
 import pytest
 from eth_account import Account
 from structlog.testing import capture_logs
-from fixtures_game import BURN_ADDRESS, ETHER, GameStack
+from fixtures_game import BURN_ADDRESS, GameStack
 from web3 import Web3
 
 from opml.game.settlement import slash_share
 from opml.chain.anvil import DEV_PRIVATE_KEYS
 from opml.chain.bindings import GameBindings, RequestStatus, SubmissionStatus
-from opml.chain.tx import TxSender
-from opml.game.driver import GameDriver, GameLog, GameStalled, Party, anvil_warp, chain_time
+from opml.chain.tx import ETHER, TxSender
 from opml.game.toy import Fault, ForgeLink, Lie, ToyTrace, WrongStart
-from opml.game.toy_stack import ToyStack, ToyStackConfig, deploy_toy_stack
 from opml.game.types import Phase, Role
 from opml.hashing import keccak
+from opml.stacks.driver import GameDriver, GameLog, GameStalled, Party, anvil_warp, chain_time
+from opml.stacks.toy import ToyStack, ToyStackConfig, deploy_toy_stack
 
 LAST = (0, 5, 2)  # a level-2 (last level) sub-trace of the 8/4/16 stack
 LIES = {

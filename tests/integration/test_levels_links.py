@@ -13,15 +13,15 @@ from web3.exceptions import ContractLogicError
 
 from opml.chain.tx import ErrorDecoder, revert_data
 from opml.hashing import keccak
-from opml.kernels import REPO_ROOT
 from opml.levels.commitments import EMPTY_TENSOR, ModelCommitment, commit_model, tensor_commitment
-from opml.levels.stack import LevelContracts, deploy_level_contracts
 from opml.levels.links import LinkError
 from opml.levels.request_level import RequestLevel
 from opml.levels.tiling import plan_model
 from opml.ml import Model, Node, TensorSpec
 from opml.ml.accuracy import as_float_input
 from opml.ml.scales import QuantizedModel
+from opml.paths import REPO_ROOT
+from opml.stacks.ml import LevelContracts, deploy_level_contracts
 
 MODELS = REPO_ROOT / "models"
 BAD = keccak(b"not this root")

@@ -39,20 +39,49 @@ from opml.game.settlement import burned_share, slash_burned, slash_share
 from opml.chain.anvil import DEV_PRIVATE_KEYS
 from opml.chain.bindings import SubmissionStatus
 from opml.chain.tx import TxSender
-from opml.game.driver import GameDriver, Party, anvil_warp, chain_time
 from opml.game.types import Phase, Role, Step
-from opml.kernels import REPO_ROOT
 from opml.levels.commitments import ModelCommitment, tensor_commitment
-from opml.levels.faults import ForgeGraphLink, ForgeInput, ForgeOutput, ForgeTileLink, WrongOutput
+from opml.levels.faults import Fault, ForgeGraphLink, ForgeInput, ForgeOutput, ForgeTileLink, WrongOutput
 from opml.levels.request_level import RequestLevel
-from opml.levels.scenarios import FAULT_KINDS, boundary_level, draw_fault, expected_rejection
-from opml.levels.stack import deploy_ml_stack
+from opml.levels.scenarios import FAULT_KINDS, draw_fault
 from opml.levels.tiling import plan_model
 from opml.ml.accuracy import as_float_input
 from opml.ml.scales import QuantizedModel
+from opml.paths import REPO_ROOT
+from opml.stacks.driver import GameDriver, Party, anvil_warp, chain_time
+from opml.stacks.ml import deploy_ml_stack
 
 MODELS = REPO_ROOT / "models"
 CONFIG = ML_STACK_CONFIG
+
+
+# -- the oracle: what ends a dispute whose liar cannot carry its lie down to a MIPS step ------------------------
+REJECTIONS = {
+    ForgeOutput: "LinkProofInvalid(OutputNotInEndState)",
+    ForgeInput: "LinkProofInvalid(AnchorMismatch)",
+    ForgeGraphLink: "LinkProofInvalid(TileEndMismatch)",
+    ForgeTileLink: "LinkProofInvalid(OutputRootMismatch)",
+}
+
+
+def expected_rejection(fault: Fault, commitment: ModelCommitment) -> tuple[str, int] | None:
+    """(`LinkProofInvalid(Inner)`, level) of the opening that rejects a lying submitter's forged link; None for a
+    WrongOutput, which the liar carries consistently down to one MIPS step. A forged output of the node that writes
+    the model output already contradicts the submitted output, at the request → graph link."""
+    if isinstance(fault, WrongOutput):
+        return None
+    if isinstance(fault, (ForgeGraphLink, ForgeTileLink)) and _writes_model_output(commitment, fault.node):
+        return REJECTIONS[ForgeOutput], 0
+    return REJECTIONS[type(fault)], boundary_level(fault)
+
+
+def _writes_model_output(commitment: ModelCommitment, node: int) -> bool:
+    return commitment.model.nodes[node].output == commitment.output_slot
+
+
+def boundary_level(fault: Fault) -> int:
+    """The game level a forged link of this fault would open (0 graph, 1 tile, 2 VM)."""
+    return {ForgeOutput: 0, ForgeInput: 0, ForgeGraphLink: 1, ForgeTileLink: 2}[type(fault)]
 
 
 @pytest.fixture(scope="module")

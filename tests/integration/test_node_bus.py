@@ -7,19 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from eth_account import Account
-from web3 import Web3
 
-from opml.chain.anvil import Anvil
+from fixtures_node import NodeNet, bus_pair, wait_until
 from opml.chain.bindings import CoordinatorContract, SubmissionStatus
 from opml.chain.build import load_artifact
 from opml.node.broker import Mosquitto
 from opml.node.bus import Bus, DisputeNote, dispute_topic
-from opml.node.testing import NodeNet, bus_pair, wait_until
 
 
 @pytest.fixture
@@ -29,15 +26,6 @@ def broker() -> Iterator[Mosquitto]:
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture
-def net(anvil: Anvil, w3: Web3, contracts_built: None, tmp_path: Path) -> Iterator[NodeNet]:
-    network = NodeNet(w3, anvil.url, tmp_path)
-    try:
-        yield network
-    finally:
-        network.stop_all()
 
 
 async def test_notes_round_trip_on_their_topics(broker: Mosquitto) -> None:

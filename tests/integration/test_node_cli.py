@@ -18,11 +18,11 @@ from web3 import Web3
 
 from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil, free_port
 from opml.chain.bindings import ModelRegistryContract
-from opml.chain.build import REPO_ROOT
 from opml.node import devnet
 from opml.node.deployment import load_deployment
+from opml.node.process import DaemonProcess, write_config
 from opml.node.sdk import Requester, RequestError
-from opml.node.testing import DaemonProcess, write_config
+from opml.paths import REPO_ROOT
 
 
 def opml(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -6,30 +6,18 @@ challenger; a lying challenger loses to the honest submitter. Bonds end where do
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from eth_account import Account
-from web3 import Web3
 
+from fixtures_node import NodeNet
+from opml.chain.anvil import free_port
 from opml.game.settlement import slash_share
-from opml.chain.anvil import Anvil, free_port
 from opml.chain.bindings import CoordinatorContract, RequestStatus, SubmissionStatus
 from opml.chain.build import load_artifact
 from opml.game.toy import ToyTrace
-from opml.node.testing import NodeNet
 
 WINDOW = 600
-
-
-@pytest.fixture
-def net(anvil: Anvil, w3: Web3, contracts_built: None, tmp_path: Path) -> Iterator[NodeNet]:
-    network = NodeNet(w3, anvil.url, tmp_path)
-    try:
-        yield network
-    finally:
-        network.stop_all()
 
 
 def ask(net: NodeNet, data: bytes) -> int:

@@ -6,26 +6,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from web3 import Web3
 
-from opml.chain.anvil import Anvil, free_port
+from fixtures_node import NodeNet, bus_pair, wait_until
+from opml.chain.anvil import free_port
 from opml.node.bus import NodeStatus, status_topic
 from opml.node.embedded_broker import EmbeddedBroker, EmbeddedBrokerError
-from opml.node.testing import NodeNet, bus_pair, wait_until
-
-
-@pytest.fixture
-def net(anvil: Anvil, w3: Web3, contracts_built: None, tmp_path: Path) -> Iterator[NodeNet]:
-    network = NodeNet(w3, anvil.url, tmp_path)
-    try:
-        yield network
-    finally:
-        network.stop_all()
 
 
 class Spy:

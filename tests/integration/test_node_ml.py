@@ -6,35 +6,24 @@ time of the dispute (`opml_vm_seconds`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import urllib.request
 
 import numpy as np
 import pytest
 from eth_account import Account
 from prometheus_client.parser import text_string_to_metric_families
-from web3 import Web3
 
-from opml.chain.anvil import Anvil, free_port
+from fixtures_node import MlNet, gas_paid
+from opml.chain.anvil import free_port
 from opml.chain.bindings import RequestStatus, SubmissionStatus
-from opml.chain.build import REPO_ROOT
 from opml.ml.accuracy import as_float_input
 from opml.node.deployment import ModelSpec
-from opml.node.testing import MlNet, gas_paid
+from opml.paths import REPO_ROOT
+
+pytestmark = pytest.mark.net(kind=MlNet)
 
 MODEL = "models/mnist_mlp.opml"
 WINDOW = 600
-
-
-@pytest.fixture
-def net(anvil: Anvil, w3: Web3, contracts_built: None, tmp_path: Path) -> Iterator[MlNet]:
-    network = MlNet(w3, anvil.url, tmp_path)
-    try:
-        yield network
-    finally:
-        network.stop_all()
 
 
 def digit(net: MlNet, index: int) -> bytes:

@@ -10,32 +10,21 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 from eth_account import Account
-from web3 import Web3
 
+from fixtures_node import MlNet, assert_each_move_once, gas_paid, kill_and_restart_at
 from opml.game.settlement import slash_share
-from opml.chain.anvil import Anvil
 from opml.chain.bindings import RequestStatus, SubmissionStatus
-from opml.chain.build import REPO_ROOT
 from opml.ml.accuracy import as_float_input
-from opml.node.testing import MlNet, assert_each_move_once, gas_paid, kill_and_restart_at
+from opml.paths import REPO_ROOT
+
+pytestmark = pytest.mark.net(kind=MlNet)
 
 KILLS = 3
 SEED = int(os.environ.get("OPML_TEST_SEED", time.time_ns() % 1_000_000))
-
-
-@pytest.fixture
-def net(anvil: Anvil, w3: Web3, contracts_built: None, tmp_path: Path) -> Iterator[MlNet]:
-    network = MlNet(w3, anvil.url, tmp_path)
-    try:
-        yield network
-    finally:
-        network.stop_all()
 
 
 def test_killed_ml_challenger_resumes_and_slashes_the_lying_submitter(net: MlNet) -> None:

@@ -8,34 +8,22 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from eth_account import Account
-from web3 import Web3
 
+from fixtures_node import NodeNet, assert_each_move_once, gas_paid, kill_and_restart_at
 from opml.game.settlement import slash_share
-from opml.chain.anvil import Anvil
 from opml.chain.bindings import CoordinatorContract, RequestStatus, SubmissionStatus
 from opml.chain.build import load_artifact
 from opml.node.devnet import DevnetParams
-from opml.node.testing import NodeNet, assert_each_move_once, gas_paid, kill_and_restart_at
 
 WINDOW = 600
 KILLS = 5
 # A deeper toy game than the devnet's (3 + 2 + 3 bisection rounds at N = 3), so five kills fit in one dispute.
 PARAMS = DevnetParams(level_lengths=(64, 16, 64), max_depths=(6, 4, 6), challenge_window=WINDOW)
+pytestmark = pytest.mark.net(kind=NodeNet, params=PARAMS)
 SEED = int(os.environ.get("OPML_TEST_SEED", time.time_ns() % 1_000_000))
-
-
-@pytest.fixture
-def net(anvil: Anvil, w3: Web3, contracts_built: None, tmp_path: Path) -> Iterator[NodeNet]:
-    network = NodeNet(w3, anvil.url, tmp_path, PARAMS)
-    try:
-        yield network
-    finally:
-        network.stop_all()
 
 
 def ask(net: NodeNet, data: bytes) -> int:

@@ -19,21 +19,18 @@ from web3 import Web3
 
 from opml.game.settlement import slash_share
 from opml.chain.tx import ErrorDecoder
-from opml.demo import VmStack, VmStackConfig, deploy_vm_stack
 from opml.game.types import Phase, Role
-from opml.game.vm_trace import (
+from opml.stacks.kernel import VmStack, VmStackConfig, deploy_vm_stack
+from opml.levels.kernel_level import (
     KernelInputError,
-    MemoryLie,
-    RegisterLie,
-    VmFault,
     VmRequestProvider,
-    VmTraceProvider,
     decode_kernel_input,
     encode_kernel_input,
     initial_state_hash,
     link_proof,
     output_commitment,
 )
+from opml.levels.vm_level import LyingVmLevel, VmLevel, VmLie
 from opml.kernels import code_root, load_kernel
 from opml.kernels.params import pack_matmul_params, pack_params
 from opml.vm import layout
@@ -95,10 +92,11 @@ def stack(vm: VmStack) -> GameStack:
                      vm.model_id, errors, dict(zip(names, vm.w3.eth.accounts[: len(names)])))
 
 
-def party(vm: VmStack, run: VMTrace, fault: VmFault | None = None, claimed_output: bytes | None = None
+def party(vm: VmStack, run: VMTrace, fault: VmLie | None = None, claimed_output: bytes | None = None
           ) -> VmRequestProvider:
-    trace = VmTraceProvider(run, vm.config.trace_length, fault, interval=64)
-    return VmRequestProvider(vm.model_roots, trace, M * N * 4, claimed_output)
+    trace = VmLevel(run, vm.config.trace_length)
+    return VmRequestProvider(vm.model_roots, trace if fault is None else LyingVmLevel(trace, fault), M * N * 4,
+                             claimed_output)
 
 
 @dataclass
@@ -241,7 +239,7 @@ def _lie_steps(final_step: int) -> dict[str, int]:
 def test_lying_submitter_loses_on_the_mips_step(stack: GameStack, vm: VmStack, job: Job, honest_run: VMTrace,
                                                 where: str) -> None:
     at = _lie_steps(honest_run.final_step)[where]
-    honest, liar = party(vm, honest_run), party(vm, honest_run, RegisterLie(at))
+    honest, liar = party(vm, honest_run), party(vm, honest_run, VmLie(at, layout.SCRATCH.base, b"\xa5"))
     d = dispute(stack, job, liar, honest)
     record(f"lying submitter at step {at} ({where})", d)
     assert not d.played.rejected
@@ -261,7 +259,7 @@ def test_forged_output_backed_by_a_forged_trace_loses_on_the_mips_step(stack: Ga
     wrong = bytearray(honest.output)
     wrong[0] ^= 0x40  # C[0,0] off by 64
     at = honest_run.final_step
-    liar = party(vm, honest_run, MemoryLie(at, layout.OUTPUT.base, bytes(wrong)), claimed_output=bytes(wrong))
+    liar = party(vm, honest_run, VmLie(at, layout.OUTPUT.base, bytes(wrong)), claimed_output=bytes(wrong))
     d = dispute(stack, job, liar, honest)
     record("forged output written at the exit step", d)
     assert not d.played.rejected  # the forged trace ends in the forged output, so the link check passes
@@ -294,7 +292,7 @@ def test_a_trace_of_other_inputs_loses_at_the_first_step(stack: GameStack, vm: V
     other = make_job(99)
     other_run = VMTrace(load_kernel("matmul_i8", params=other.params, inputs=other.inputs), interval=64)
     honest = party(vm, honest_run)
-    liar = VmRequestProvider(vm.model_roots, VmTraceProvider(other_run, vm.config.trace_length, interval=64), M * N * 4,
+    liar = VmRequestProvider(vm.model_roots, VmLevel(other_run, vm.config.trace_length), M * N * 4,
                              input_commitment=honest_run.state_at(0).hash())  # the anchor's, read from the chain
     d = dispute(stack, job, liar, honest)
     record("trace of other inputs", d)
@@ -306,7 +304,7 @@ def test_a_trace_of_other_inputs_loses_at_the_first_step(stack: GameStack, vm: V
 def test_lying_challenger_loses_to_the_honest_submitter(stack: GameStack, vm: VmStack, job: Job,
                                                         honest_run: VMTrace) -> None:
     at = honest_run.final_step // 3
-    honest, liar = party(vm, honest_run), party(vm, honest_run, MemoryLie(at, layout.SCRATCH.base, b"\x07"))
+    honest, liar = party(vm, honest_run), party(vm, honest_run, VmLie(at, layout.SCRATCH.base, b"\x07"))
     d = dispute(stack, job, honest, liar)
     record(f"lying challenger at step {at}", d)
     assert (d.played.final.lo, d.played.final.hi) == (at - 1, at)

@@ -14,9 +14,9 @@ import pytest
 from onnx import TensorProto, helper
 
 from opml.chain.anvil import Anvil
-from opml import demo
 from opml.cli import main
-from opml.levels import dispute_demo
+from opml.demos import dispute as dispute_demo
+from opml.demos import kernel as demo
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "models"

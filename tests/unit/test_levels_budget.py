@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from test_levels_commitments import tiny_commitment, tiny_image
 
-from opml.kernels import REPO_ROOT
 from opml.levels.commitments import commit_model
 from opml.levels.faults import believed_values
 from opml.levels.tiling import tile_runs, tiles_over_budget
 from opml.ml.accuracy import as_float_input
 from opml.ml.scales import QuantizedModel
+from opml.paths import REPO_ROOT
 
 MODELS = REPO_ROOT / "models"
 

@@ -11,6 +11,7 @@ from test_levels_commitments import tiny_cnn, tiny_image
 
 from opml.levels import cli
 from opml.levels.commitments import commit_model, tensor_commitment
+from opml.ml import modelfile
 
 
 def _run(argv: list[str]) -> int:
@@ -22,7 +23,7 @@ def _run(argv: list[str]) -> int:
 
 def test_commit_prints_the_roots_and_the_anchor(tmp_path, capsys) -> None:
     model = tiny_cnn()
-    model.save(tmp_path / "tiny.opml")
+    modelfile.save(model, tmp_path / "tiny.opml")
     np.save(tmp_path / "x.npy", tiny_image())
     assert _run(["levels", "commit", str(tmp_path / "tiny.opml"), "--max-tiles", "4",
                  "--input", str(tmp_path / "x.npy")]) == 0
@@ -36,7 +37,7 @@ def test_commit_prints_the_roots_and_the_anchor(tmp_path, capsys) -> None:
 def test_commit_reports_bad_arguments(tmp_path, capsys) -> None:
     assert _run(["levels", "commit", str(tmp_path / "missing.opml")]) == 1
     assert "missing.opml" in capsys.readouterr().err
-    tiny_cnn().save(tmp_path / "tiny.opml")
+    modelfile.save(tiny_cnn(), tmp_path / "tiny.opml")
     (tmp_path / "x.bin").write_bytes(b"\0" * 35)
     assert _run(["levels", "commit", str(tmp_path / "tiny.opml"), "--input", str(tmp_path / "x.bin")]) == 1
     assert "35 bytes" in capsys.readouterr().err

@@ -17,9 +17,9 @@ from opml.hashing import keccak
 from opml.kernels import load_kernel
 from opml.levels.commitments import EMPTY_TENSOR, NODE_TYPE, OP_IDS, CommitmentError, ModelCommitment, \
     kernel_code_root, kernel_set_root, tensor_commitment
-from opml.levels.merkle import MerkleError, depth_for, fold, merkle_proof, merkle_root
+from opml.kernels.vmstart import fold_output, initial_state_hash, output_siblings, params_root, tile_params
 from opml.levels.tiling import NodePlan, TilingError, plan_model, tile_elems_for, vm_depth_for
-from opml.levels.vmstart import fold_output, initial_state_hash, output_siblings, params_root, tile_params
+from opml.merkle import MerkleError, depth_for, fold, merkle_proof, merkle_root
 from opml.ml import Model
 from opml.ml.ops import OPS
 from opml.vm import layout

@@ -21,7 +21,7 @@ from opml.ml import executor
 from opml.ml.errors import InputError
 from opml.vm import layout
 from opml.vm.state import Status
-from opml.vm.witness import execute_witness
+from opml.vm.replay import execute_witness
 
 
 @pytest.fixture(scope="module")

@@ -79,8 +79,8 @@ def with_header(blob: bytes, edit) -> bytes:
 def test_round_trip_preserves_everything(tmp_path):
     model = small_cnn()
     path = tmp_path / "m.opml"
-    model.save(path)
-    loaded = Model.load(path)
+    modelfile.save(model, path)
+    loaded = modelfile.load(path)
     assert loaded.name == model.name and loaded.tensors == model.tensors and loaded.nodes == model.nodes
     assert loaded.inputs == model.inputs and loaded.outputs == model.outputs
     assert set(loaded.constants) == set(model.constants)
@@ -146,7 +146,7 @@ def test_bad_magic_and_version():
 
 def test_missing_file(tmp_path):
     with pytest.raises(ModelError, match="cannot read"):
-        Model.load(tmp_path / "absent.opml")
+        modelfile.load(tmp_path / "absent.opml")
 
 
 def test_malformed_header():
@@ -224,7 +224,7 @@ def test_softmax_table_must_be_constant():
 
 def test_invalid_model_is_never_written(tmp_path):
     with pytest.raises(ModelError):
-        _broken(outputs=[99]).save(tmp_path / "x.opml")
+        modelfile.save(_broken(outputs=[99]), tmp_path / "x.opml")
     assert not (tmp_path / "x.opml").exists()
 
 

@@ -7,7 +7,7 @@ import importlib.util
 
 import numpy as np
 
-from opml.chain.build import REPO_ROOT
+from opml.paths import REPO_ROOT
 
 
 def _split_module():

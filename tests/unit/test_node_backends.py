@@ -88,7 +88,7 @@ def test_deployment_file_round_trip_and_errors(tmp_path: Path) -> None:
 def test_ml_backend_claims_the_committed_models_output(tmp_path: Path) -> None:
     import numpy as np
 
-    from opml.chain.build import REPO_ROOT
+    from opml.paths import REPO_ROOT
     from opml.levels.commitments import tensor_commitment
 
     deployment = _deployment(m2=ModelSpec(kind="ml", model_file="models/mnist_mlp.opml"))

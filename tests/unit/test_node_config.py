@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from opml.chain.anvil import DEV_PRIVATE_KEYS
-from opml.chain.build import REPO_ROOT
+from opml.logs import configure
 from opml.node.config import ConfigError, load_config
-from opml.node.logging import configure
-from opml.node.testing import write_config
+from opml.node.process import write_config
+from opml.paths import REPO_ROOT
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from opml.chain.build import REPO_ROOT
 from opml.levels.commitments import ModelCommitment
 from opml.levels.request_level import RequestLevel
 from opml.levels.tiling import plan_model
@@ -15,6 +14,7 @@ from opml.ml.accuracy import as_float_input
 from opml.ml.scales import QuantizedModel
 from opml.node.metrics import Metrics
 from opml.node.vm_timing import TimedProvider, timed_vm
+from opml.paths import REPO_ROOT
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,11 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx_models import onnx_model as _model
 
-from opml.kernels import REPO_ROOT
 from opml.ml import executor
 from opml.ml.calibrate import CalibrationError, activation_ranges, run_float
 from opml.ml.cli import main as model_cli
 from opml.ml.errors import InputError
+from opml.paths import REPO_ROOT
 from opml.ml.onnx_import import (
     OnnxImportError,
     UnsupportedOpError,

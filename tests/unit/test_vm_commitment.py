@@ -11,12 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opml.game.trace import LastLevel, TraceError
-from opml.game.vm_trace import (
+from opml.levels.kernel_level import (
     KernelInputError,
-    MemoryLie,
-    RegisterLie,
     VmRequestProvider,
-    VmTraceProvider,
     anchor_of,
     decode_kernel_input,
     encode_kernel_input,
@@ -26,13 +23,14 @@ from opml.game.vm_trace import (
     output_commitment,
     output_siblings,
 )
+from opml.levels.vm_level import LyingVmLevel, VmLevel, VmLie
 from opml.hashing import keccak
 from opml.kernels import code_root, load_kernel
 from opml.kernels.params import pack_matmul_params
 from opml.vm import layout
 from opml.vm.snapshots import VMTrace
 from opml.vm.state import Status
-from opml.vm.witness import execute_witness
+from opml.vm.replay import execute_witness
 
 ROOTS = (keccak(b"graph"), keccak(b"constants"), code_root("matmul_i8"))
 LENGTH = 1 << 10
@@ -89,7 +87,7 @@ def test_output_commitment_is_the_output_region_root(size: int) -> None:
 
 
 def test_link_proof_opens_to_the_end_state(run: VMTrace) -> None:
-    vm = VmTraceProvider(run, LENGTH)
+    vm = VmLevel(run, LENGTH)
     party = VmRequestProvider(ROOTS, vm, 2 * 4 * 4)
     sub, proof = party.open_next(0)
     graph, constants, kernels, start, end, siblings = abi_decode(
@@ -106,7 +104,7 @@ def test_link_proof_opens_to_the_end_state(run: VMTrace) -> None:
 
 
 def test_the_trace_is_padded_with_the_exited_state(run: VMTrace) -> None:
-    vm = VmTraceProvider(run, LENGTH)
+    vm = VmLevel(run, LENGTH)
     final = run.final_step
     assert vm.state_at(final).status == Status.EXITED
     assert vm.root_at(final) == vm.root_at(final + 1) == vm.root_at(LENGTH) != vm.root_at(final - 1)
@@ -115,10 +113,11 @@ def test_the_trace_is_padded_with_the_exited_state(run: VMTrace) -> None:
         vm.open_next(0)
 
 
-@pytest.mark.parametrize("fault", [RegisterLie(1), RegisterLie(40, reg=8, xor=0xFF), MemoryLie(70, layout.SCRATCH.base,
-                                                                                               b"\x01")])
-def test_a_lie_changes_every_root_from_its_step_on(run: VMTrace, fault) -> None:
-    honest, liar = VmTraceProvider(run, LENGTH), VmTraceProvider(run, LENGTH, fault)
+@pytest.mark.parametrize("fault", [VmLie(1, layout.SCRATCH.base, b"\x01"),
+                                   VmLie(40, layout.OUTPUT.base + 4, b"\xff" * 4), VmLie(70, layout.STACK.base, b"\x5a")])
+def test_a_lie_changes_every_root_from_its_step_on(run: VMTrace, fault: VmLie) -> None:
+    honest = VmLevel(run, LENGTH)
+    liar = LyingVmLevel(honest, fault)
     at = fault.at
     assert [liar.root_at(i) for i in range(at)] == [honest.root_at(i) for i in range(at)]
     assert liar.root_at(at) != honest.root_at(at)
@@ -128,13 +127,14 @@ def test_a_lie_changes_every_root_from_its_step_on(run: VMTrace, fault) -> None:
 
 
 def test_a_persistent_lie_reaches_the_end(run: VMTrace) -> None:
-    honest, liar = VmTraceProvider(run, LENGTH), VmTraceProvider(run, LENGTH, RegisterLie(run.final_step // 2))
+    honest = VmLevel(run, LENGTH)
+    liar = LyingVmLevel(honest, VmLie(run.final_step // 2, layout.SCRATCH.base, b"\x01"))
     assert liar.root_at(LENGTH) != honest.root_at(LENGTH)
     assert VmRequestProvider(ROOTS, liar, 32).output == VmRequestProvider(ROOTS, honest, 32).output
 
 
 def test_every_step_witness_reproduces_the_next_root(run: VMTrace) -> None:
-    vm = VmTraceProvider(run, LENGTH)
+    vm = VmLevel(run, LENGTH)
     for k in range(0, run.final_step + 2, 7):
         witness = vm.step_witness(k)
         assert keccak(execute_witness(witness.state_data, witness.proof_data)) == vm.root_at(k + 1), f"step {k}"
@@ -142,18 +142,17 @@ def test_every_step_witness_reproduces_the_next_root(run: VMTrace) -> None:
 
 def test_bad_lengths_and_lies_are_refused(run: VMTrace) -> None:
     with pytest.raises(TraceError, match="power of two"):
-        VmTraceProvider(run, 1000)
+        VmLevel(run, 1000)
     with pytest.raises(TraceError, match="does not halt"):
-        VmTraceProvider(run, 64)
-    with pytest.raises(TraceError, match="outside"):
-        VmTraceProvider(run, LENGTH, RegisterLie(0))
-    with pytest.raises(TraceError, match="register 0"):
-        VmTraceProvider(run, LENGTH, RegisterLie(3, reg=0)).root_at(5)
+        VmRequestProvider(ROOTS, VmLevel(run, 64), 8)
+    for at in (0, LENGTH + 1):
+        with pytest.raises(TraceError, match="outside"):
+            LyingVmLevel(VmLevel(run, LENGTH), VmLie(at, layout.SCRATCH.base, b"\x01"))
 
 
 def test_a_run_that_faults_has_no_output_to_claim() -> None:
     broken = VMTrace(load_kernel("matmul_i8", params=pack_matmul_params(2, 3, 4, first_out=9, end_out=1)), interval=32)
-    party = VmRequestProvider(ROOTS, VmTraceProvider(broken, LENGTH), 8)
+    party = VmRequestProvider(ROOTS, VmLevel(broken, LENGTH), 8)
     assert broken.final_state().exit_code != 0
     with pytest.raises(TraceError, match="no output"):
         party.claim_preimage(1)

@@ -11,7 +11,7 @@ import pytest
 import mips_asm as a
 from opml.vm import interp, isa
 from opml.vm.state import InvalidState, Status, VMState
-from opml.vm.witness import InvalidMemoryProof, InvalidProofLength, execute_witness
+from opml.vm.replay import InvalidMemoryProof, InvalidProofLength, execute_witness
 
 DATA = 0x0020_0000
 INTERESTING = [0, 1, 2, 3, 4, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF, 0xFFFF_FFFE, 4001, 4246, DATA, DATA + 1,

@@ -23,7 +23,8 @@ from typing import IO
 import structlog
 from web3 import Web3
 
-from opml.chain.build import REPO_ROOT
+from opml.paths import REPO_ROOT
+from opml.processes import stop_process
 
 log = structlog.get_logger(__name__)
 
@@ -140,13 +141,7 @@ class Anvil:
     def stop(self, grace: float = 5.0) -> None:
         """Terminate, wait up to `grace` seconds, then kill."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process is not None and stop_process(process, grace):
             log.info("anvil_stopped", port=self.port)
         if self._log is not None:
             self._log.close()

@@ -26,9 +26,10 @@ import solcx
 import structlog
 from solcx.exceptions import SolcError
 
+from opml.paths import REPO_ROOT
+
 log = structlog.get_logger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 CONTRACTS_DIR = REPO_ROOT / "contracts"
 OUT_DIR = CONTRACTS_DIR / "out"
 SHIM = REPO_ROOT / "tools" / "solc-shim"
@@ -232,7 +233,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    from opml.node.logging import configure
+    from opml.logs import configure
 
     configure("console", "warning", stream=sys.stderr)  # the one-line result above says what happened
     sys.exit(main(sys.argv[1:]))

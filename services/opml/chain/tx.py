@@ -31,6 +31,8 @@ from web3.exceptions import (
 
 log = structlog.get_logger(__name__)
 
+ETHER = 10**18  # wei in one ether: amounts on chain are in wei
+
 _PANIC_CODES = {
     0x01: "assert failed",
     0x11: "arithmetic overflow",

@@ -1,5 +1,3 @@
-"""The off-chain side of the dispute game: trace providers, the pure solver, and a synchronous driver.
-
-Pipeline (STYLE.md §1): chain bindings read a `GameView` → `solver.next_action` picks a move from the party's
-trace providers → the driver (or a daemon) sends it through `TxSender`.
+"""The dispute game off chain, pure: game types, the trace-provider protocol, bisection, the solver, the toy
+levels. No chain, no I/O; uses only the root modules. Playing on a chain is `opml.stacks.driver`.
 """

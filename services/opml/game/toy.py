@@ -26,8 +26,8 @@ from typing import Literal
 
 from opml.hashing import keccak
 
-from .trace import LastLevel, NotLastLevel, StepWitness, TraceError, check_root_index, check_transition, \
-    is_power_of_two
+from .trace import LastLevel, NotLastLevel, StepWitness, TraceError, TraceProvider, check_root_index, \
+    check_transition, is_power_of_two
 
 Path = tuple[int, ...]
 
@@ -120,7 +120,7 @@ Fault = Lie | ForgeLink | WrongStart
 
 
 # -- the provider -----------------------------------------------------------------------------------------------
-class ToyTrace:
+class ToyTrace(TraceProvider):
     """One level of a toy trace as one party computes it (honest when `faults` is empty).
 
     `lengths[0]` is this level's length, `lengths[1:]` those of the levels below (one per level).

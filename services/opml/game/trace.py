@@ -2,9 +2,10 @@
 
 A level's trace is a sequence of state roots S_0..S_length, `length` any number >= 1 (the bisection takes any
 length; a level may pad its trace, as the VM level does to a power of two with its halted state, but the game does
-not ask it to). Transition k takes S_k to S_{k+1} (0 <= k < length). At a level with a level below it, transition k expands into a sub-trace
-(`open_next(k)`, checked on chain by that level's link verifier); at the last level, transition k is executed
-on chain by the step verifier from `step_witness(k)`. Providers do no I/O beyond local computation.
+not ask it to). Transition k takes S_k to S_{k+1} (0 <= k < length). At a level with a level below it, transition
+k expands into a sub-trace (`open_next(k)`, checked on chain by that level's link verifier); at the last level,
+transition k is executed on chain by the step verifier from `step_witness(k)`. Providers do no I/O beyond local
+computation.
 
 The root provider a party plays with is the *request level*: one transition from the request's anchor (S_0) to
 its claimed output commitment (S_1), which `open_next(0)` expands into the game's level 0 (docs/game.md).
@@ -38,17 +39,11 @@ class StepWitness:
 
 @runtime_checkable
 class TraceProvider(Protocol):
-    """A party's view of one level's trace (what it would claim, honest or not)."""
+    """A party's view of one level's trace (what it would claim, honest or not). A provider declares the protocol
+    by subclassing it; `length` and `is_last_level` may be attributes or read-only properties."""
 
-    @property
-    def length(self) -> int:
-        """Number of transitions, >= 1 (any number: the game's bisection does not need a power of two)."""
-        ...
-
-    @property
-    def is_last_level(self) -> bool:
-        """True when transitions are proven by `step_witness`, False when they open a sub-level."""
-        ...
+    length: int  # number of transitions, >= 1 (any number: the game's bisection does not need a power of two)
+    is_last_level: bool  # True when transitions are proven by `step_witness`, False when they open a sub-level
 
     def root_at(self, i: int) -> bytes:
         """S_i, 32 bytes, for 0 <= i <= length."""

@@ -1,4 +1,5 @@
-"""The MIPS kernels: one freestanding C program per op, built reproducibly into `kernels/build/<name>.elf`.
+"""The MIPS kernels: one freestanding C program per op, built reproducibly into `kernels/build/<name>.elf`, and a
+kernel run's start and end from region roots (`vmstart`). Uses vm.
 
 `kernel_path(name)` locates a committed ELF; `load_kernel(name, ...)` returns the VM's initial state for it with
 params, inputs and output placed in their regions (`opml.vm.layout`); `code_root(name)` is the root of its code
@@ -11,12 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from opml.paths import REPO_ROOT
 from opml.vm import layout
 
 if TYPE_CHECKING:
     from opml.vm.state import VMState
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 KERNELS_DIR = REPO_ROOT / "kernels"
 SOURCE_DIR = KERNELS_DIR / "src"
 BUILD_DIR = KERNELS_DIR / "build"

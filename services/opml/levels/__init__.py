@@ -1,12 +1,12 @@
-"""The ML dispute levels (docs/levels.md): request → graph → tile → VM.
+"""The ML dispute levels (docs/levels.md), pure: request → graph → tile → VM trace providers over committed models.
+Uses game, ml, kernels and vm; no chain (deploying and playing them is `opml.stacks`).
 
 commitments   tensor commitments, the model's roots (graph, constants, kernel set), the anchor
-merkle        fixed-depth keccak trees (slot tree, node tree, kernel set)
 tiling        each node's tiles and VM trace length (committed in its node leaf)
-vmstart       a tile run's initial VM state from region roots alone, the OUTPUT region's proof
 links         the link proofs (abi-encoded for contracts/levels/*) and the same checks in Python
-request_level, graph_level, tile_level, vm_level   the trace providers, one per level
-faults        how a lying party's claims differ (tests, demos)
-stack         deploying the contracts for committed models
+request_level, graph_level, tile_level, vm_level   the trace providers, one per level (vm_level: one VM level
+              and its one lie, for ML tiles and single-kernel requests alike)
+kernel_level  the request level of a single-kernel request (one kernel run as the whole request)
+faults        how a lying party's claims differ; scenarios: a random fault of each class (demos, benchmarks)
 cli           `opml levels commit MODEL`
 """

@@ -16,7 +16,7 @@ import numpy as np
 import structlog
 
 from opml.ml.errors import MLError
-from opml.ml.model import Model
+from opml.ml import modelfile
 
 from .commitments import CommitmentError, commit_model, tensor_commitment
 from .request_level import input_from_bytes
@@ -67,7 +67,7 @@ def cmd_commit(args) -> int:  # noqa: ANN001
 
 def _commit(args) -> int:  # noqa: ANN001
     try:
-        c = commit_model(Model.load(args.model), max_tiles=args.max_tiles)
+        c = commit_model(modelfile.load(args.model), max_tiles=args.max_tiles)
         report = {
             "model": c.model.name,
             "graphRoot": "0x" + c.graph_root.hex(),

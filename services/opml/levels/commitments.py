@@ -1,4 +1,4 @@
-"""Commitments of tensors and models (DESIGN.md §3, docs/levels.md "Commitments").
+"""Commitments of tensors and models (docs/design.md "Commitments", docs/levels.md "Commitments").
 
 - tensor commitment: the root of the 2^28-byte VM region holding the tensor's bytes (zero padded), so a node's
   output in the graph state, a tile state and the VM's OUTPUT region root are one and the same hash;
@@ -22,15 +22,15 @@ from eth_abi import encode
 from opml.hashing import keccak
 from opml.kernels import load_kernel
 from opml.kernels.params import pack_params
+from opml.kernels.vmstart import EMPTY_REGION
+from opml.merkle import depth_for, merkle_proof, merkle_root
 from opml.ml.model import Model
 from opml.ml.ops import OPS, OpType
 from opml.ml.vmparams import attribute_words
 from opml.vm import layout
 from opml.vm.memory import region_root_of_bytes
 
-from .merkle import depth_for, merkle_proof, merkle_root
 from .tiling import DEFAULT_HEADROOM, DEFAULT_MAX_TILES, NodePlan, plan_model
-from .vmstart import EMPTY_REGION
 
 TENSOR_LOG2 = layout.OUTPUT.log2_size  # every tensor region is 2^28 bytes; its root is a level-23 node
 EMPTY_TENSOR = EMPTY_REGION

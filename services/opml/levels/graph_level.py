@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from opml.game.trace import NotLastLevel, check_root_index, check_transition
+from opml.game.trace import NotLastLevel, StepWitness, TraceProvider, check_root_index, check_transition
 from opml.ml.ops import OPS
 
 from .commitments import ModelCommitment, kernel_code_root, node_attrs, tensor_commitment
@@ -17,7 +17,7 @@ from .links import GraphTileProof
 from .tile_level import TileClaim, TileLevel
 
 
-class GraphLevel:
+class GraphLevel(TraceProvider):
     """One party's graph trace: `values` holds every tensor as it believes them; `faults` say how it lies."""
 
     is_last_level = False
@@ -56,7 +56,7 @@ class GraphLevel:
             self._roots[k] = self.commitment.slot_root(self.commitments_at(k))
         return self._roots[k]
 
-    def step_witness(self, k: int):  # noqa: ANN201
+    def step_witness(self, k: int) -> StepWitness:
         raise NotLastLevel(f"graph node {k} opens the tile level")
 
     def tile_level(self, k: int) -> TileLevel:

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from eth_abi import encode
 
 from opml.hashing import keccak
+from opml.kernels.vmstart import fold_output, initial_state_hash, params_root
+from opml.merkle import depth_for, fold
 from opml.vm.state import STATE_SIZE
 
 from .commitments import EMPTY_TENSOR, KERNEL_SET_DEPTH, NODE_TYPE, NodeDef, anchor_of, graph_context_of, \
     graph_root_of
-from .merkle import depth_for, fold
-from .vmstart import fold_output, initial_state_hash, params_root
 
 MAX_INPUTS = 6
 OUTPUT_PROOF_DEPTH = 4

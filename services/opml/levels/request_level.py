@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from opml.game.trace import NotLastLevel, check_root_index, check_transition
+from opml.game.trace import NotLastLevel, StepWitness, TraceProvider, check_root_index, check_transition
 from opml.ml.errors import InputError
 from opml.ml.tensor import DTYPES
 
@@ -16,7 +16,7 @@ from .graph_level import GraphLevel
 from .links import RequestGraphProof
 
 
-class RequestLevel:
+class RequestLevel(TraceProvider):
     """One party's view of a request on a committed model: honest without faults."""
 
     is_last_level = False
@@ -45,7 +45,7 @@ class RequestLevel:
         check_root_index(1, i)
         return self.commitment.anchor(self.input_commitment) if i == 0 else tensor_commitment(self.output)
 
-    def step_witness(self, k: int):  # noqa: ANN201
+    def step_witness(self, k: int) -> StepWitness:
         raise NotLastLevel("the request level opens the graph level")
 
     def open_next(self, k: int) -> tuple[GraphLevel, bytes]:

@@ -1,4 +1,5 @@
-"""Fault classes of an ML dispute, by where the lie sits, and a random fault of each class (tests, demo, bench).
+"""Fault classes of an ML dispute, by where the lie sits, and a random fault of each class (`opml dispute-demo`,
+the benchmarks, the tests).
 
   output      the submitted output is not the output slot of the party's own graph end state (ForgeOutput)
   node        a wrong output element at a random node, from the first or the last VM step of its tile
@@ -8,10 +9,9 @@
   link-tile   the graph → tile link is forged: a node output with no tile trace behind it (ForgeGraphLink)
   link-vm     the tile → VM link is forged: tile states with no VM run behind them (ForgeTileLink)
 
-`expected_rejection` names the link error a lying *submitter* meets where its lie cannot be carried down to a
-MIPS step; it then loses on time. Every other lie (and every lie of a challenger) is either decided by one MIPS
-step or, for a challenger whose forged roots have nothing behind them, lost on time when it agrees with every
-root the honest submitter posts.
+A lying submitter whose lie cannot be carried down to a MIPS step meets a named link error and loses on time;
+every other lie is decided by one MIPS step or, for a challenger whose forged roots have nothing behind them, lost
+on time (the tests' oracle: tests/integration/test_mnist_dispute.py).
 """
 
 from __future__ import annotations
@@ -24,13 +24,6 @@ from .request_level import RequestLevel
 
 FAULT_KINDS = ("output", "node", "tile", "vm", "link-graph", "link-tile", "link-vm")
 DELTAS = (-3, 1, 7)
-
-_REJECTIONS = {
-    ForgeOutput: "LinkProofInvalid(OutputNotInEndState)",
-    ForgeInput: "LinkProofInvalid(AnchorMismatch)",
-    ForgeGraphLink: "LinkProofInvalid(TileEndMismatch)",
-    ForgeTileLink: "LinkProofInvalid(OutputRootMismatch)",
-}
 
 
 def draw_fault(kind: str, honest: RequestLevel, rng: random.Random) -> Fault:
@@ -62,23 +55,3 @@ def draw_fault(kind: str, honest: RequestLevel, rng: random.Random) -> Fault:
 def _wrong_output(c: ModelCommitment, node: int, tile: int, rng: random.Random, vm_step: int | None) -> WrongOutput:
     first, end = c.nodes[node].plan.tile(tile)
     return WrongOutput(node, rng.randrange(first, end), delta=rng.choice(DELTAS), vm_step=vm_step)
-
-
-def expected_rejection(fault: Fault, commitment: ModelCommitment) -> tuple[str, int] | None:
-    """(`LinkProofInvalid(Inner)`, level) of the opening that rejects a lying submitter's forged link; None for a
-    WrongOutput, which the liar carries consistently down to one MIPS step. A forged output of the node that writes
-    the model output already contradicts the submitted output, at the request → graph link."""
-    if isinstance(fault, WrongOutput):
-        return None
-    if isinstance(fault, (ForgeGraphLink, ForgeTileLink)) and _writes_model_output(commitment, fault.node):
-        return _REJECTIONS[ForgeOutput], 0
-    return _REJECTIONS[type(fault)], boundary_level(fault)
-
-
-def _writes_model_output(commitment: ModelCommitment, node: int) -> bool:
-    return commitment.model.nodes[node].output == commitment.output_slot
-
-
-def boundary_level(fault: Fault) -> int:
-    """The game level a forged link of this fault would open (0 graph, 1 tile, 2 VM)."""
-    return {ForgeOutput: 0, ForgeInput: 0, ForgeGraphLink: 1, ForgeTileLink: 2}[type(fault)]

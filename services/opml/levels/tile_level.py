@@ -9,15 +9,15 @@ from functools import cached_property
 
 import numpy as np
 
-from opml.game.trace import NotLastLevel, check_root_index, check_transition
+from opml.game.trace import NotLastLevel, StepWitness, TraceProvider, check_root_index, check_transition
 from opml.kernels import load_kernel
+from opml.kernels.vmstart import output_siblings, tile_params
 from opml.vm import layout
 
 from .commitments import NodeDef, tensor_commitment
 from .faults import FaultError, forged
 from .links import TileVmProof
-from .vm_level import Overlay, VmLevel
-from .vmstart import output_siblings, tile_params
+from .vm_level import LyingVmLevel, VmLevel, VmLie
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class TileClaim:
     forged_after: int | None = None
 
 
-class TileLevel:
+class TileLevel(TraceProvider):
     """One party's tile trace of one node."""
 
     is_last_level = False
@@ -71,10 +71,10 @@ class TileLevel:
             self._roots[t] = forged(root) if forged_after is not None and t > forged_after else root
         return self._roots[t]
 
-    def step_witness(self, k: int):  # noqa: ANN201
+    def step_witness(self, k: int) -> StepWitness:
         raise NotLastLevel(f"tile {k} opens the VM level")
 
-    def open_next(self, t: int) -> tuple[VmLevel, bytes]:
+    def open_next(self, t: int) -> tuple[TraceProvider, bytes]:
         return self.vm_level(t), self.link_proof(t).encode()
 
     def link_proof(self, t: int) -> TileVmProof:
@@ -103,6 +103,6 @@ class TileLevel:
                 raise FaultError(f"a lie at VM state {at} is outside 1..{vm.length}")
             offset = element * self._elem_size
             data = self._out_bytes[offset: offset + self._elem_size]
-            vm = vm.with_overlay(Overlay(at, layout.OUTPUT.base + offset, data))
+            return LyingVmLevel(vm, VmLie(at, layout.OUTPUT.base + offset, data))
         return vm
 

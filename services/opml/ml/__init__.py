@@ -1,4 +1,5 @@
-"""Deterministic integer ML: the closed op set, quantization primitives, the model format and the executors.
+"""Deterministic integer ML: the closed op set, quantization primitives, the model format and the executors. Uses
+kernels and vm (the VM path).
 
 Normative semantics: docs/ops.md. Native path: `executor.run`; VM path: `vmrun.run_node` (one node or tile of
 it in the MIPS VM, kernels/src/<op>.c).

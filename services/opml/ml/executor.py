@@ -65,7 +65,7 @@ def _check_input(model: Model, slot: int, value) -> np.ndarray:
 def run(model: Model, inputs) -> Trace:
     """Run `model` on `inputs` (one array, a sequence in `model.inputs` order, or a name → array mapping).
 
-    The model is assumed valid (Model.load validates); inputs are checked (InputError on count/shape/dtype).
+    The model is assumed valid (modelfile.load validates); inputs are checked (InputError on count/shape/dtype).
     """
     trace = Trace(model)
     trace.values.update(_normalize_inputs(model, inputs))

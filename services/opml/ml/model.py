@@ -1,14 +1,13 @@
 """The in-memory model: an integer graph of tensors (slots) and nodes in topological order, plus constants.
 
 `validate(model)` checks everything the executors rely on and raises ModelError naming the node or tensor at
-fault. Serialization to one file lives in modelfile.py (`Model.save` / `Model.load` delegate to it).
+fault. Serialization to one file lives in modelfile.py (`modelfile.save` / `modelfile.load`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -71,17 +70,6 @@ class Model:
     def validate(self) -> "Model":
         validate(self)
         return self
-
-    def save(self, path: str | Path) -> None:
-        from .modelfile import save
-
-        save(self, path)
-
-    @staticmethod
-    def load(path: str | Path) -> "Model":
-        from .modelfile import load
-
-        return load(path)
 
 
 def _fail(message: str) -> None:

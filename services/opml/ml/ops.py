@@ -1,7 +1,9 @@
 """The closed op set: one enum, one table from op to (attributes, arity, shape inference, numpy reference, kernel).
 
 Adding an op touches: this table, attrs.py, shapes.py, reference.py, kernels/src/<kernel>.c, vmparams.py and
-docs/ops.md.
+docs/ops.md. An op's id is its position in `OpType` (`opml.levels.commitments.OP_IDS`: the leaf of its kernel in
+the kernel set root, the `opId` of node leaves and of `ModelRegistry.registerKernel`), so a new op goes at the end
+of the enum: reordering it changes every committed model's roots. The kernel set holds 16 ops (KERNEL_SET_DEPTH).
 """
 
 from __future__ import annotations

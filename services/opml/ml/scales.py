@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..hashing import keccak
+from . import modelfile
 from .errors import MLError
 from .model import Model
 
@@ -65,7 +66,7 @@ class QuantizedModel:
     def save(self, path: str | Path) -> None:
         """Write `path` (the model file) and its scales file."""
         path = Path(path)
-        self.model.save(path)
+        modelfile.save(self.model, path)
         names = {self.model.tensors[slot].name: float(s) for slot, s in sorted(self.scales.items())}
         meta = {"format": SCALES_FORMAT, "model": self.model.name,
                 "model_keccak": "0x" + keccak(path.read_bytes()).hex(), "scales": names}
@@ -75,7 +76,7 @@ class QuantizedModel:
     def load(path: str | Path) -> "QuantizedModel":
         """Read a model file and its scales file (ModelError / ScalesError on any problem)."""
         path = Path(path)
-        model = Model.load(path)
+        model = modelfile.load(path)
         return QuantizedModel(model, _read_scales(scales_path(path), model, keccak(path.read_bytes())))
 
 

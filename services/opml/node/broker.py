@@ -12,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 
 from opml.chain.anvil import free_port
+from opml.processes import stop_process
 
 CANDIDATES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
@@ -58,14 +59,8 @@ class Mosquitto:
 
     def stop(self, grace: float = 5.0) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_process(process, grace)
 
     def __enter__(self) -> Mosquitto:
         return self.start()

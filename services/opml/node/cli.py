@@ -24,6 +24,7 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 
 from opml.chain.anvil import CHAIN_ID, DEV_PRIVATE_KEYS
 from opml.chain.tx import TxError
+from opml.logs import configure
 
 from .backends import BackendError
 from .cache import CacheError
@@ -32,7 +33,6 @@ from .deployment import Deployment, DeploymentError, load_deployment
 from .devnet import DEPLOY_DIR, DevnetError
 from .inputs import Quantize
 from .inputs import parse_input as parse_input
-from .logging import configure
 
 
 def register(subparsers) -> None:  # type: ignore[no-untyped-def]
@@ -160,7 +160,7 @@ def _quantizer(deployment: Deployment, model_id: int, model_dir: Path | None) ->
         return None
 
     def quantize(array):  # type: ignore[no-untyped-def]
-        from opml.chain.build import REPO_ROOT
+        from opml.paths import REPO_ROOT
         from opml.ml.accuracy import as_float_input
 
         from .registration import ModelFileError, load_quantized

@@ -22,9 +22,9 @@ from urllib.parse import urlparse
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from opml.chain.build import REPO_ROOT
+from opml.chain.tx import ETHER
+from opml.paths import REPO_ROOT
 
-ETHER = 10**18
 
 
 class ConfigError(Exception):

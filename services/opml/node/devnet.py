@@ -24,9 +24,10 @@ import structlog
 from web3 import Web3
 
 from opml.chain.anvil import ANVIL_BINARY, CHAIN_ID, AnvilError, rpc_call
-from opml.chain.build import REPO_ROOT, ensure_built
+from opml.chain.build import ensure_built
 from opml.chain.contracts import deploy
-from opml.game.toy_stack import ToyStackConfig, deploy_toy_stack
+from opml.paths import REPO_ROOT
+from opml.stacks.toy import ToyStackConfig, deploy_toy_stack
 
 from .broker import BrokerError, Mosquitto
 from .deployment import Deployment, ModelSpec
@@ -80,7 +81,7 @@ def deploy_ml_devnet(w3: Web3, models: Sequence[Path], params: DevnetParams = De
     """The ML stack with every file of `models` registered (ids in order, from 1 on a fresh stack) and an
     ExampleConsumer asking the first; window and clocks from `params`. DevnetError for a model file that cannot be
     served (checked before anything is deployed)."""
-    from opml.levels.stack import MlStackConfig, deploy_ml_stack  # the ML stack is imported only when asked for
+    from opml.stacks.ml import MlStackConfig, deploy_ml_stack  # the ML stack is imported only when asked for
 
     commitments = [_commitment(path) for path in models]
     start_block = w3.eth.block_number + 1

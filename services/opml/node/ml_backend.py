@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from opml.chain.build import REPO_ROOT
 from opml.hashing import keccak
 from opml.levels.commitments import ModelCommitment
 from opml.levels.faults import Fault, WrongOutput
@@ -25,8 +24,9 @@ from opml.levels.request_level import RequestLevel
 from opml.levels.tiling import plan_model, tiles_over_budget
 from opml.ml.modelfile import load
 from opml.ml.tensor import DTYPES
+from opml.paths import REPO_ROOT
 
-from .backends import BackendError, Claim, RequestInput
+from .backend_api import BackendError, Claim, RequestInput
 from .config import NodeConfig
 from .deployment import ModelSpec
 

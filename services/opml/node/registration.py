@@ -15,13 +15,13 @@ from pathlib import Path
 
 import structlog
 from opml.chain.bindings import ModelRegistryContract
-from opml.chain.build import REPO_ROOT
 from opml.chain.tx import TxSender
 from opml.hashing import keccak
 from opml.levels.commitments import ModelCommitment
 from opml.levels.tiling import plan_model
 from opml.ml.errors import MLError
 from opml.ml.scales import QuantizedModel
+from opml.paths import REPO_ROOT
 
 from .deployment import Deployment, ModelSpec
 
@@ -65,7 +65,7 @@ def register_commitment(sender: TxSender, registry: str, commitment: ModelCommit
     """Registers the commitment's roots, exact input/output sizes and model file hash (default: the hash of the
     model serialized as a file; owned by the sender's account); returns the new model id. Reverts raise
     `ContractRevert` (e.g. `ZeroRoot`)."""
-    from opml.levels.stack import model_file_hash
+    from opml.stacks.ml import model_file_hash
 
     contract = ModelRegistryContract(sender.w3, registry)
     call = contract.register_model_file(*commitment.roots, uri or f"opml://{commitment.model.name}", fee,

@@ -1,6 +1,6 @@
 """The fixed VM memory map: every region is an aligned power-of-two subtree of the memory Merkle tree.
 
-A region's subtree root is the commitment of what it holds (DESIGN.md §2–3), so a contract can compute a
+A region's subtree root is the commitment of what it holds (docs/design.md "Commitments"), so a contract can compute a
 kernel's initial memory root from a handful of region roots.
 """
 

@@ -1,5 +1,9 @@
-"""Running daemons as real processes (integration tests, demos): write a config, start `opml <role>` from this
-interpreter, read its JSON log events, kill it (SIGKILL) and start it again.
+"""The node network in tests: a devnet deployment plus daemons as real processes (`NodeNet`, `MlNet` for the ML
+stack), the one `net` fixture that starts one per test and stops its daemons after it, restart helpers that kill a
+daemon at chosen points of its progress, and a talker/listener pair on the MQTT bus.
+
+    @pytest.mark.net(kind=MlNet)           # default: NodeNet over the toy stack; net(params=DevnetParams(...))
+    def test_x(net: MlNet) -> None: ...
 """
 
 from __future__ import annotations
@@ -7,108 +11,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-Event = dict[str, Any]
+import pytest
+from eth_account import Account
+from web3 import Web3
+
+from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil
+from opml.chain.bindings import CoordinatorContract
+from opml.chain.build import load_artifact
+from opml.node.bus import Bus
+from opml.node.devnet import DevnetParams, deploy_devnet, deploy_ml_devnet
+from opml.node.process import DaemonProcess, write_config
+from opml.node.registration import load_quantized
+from opml.paths import REPO_ROOT
 
 
-def write_config(path: Path, **values: Any) -> Path:
-    """A TOML config file with `values` (str, int, float, bool, list of those)."""
-    lines = [f"{key} = {_toml(value)}" for key, value in values.items() if value is not None]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return json.dumps(str(value))
-
-
-class DaemonProcess:
-    """`python -m opml.cli <role> --config <config>`, logging JSON lines to `log_path` (appended across restarts)."""
-
-    def __init__(self, role: str, config: Path, log_path: Path) -> None:
-        self.role = role
-        self.config = config
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> DaemonProcess:
-        with open(self.log_path, "ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "opml.cli", self.role, "--config", str(self.config)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        self.starts += 1
-        return self
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup of any kind runs in the daemon."""
-        if self.alive:
-            self.process.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
-            self.process.wait()  # type: ignore[union-attr]
-
-    def stop(self, grace: float = 5.0) -> None:
-        """Terminate → wait → kill."""
-        if not self.alive:
-            return
-        self.process.terminate()  # type: ignore[union-attr]
-        try:
-            self.process.wait(timeout=grace)  # type: ignore[union-attr]
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def events(self, name: str | None = None) -> list[Event]:
-        """Every JSON event logged so far (all runs), optionally only those called `name`."""
-        if not self.log_path.is_file():
-            return []
-        found = []
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(event, dict) and (name is None or event.get("event") == name):
-                found.append(event)
-        return found
-
-    def wait_for(self, name: str, where: Callable[[Event], bool] = lambda e: True, count: int = 1,
-                 timeout: float = 60.0) -> list[Event]:
-        """Block until `count` events called `name` matching `where` were logged; AssertionError on timeout or
-        when the daemon died."""
-        deadline = time.monotonic() + timeout
-        while True:
-            matching = [e for e in self.events(name) if where(e)]
-            if len(matching) >= count:
-                return matching
-            if not self.alive:
-                raise AssertionError(f"{self.role} exited (code {self.process and self.process.returncode}) "
-                                     f"before logging {name}:\n{self.tail()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.role} did not log {count}× {name} in {timeout} s:\n{self.tail()}")
-            time.sleep(0.05)
-
-    def tail(self, lines: int = 30) -> str:
-        if not self.log_path.is_file():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+@pytest.fixture
+def net(request: pytest.FixtureRequest, anvil: Anvil, w3: Web3, contracts_built: None,
+        tmp_path: Path) -> Iterator["NodeNet"]:
+    """A NodeNet on the session's chain, its daemons stopped after the test. `@pytest.mark.net(kind=MlNet, **kw)`
+    picks the kind (default NodeNet) and its extra constructor arguments."""
+    marker = request.node.get_closest_marker("net")
+    settings = dict(marker.kwargs) if marker else {}
+    network = settings.pop("kind", NodeNet)(w3, anvil.url, tmp_path, **settings)
+    try:
+        yield network
+    finally:
+        network.stop_all()
 
 
 class NodeNet:
@@ -117,10 +51,6 @@ class NodeNet:
     Accounts are Anvil's dev keys: 1 requester, 2 submitter, 3 challenger (as in `config/*.toml`)."""
 
     def __init__(self, w3: Any, rpc_url: str, workdir: Path, params: Any = None) -> None:
-        from opml.chain.anvil import DEV_PRIVATE_KEYS
-
-        from .devnet import DevnetParams, deploy_devnet
-
         self.w3 = w3
         self.rpc_url = rpc_url
         self.workdir = workdir
@@ -161,13 +91,6 @@ class MlNet(NodeNet):
 
     def __init__(self, w3: Any, rpc_url: str, workdir: Path, model: str = "models/mnist_mlp.opml",
                  challenge_window: int = 600) -> None:
-        from opml.chain.anvil import DEV_PRIVATE_KEYS
-        from opml.chain.bindings import CoordinatorContract
-        from opml.chain.build import REPO_ROOT, load_artifact
-
-        from .devnet import DevnetParams, deploy_ml_devnet
-        from .registration import load_quantized
-
         self.w3, self.rpc_url, self.workdir, self.daemons = w3, rpc_url, workdir, []
         self.keys = {"requester": DEV_PRIVATE_KEYS[1], "submitter": DEV_PRIVATE_KEYS[2],
                      "challenger": DEV_PRIVATE_KEYS[3]}
@@ -184,8 +107,6 @@ class MlNet(NodeNet):
 
     def request(self, data: bytes) -> int:
         """The requester asks the model directly (no callback); returns the request id."""
-        from eth_account import Account
-
         requester = Account.from_key(self.keys["requester"]).address
         call = self.coordinator.request(self.model_id, data)
         receipt = self.w3.eth.wait_for_transaction_receipt(call.transact({"from": requester, "value": self.fee}))
@@ -195,8 +116,6 @@ class MlNet(NodeNet):
 # -- restarts ------------------------------------------------------------------------------------------------
 def progress(net: NodeNet, who: str) -> int:
     """Transactions `who` has had mined so far (its nonce): exact, whatever a killed daemon managed to log."""
-    from eth_account import Account
-
     return int(net.w3.eth.get_transaction_count(Account.from_key(net.keys[who]).address))
 
 
@@ -243,8 +162,6 @@ def wait_for_pending_intent(net: NodeNet, daemon: DaemonProcess, timeout: float 
 
 def receipts_from(net: NodeNet, who: str) -> list[Any]:
     """The receipts of every transaction `who` sent since the deployment."""
-    from eth_account import Account
-
     sender = Account.from_key(net.keys[who]).address
     receipts = []
     for number in range(net.deployment.start_block, net.w3.eth.block_number + 1):
@@ -262,8 +179,6 @@ def gas_paid(net: NodeNet, who: str) -> int:
 def assert_each_move_once(net: NodeNet, daemon: DaemonProcess, who: str, context: str = "") -> None:
     """No game state was answered twice, no transaction of `who` reverted, and nothing was refused at estimation
     (no stale move, and no race to the final step: only the party the step favours sends it)."""
-    from collections import Counter
-
     moves = Counter((e["game"], e["phase"], e["depth"], e["lo"], e["hi"]) for e in daemon.events("move_sent"))
     assert all(n == 1 for n in moves.values()), f"{context}: moves sent twice: {moves}"
     assert all(r["status"] == 1 for r in receipts_from(net, who)), f"{context}: a transaction of the {who} reverted"
@@ -287,8 +202,6 @@ async def wait_until(condition: Callable[[], bool], timeout_s: float = 4.0, poll
 async def bus_pair(port: int, chain_id: int = 31337) -> AsyncIterator[tuple[Any, list[tuple[str, bytes]]]]:
     """A talker and a listener Bus on the broker at 127.0.0.1:`port`, both connected and the listener subscribed;
     yields (talker, messages the listener received as (topic, payload)). Both stop on exit."""
-    from .bus import Bus
-
     received: list[tuple[str, bytes]] = []
     listener = Bus("127.0.0.1", port, chain_id, "listener", lambda topic, payload: received.append((topic, payload)))
     talker = Bus("127.0.0.1", port, chain_id, "talker")

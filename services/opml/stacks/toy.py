@@ -1,5 +1,6 @@
 """Deploying a game stack with toy levels (ToyLinkVerifier per level, ToyStepVerifier, KeccakCommitment) and
-playing toy requests on it: for the benchmark, the demo and quick experiments. Tests use their own fixtures.
+playing toy requests on it: for the devnet, the benchmark and quick experiments. The test fixtures
+(tests/fixtures_game.py) deploy the same contracts through the same `deploy_game`, with named accounts.
 
     stack = deploy_toy_stack(w3, ToyStackConfig(level_lengths=(1 << 20,), max_depths=(20,)))
 """
@@ -13,10 +14,10 @@ from web3 import Web3
 from opml.chain.bindings import GameBindings, ModelRegistryContract
 from opml.chain.contracts import deploy
 from opml.chain.tx import Mined, TxSender
+from opml.game.toy import ToyTrace
 from opml.hashing import keccak
-from opml.levels.stack import GameConfig, deploy_game, transact
 
-from .toy import ToyTrace
+from .deploy import GameConfig, deploy_game, transact
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
-"""A small synchronous game loop for tests, benchmarks and the demo: read each game, ask the solver for every
+"""A small synchronous game loop for tests, benchmarks and the demos: read each game, ask the solver for every
 party's move, send it, until every game is decided and settled.
 
 The asyncio daemons replace this loop (monitor → scheduler → player → responder) but reuse the solver; the
-driver only adds what a single process playing all sides needs: an optional time warp for stalled games.
+driver only adds what a single process playing all sides needs: an optional time warp for stalled games, and an
+optional `on_move(view, action, party, mined)` callback after each mined move (the kernel demo narrates from it).
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from dataclasses import dataclass, field
 import structlog
 
 from opml.chain.bindings import GameBindings
-from opml.chain.tx import ContractRevert, TxSender
-
-from .solver import next_action
-from .trace import TraceProvider
-from .types import Action, GameView, Role, Wait
+from opml.chain.tx import ContractRevert, Mined, TxSender
+from opml.game.solver import next_action
+from opml.game.trace import TraceProvider
+from opml.game.types import Action, GameView, Role, Wait
 
 log = structlog.get_logger(__name__)
 
@@ -72,15 +72,20 @@ class GameLog:
         return [m for m in self.moves if m.game_id == game_id]
 
 
+MoveCallback = Callable[[GameView, Action, "Party", Mined], None]
+
+
 class GameDriver:
     """Plays games to the end with the given parties; `warp(seconds)` (Anvil's time travel) unsticks games
-    whose party on the clock cannot or will not move."""
+    whose party on the clock cannot or will not move; `on_move` sees each mined move with the view it was
+    chosen from."""
 
     def __init__(self, bindings: GameBindings, now: Callable[[], int],
-                 warp: Callable[[int], None] | None = None) -> None:
+                 warp: Callable[[int], None] | None = None, on_move: MoveCallback | None = None) -> None:
         self.bindings = bindings
         self.now = now
         self.warp = warp
+        self.on_move = on_move
 
     def play(self, games: dict[int, Iterable[Party]], max_passes: int = 1000) -> GameLog:
         """Round-robin over the games until each is over and settled; returns what happened."""
@@ -108,12 +113,12 @@ class GameDriver:
             action = next_action(view, party.role, party.provider, self.now())
             if isinstance(action, Wait):
                 continue
-            if self._send(action, party, record):
+            if self._send(view, action, party, record):
                 progressed = True
                 view = self.bindings.read_game(view.game_id)
         return progressed
 
-    def _send(self, action: Action, party: Party, record: GameLog) -> bool:
+    def _send(self, view: GameView, action: Action, party: Party, record: GameLog) -> bool:
         name = type(action).__name__
         try:
             mined = party.sender.send(self.bindings.call_for(action), label=name)
@@ -125,6 +130,8 @@ class GameDriver:
             return False
         log.info("move_sent", game=action.game_id, party=party.name, action=name, gas=mined.gas_used)
         record.moves.append(Move(action.game_id, party.name, name, mined.gas_used, mined.fee_wei))
+        if self.on_move is not None:
+            self.on_move(view, action, party, mined)
         return True
 
     def _unstick(self, views: Iterable[GameView], record: GameLog) -> None:

@@ -14,10 +14,10 @@ import numpy as np
 from web3 import Web3
 
 from opml.game.settlement import slash_share
+from opml.node.monitor import ChainEvent
 
-from .monitor import ChainEvent
+from .fmt import eth
 
-ETHER = 10**18
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,6 @@ class Tally:
 def predicted_class(output: bytes) -> int:
     """The class an MNIST output (10 int8 logits) names."""
     return int(np.argmax(np.frombuffer(output, np.int8)))
-
-
-def eth(wei: int) -> str:
-    return f"{wei / ETHER:.2f} ETH"
 
 
 class Story:
@@ -164,12 +160,3 @@ class Story:
 
     def _node(self, index: int) -> str:
         return self.node_names[index] if 0 <= index < len(self.node_names) else "?"
-
-
-def indentable(print_line: Callable[[str], None]) -> Callable[..., None]:
-    """`say(text, indent=2)` over a plain line printer."""
-
-    def say(text: str, indent: int = 2) -> None:
-        print_line(" " * indent + text)
-
-    return say

@@ -19,22 +19,24 @@ from pathlib import Path
 import numpy as np
 
 from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil, AnvilError
-from opml.chain.build import REPO_ROOT, BuildError, ensure_built
+from opml.chain.build import BuildError, ensure_built
 from opml.chain.contracts import DeploymentError
 from opml.chain.tx import TxError, TxSender
-from opml.game.driver import GameStalled
 from opml.game.types import Role
+from opml.levels.cli import logs_to_stderr
+from opml.levels.commitments import ModelCommitment, commit_model
+from opml.levels.faults import Fault
+from opml.levels.request_level import RequestLevel
+from opml.levels.scenarios import draw_fault
 from opml.ml.accuracy import as_float_input
 from opml.ml.errors import MLError
 from opml.ml.scales import QuantizedModel
+from opml.paths import REPO_ROOT
+from opml.stacks.dispute import DisputeOutcome, Senders, play_dispute
+from opml.stacks.driver import GameStalled
+from opml.stacks.ml import deploy_ml_stack
 
-from .cli import logs_to_stderr
-from .commitments import ModelCommitment, commit_model
-from .dispute import DisputeOutcome, Senders, play_dispute
-from .faults import Fault
-from .request_level import RequestLevel
-from .scenarios import FAULT_KINDS, draw_fault
-from .stack import deploy_ml_stack
+from .fmt import short_hash
 
 MODELS = REPO_ROOT / "models"
 # What can stop a demo short of a decided game: no Anvil, no contracts, a reverted or stalled move, missing models.
@@ -126,30 +128,22 @@ def _position(run: DemoRun, c: ModelCommitment) -> list[str]:
         s = o.step
         lines.append(f"disputed VM step: {s.lo} → {s.hi} of 2^{c.nodes[o.openings[1]].vm_depth}")
         lines.append(f"decisive instruction: pc {s.pc:#010x}: `{s.instruction}` ({s.word:#010x}); computed post-state "
-                     f"0x{s.computed_post.hex()[:12]}…, claimed 0x{s.claimed_post.hex()[:12]}…")
+                     f"{short_hash(s.computed_post)}, claimed {short_hash(s.claimed_post)}")
     else:
         lines.append(f"decided on time at the {LEVEL_NAMES[o.final.depth]} level, no step played: the liar's forged "
                      f"roots have nothing behind them")
     return lines
 
 
-def register(subparsers) -> None:  # noqa: ANN001
-    parser = subparsers.add_parser("dispute-demo", help="one MNIST CNN dispute on a fresh Anvil, honest party vs a "
-                                                        "liar with a fault of the given class; prints a summary")
-    parser.add_argument("--fault", choices=FAULT_KINDS, required=True, help="where the lie sits")
-    parser.add_argument("--liar", choices=tuple(LIARS), default="submitter", help="which side lies")
-    parser.add_argument("--seed", type=int, default=None, help="digit and fault position (default: random)")
-    parser.set_defaults(func=cmd_dispute_demo)
-
-
-def cmd_dispute_demo(args) -> int:  # noqa: ANN001
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
-    liar = LIARS[args.liar]
-    print(f"opml dispute-demo: fault class {args.fault}, lying {args.liar}, seed {seed}", flush=True)
+def run_dispute_demo(kind: str, liar_name: str, seed: int | None) -> int:
+    """`opml dispute-demo`: 0 when the honest side won, 1 when the liar did, 2 when the demo could not run."""
+    seed = seed if seed is not None else random.SystemRandom().randrange(1 << 32)
+    liar = LIARS[liar_name]
+    print(f"opml dispute-demo: fault class {kind}, lying {liar_name}, seed {seed}", flush=True)
     started = time.perf_counter()
     try:
         with logs_to_stderr():
-            run = demo(args.fault, liar, seed)
+            run = demo(kind, liar, seed)
     except DEMO_ERRORS as exc:
         print(f"opml dispute-demo: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

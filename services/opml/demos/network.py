@@ -16,41 +16,40 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 import tempfile
 import threading
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import structlog
 from eth_account import Account
 from web3 import Web3
 
 from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil, AnvilError
-from opml.chain.build import REPO_ROOT, ensure_built
+from opml.chain.build import ensure_built
 from opml.chain.contracts import deploy
 from opml.chain.tx import TxError
 from opml.levels.commitments import ModelCommitment
 from opml.levels.request_level import RequestLevel
-from opml.levels.stack import MlStackConfig, deploy_ml_stack
 from opml.levels.tiling import plan_model
 from opml.ml import executor
 from opml.ml.accuracy import as_float_input
 from opml.ml.scales import QuantizedModel
+from opml.node.bus import Bus
+from opml.node.deployment import Deployment, ModelSpec
+from opml.node.embedded_broker import EmbeddedBroker, EmbeddedBrokerError
+from opml.node.monitor import Monitor
+from opml.node.process import DaemonProcess, write_config
+from opml.node.sdk import Requester
+from opml.paths import REPO_ROOT
+from opml.stacks.ml import MlStackConfig, deploy_ml_stack
 from opml.vm.isa import disassemble
 
-from .bus import Bus
-from .demo_story import Digit, Story, eth, indentable, predicted_class
-from .deployment import Deployment, ModelSpec
-from .embedded_broker import EmbeddedBroker, EmbeddedBrokerError
-from .monitor import Monitor
-from .sdk import Requester
-from .testing import DaemonProcess, write_config
+from .fmt import eth, indentable, narrative_only
+from .story import Digit, Story, predicted_class
 
 MODEL_FILE = "models/mnist_cnn.opml"
 DATA_FILE = REPO_ROOT / "models" / "mnist_data.npz"
@@ -354,9 +353,7 @@ def _is_zombie(pid: int) -> bool:
 def run_demo(options: DemoOptions) -> int:
     """`opml demo`: 0 when the honest results were final and delivered, the liar slashed by a MIPS step; 1 when
     an outcome did not come; 2 when the devnet could not be set up (one line on stderr)."""
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*MismatchedABI.*")
+    with narrative_only():
         try:
             summary = DaemonDemo(options).run()
         except DemoFailed as exc:  # an outcome did not come: exit 1

@@ -4,115 +4,41 @@ The dispute is over the VM level of one MIPS kernel run (`matmul_i8`): the reque
 and input tensors, its commitment is the run's initial VM state (derived on chain by `VmCommitment`), and a
 challenge bisects the submitter's VM trace down to one instruction that the `MIPS` contract executes.
 
-Also here: `deploy_vm_stack`, the contract stack for such kernel requests (tests and benchmarks use it too).
+The contract stack is `opml.stacks.kernel`.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
 import random
 import sys
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import structlog
 from web3 import Web3
-from web3.contract import Contract
 
 from opml.chain.anvil import CHAIN_ID, DEV_PRIVATE_KEYS, Anvil, AnvilError
-from opml.chain.bindings import GameBindings, ModelRegistryContract
-from opml.chain.build import REPO_ROOT, BuildError, ensure_built
-from opml.chain.contracts import DeploymentError, deploy
+from opml.chain.build import BuildError, ensure_built
+from opml.chain.contracts import DeploymentError
 from opml.chain.tx import ContractRevert, Mined, TxError, TxSender
 from opml.game.bisection import checkpoint_positions
-from opml.game.driver import anvil_warp, chain_time
-from opml.game.solver import next_action
 from opml.game.trace import TraceError
-from opml.game.types import GameView, OpenLevel, Phase, PickSegment, PostCheckpoints, Role, Step, Wait
-from opml.game.vm_trace import MemoryLie, VmFault, VmRequestProvider, VmTraceProvider, encode_kernel_input
-from opml.hashing import keccak
-from opml.kernels import code_root, load_kernel
+from opml.game.types import Action, GameView, OpenLevel, Phase, PickSegment, PostCheckpoints, Role, Step
+from opml.kernels import load_kernel
 from opml.kernels.params import pack_matmul_params
-from opml.levels.stack import GameConfig, deploy_game, transact
+from opml.levels.kernel_level import VmRequestProvider, encode_kernel_input
+from opml.levels.vm_level import LyingVmLevel, VmLevel, VmLie
+from opml.paths import REPO_ROOT
+from opml.stacks.driver import GameDriver, GameStalled, Party, anvil_warp, chain_time
+from opml.stacks.kernel import VmStack, VmStackConfig, deploy_vm_stack
 from opml.vm import layout
 from opml.vm.isa import disassemble
 from opml.vm.snapshots import VMTrace
 
-ETHER = 10**18
+from .fmt import eth, narrative_only, short_hash
+
 MODELS_DIR = REPO_ROOT / "models"
-
-
-# -- the contract stack for single-kernel requests ----------------------------------------------------------------
-@dataclass(frozen=True)
-class VmStackConfig(GameConfig):
-    """VM traces of 2^trace_depth steps of the kernel `kernel`; the game's parameters as in GameConfig."""
-
-    kernel: str = "matmul_i8"
-    trace_depth: int = 12
-    max_input_bytes: int = 4_096
-
-    @property
-    def trace_length(self) -> int:
-        return 1 << self.trace_depth
-
-
-@dataclass(frozen=True)
-class VmStack:
-    """A deployed stack: the game is one VM level opened by `VmLinkVerifier`, stepped by `MIPS`; the registered
-    model is the single kernel `config.kernel` (its `kernelSetRoot` is the kernel's code root)."""
-
-    w3: Web3
-    config: VmStackConfig
-    bindings: GameBindings
-    registry: Contract
-    commitment: Contract
-    link: Contract
-    mips: Contract
-    game: Contract
-    coordinator: Contract
-    model_id: int
-    model_roots: tuple[bytes, bytes, bytes]
-    deploy_gas: int
-
-
-def kernel_model_roots(kernel: str) -> tuple[bytes, bytes, bytes]:
-    """(graphRoot, constantsRoot, kernelSetRoot) of the model that is one kernel run: the graph and constants
-    roots only name it; the kernel set root is the kernel's code region root, from which VmCommitment derives
-    the initial VM state."""
-    return (keccak(b"opml.kernel-model.graph:" + kernel.encode()), keccak(b"opml.kernel-model.constants:none"),
-            code_root(kernel))
-
-
-def deploy_vm_stack(w3: Web3, config: VmStackConfig = VmStackConfig(), admin: str | None = None) -> VmStack:
-    """Deploys ModelRegistry, MIPS, VmLinkVerifier, VmCommitment, DisputeGame and Coordinator from the unlocked
-    `admin` (default the node's first account), binds them and registers the kernel model."""
-    admin = admin or w3.eth.accounts[0]
-    start_block = w3.eth.block_number
-    mips = deploy(w3, "MIPS", sender=admin)
-    link = deploy(w3, "VmLinkVerifier", config.trace_length, sender=admin)
-    commitments: list[Contract] = []
-
-    def commitment(registry: str) -> str:
-        commitments.append(deploy(w3, "VmCommitment", registry, sender=admin))
-        return commitments[0].address
-
-    contracts = deploy_game(w3, config, [link.address], [config.trace_depth], mips.address, commitment, admin)
-    roots = kernel_model_roots(config.kernel)
-    registry = contracts.registry
-    receipt = transact(w3, registry.functions.registerModel(*roots, f"kernel://{config.kernel}", config.model_fee),
-                       admin)
-    model_id = ModelRegistryContract(w3, registry.address).events("ModelRegistered", receipt)[0]["modelId"]
-    gas = sum(int(w3.eth.get_block(n, full_transactions=True)["gasUsed"])
-              for n in range(start_block + 1, w3.eth.block_number + 1))
-    bindings = GameBindings.at(w3, contracts.coordinator.address, from_block=start_block)
-    return VmStack(w3, config, bindings, registry, commitments[0], link, mips, contracts.game, contracts.coordinator,
-                   model_id, roots, gas)
+AMOUNT = ".4g"  # how ether amounts print here: bonds and fees are round numbers (2 ETH, 0.01 ETH)
 
 
 # -- the narrated demo ----------------------------------------------------------------------------------------------
@@ -120,87 +46,21 @@ NAMES = {"requester": "Rita (requester)", "alice": "Alice (honest submitter)", "
          "bob": "Bob (challenger)"}
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "demo", help="the opML network on a local devnet with real daemons on MNIST: an honest result finalized and "
-                     "delivered, a faulty one disputed down to one MIPS step and slashed (--kernel: the "
-                     "single-process matmul kernel dispute instead)")
-    parser.add_argument("--kernel", action="store_true",
-                        help="the single-process narrative of one matmul kernel disputed at the VM level")
-    daemons = parser.add_argument_group("the daemon demo (default)")
-    daemons.add_argument("--digits", type=int, nargs=3, metavar=("A", "B", "C"), default=(1401, 400, 800),
-                         help="MNIST test images to request, by index (the faulty submitter answers the second)")
-    daemons.add_argument("--json", type=Path, default=None, help="also write the summary to this JSON file")
-    daemons.add_argument("--timeout", type=float, default=150.0, help="seconds each phase may take")
-    kernel = parser.add_argument_group("the kernel demo (--kernel)")
-    kernel.add_argument("--seed", type=int, default=None, help="random data and lie step (default: random)")
-    kernel.add_argument("--shape", type=_bounded(1, 1 << 16), nargs=3, metavar=("M", "K", "N"), default=(4, 6, 3),
-                        help="matmul shape: int8[M,K] x int8[K,N] -> int32[M,N] (default 4 6 3)")
-    kernel.add_argument("--trace-depth", type=_bounded(1, MAX_TRACE_DEPTH), default=12,
-                        help="VM traces have 2^DEPTH steps (must cover the run; default 12)")
-    kernel.add_argument("--lie-at", type=_bounded(1), default=None,
-                        help="the step at which the faulty submitter forges its output (default: random)")
-    parser.set_defaults(func=run_command)
-
-
-def run_command(args) -> int:  # type: ignore[no-untyped-def]
-    """Runs a demo; 0 when every outcome was the expected one (honest result final, the liar slashed)."""
-    if not args.kernel:
-        from opml.node.demo import DemoOptions, run_demo
-
-        return run_demo(DemoOptions(digits=tuple(args.digits), timeout_s=args.timeout, json_path=args.json))
-    seed = args.seed if args.seed is not None else random.randrange(1 << 30)
-    demo = Demo(seed, tuple(args.shape), VmStackConfig(trace_depth=args.trace_depth), args.lie_at)
-    try:
-        with _quiet_logs():
-            return demo.run()
-    except KERNEL_DEMO_ERRORS as exc:  # exit 2, one line: a run that does not fit the trace, no Anvil, ...
-        print(f"opml demo: {exc}", file=sys.stderr)
-        return 2
-
-
-MAX_TRACE_DEPTH = 63  # DisputeGame refuses deeper levels (BadMaxDepth)
 # What stops the kernel demo before its game is played out: arguments the run cannot serve, no Anvil, no contracts.
 KERNEL_DEMO_ERRORS = (TraceError, AnvilError, BuildError, DeploymentError, TxError, OSError)
 
 
-def _bounded(low: int, high: int | None = None):  # type: ignore[no-untyped-def]
-    """An argparse type: an integer in [low, high] (high None: no upper bound)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{value} is less than {low}")
-        if high is not None and value > high:
-            raise argparse.ArgumentTypeError(f"{value} is more than {high}")
-        return value
-
-    return parse
-
-
-@contextmanager
-def _quiet_logs() -> Iterator[None]:
-    """The narrative is the output: structured logs below warnings are dropped, and so are web3's notes about
-    logs of other events in a receipt; both settings are restored afterwards."""
-    saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+def run_kernel_demo(seed: int | None, shape: tuple[int, int, int], trace_depth: int, lie_at: int | None) -> int:
+    """`opml demo --kernel`: 0 when every outcome was the expected one (honest result final, the liar slashed by
+    one MIPS step), 1 when one was not, 2 when the demo could not run (one line on stderr)."""
+    seed = seed if seed is not None else random.randrange(1 << 30)
+    demo = Demo(seed, shape, VmStackConfig(trace_depth=trace_depth), lie_at)
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*MismatchedABI.*")
-            yield
-    finally:
-        structlog.configure(**saved)
-
-
-def _h(root: bytes) -> str:
-    return "0x" + bytes(root).hex()[:12] + "…"
-
-
-def _eth(wei: int) -> str:
-    return f"{wei / ETHER:.4g} ETH"
+        with narrative_only():
+            return demo.run()
+    except KERNEL_DEMO_ERRORS as exc:  # exit 2, one line: a run that does not fit the trace, no Anvil, ...
+        print(f"opml demo: {exc}", file=sys.stderr)
+        return 2
 
 
 @dataclass(frozen=True)
@@ -302,10 +162,10 @@ class Demo:
         s = self.stack
         self.say(f"deployed ModelRegistry, MIPS (the one-instruction step), VmLinkVerifier, VmCommitment, "
                  f"DisputeGame, Coordinator: {s.deploy_gas:,} gas")
-        self.say(f"model #{s.model_id} = the kernel `{self.config.kernel}` (code root {_h(s.model_roots[2])}); "
+        self.say(f"model #{s.model_id} = the kernel `{self.config.kernel}` (code root {short_hash(s.model_roots[2])}); "
                  f"VM traces of 2^{self.config.trace_depth} steps, {self.config.checkpoint_count} checkpoints a round")
-        self.say(f"bonds: submitter {_eth(self.config.submitter_bond)}, "
-                 f"challenger {_eth(self.config.challenger_bond)}, "
+        self.say(f"bonds: submitter {eth(self.config.submitter_bond, AMOUNT)}, "
+                 f"challenger {eth(self.config.challenger_bond, AMOUNT)}, "
                  f"{self.config.burn_bps / 100:g}% of a loser's bond burned; challenge window "
                  f"{self.config.challenge_window} s")
 
@@ -313,7 +173,8 @@ class Demo:
         self.title("Context: what runs where")
         self.say(mnist_context())
         self.say("The dispute below is over the VM level of one kernel run (an int8 matrix product in the MIPS VM).")
-        self.say("The multi-level dispute over a whole network (graph → tile → VM) is later work, not shown here.")
+        self.say("A dispute over a whole network descends graph → tile → VM the same way: `opml demo` (daemons) and "
+                 "`opml dispute-demo` show it.")
 
     def prepare(self, label: str) -> tuple[Job, VMTrace, VmRequestProvider]:
         job = random_job(self.rng, self.shape)
@@ -334,10 +195,11 @@ class Demo:
             raise DemoFailed("the VM result differs from numpy's")
         return job, run, honest
 
-    def provider(self, run: VMTrace, job: Job, fault: VmFault | None = None,
+    def provider(self, run: VMTrace, job: Job, lie: VmLie | None = None,
                  claimed: bytes | None = None) -> VmRequestProvider:
-        vm = VmTraceProvider(run, self.config.trace_length, fault, interval=128)
-        return VmRequestProvider(self.stack.model_roots, vm, job.output_size, claimed)
+        vm = VmLevel(run, self.config.trace_length)
+        return VmRequestProvider(self.stack.model_roots, vm if lie is None else LyingVmLevel(vm, lie), job.output_size,
+                                 claimed)
 
     def request(self, job: Job, honest: VmRequestProvider) -> int:
         c = self.stack.bindings.coordinator
@@ -346,8 +208,8 @@ class Demo:
         event = c.events("RequestCreated", mined.receipt)[0]
         derived = bytes(event["inputCommitment"])
         self.say(f"{NAMES['requester']} requests it: {len(job.request_input)} input bytes, fee "
-                 f"{_eth(self.config.model_fee)} → request #{event['requestId']} ({mined.gas_used:,} gas)")
-        self.say(f"the chain derives the initial VM state from those bytes: {_h(derived)} "
+                 f"{eth(self.config.model_fee, AMOUNT)} → request #{event['requestId']} ({mined.gas_used:,} gas)")
+        self.say(f"the chain derives the initial VM state from those bytes: {short_hash(derived)} "
                  f"({'= ' if derived == honest.vm.root_at(0) else '≠ '}the VM's own S_0)")
         if derived != honest.vm.root_at(0):
             raise DemoFailed("the on-chain initial state differs from the VM's")
@@ -360,9 +222,9 @@ class Demo:
                           value=self.config.submitter_bond)
         event = c.events("ResultSubmitted", mined.receipt)[0]
         values = np.frombuffer(provider.output, dtype="<i4")
-        self.say(f"{NAMES[who]} submits C = {_preview(values)} with bond {_eth(self.config.submitter_bond)}: output "
-                 f"commitment {_h(event['outputCommitment'])}, trace commitment {_h(provider.trace_commitment())} "
-                 f"({mined.gas_used:,} gas)")
+        self.say(f"{NAMES[who]} submits C = {_preview(values)} with bond {eth(self.config.submitter_bond, AMOUNT)}: "
+                 f"output commitment {short_hash(event['outputCommitment'])}, trace commitment "
+                 f"{short_hash(provider.trace_commitment())} ({mined.gas_used:,} gas)")
 
     def finalize(self, request_id: int, submitter: str) -> None:
         c = self.stack.bindings.coordinator
@@ -371,7 +233,7 @@ class Demo:
         mined = self.send(self.parties["requester"], c.finalize(request_id))
         gained = c.balance_of(self.parties[submitter].address) - before
         self.say(f"no challenge in {self.config.challenge_window} s (time warped) → finalized "
-                 f"({mined.gas_used:,} gas); {NAMES[submitter]} is credited {_eth(gained)} (fee + bond back)")
+                 f"({mined.gas_used:,} gas); {NAMES[submitter]} is credited {eth(gained, AMOUNT)} (fee + bond back)")
 
     def honest_request(self) -> None:
         self.title("An honest result, finalized")
@@ -389,7 +251,7 @@ class Demo:
         self.submit("mallory", request_id, liar)
         differs = liar.root_at(1) != honest.root_at(1)
         self.say(f"{NAMES['bob']} recomputes: output commitment {'differs' if differs else 'agrees'}, "
-                 f"trace commitment differs → challenges with bond {_eth(self.config.challenger_bond)}")
+                 f"trace commitment differs → challenges with bond {eth(self.config.challenger_bond, AMOUNT)}")
         c = self.stack.bindings.coordinator
         balances = {who: c.balance_of(self.parties[who].address) for who in ("mallory", "bob")}
         mined = self.send(self.parties["bob"], c.challenge(request_id), value=self.config.challenger_bond)
@@ -406,41 +268,39 @@ class Demo:
         return outcome is Phase.CHALLENGER_WON
 
     def forge(self, job: Job, run: VMTrace, honest: VmRequestProvider) -> tuple[VmRequestProvider, int]:
-        """Mallory's claim: C[0,0] off by 64, written into the output region at step `at` of her run (so her trace
-        ends in her output, the VM level opens, and only one instruction can refute her)."""
+        """Mallory's claim: C[0,0] off by 64, in the output region of every state of her run from step `at` on (so
+        her trace ends in her output, the VM level opens, and only one instruction can refute her)."""
         wrong = bytearray(honest.output)
         wrong[0] ^= 0x40
         final = run.final_step
         at = self.lie_at if self.lie_at is not None else int(self.rng.integers(final // 2, final + 1))
-        liar = self.provider(run, job, MemoryLie(at, layout.OUTPUT.base, bytes(wrong[:4])), bytes(wrong))
-        if liar.vm.end_state().memory.read_bytes(layout.OUTPUT.base, job.output_size) != bytes(wrong):
-            at = final  # the kernel overwrote the forged word later: forge it after the last store instead
-            liar = self.provider(run, job, MemoryLie(at, layout.OUTPUT.base, bytes(wrong[:4])), bytes(wrong))
+        liar = self.provider(run, job, VmLie(at, layout.OUTPUT.base, bytes(wrong[:4])), bytes(wrong))
         self.say(f"{NAMES['mallory']} claims C[0,0] = {int.from_bytes(wrong[:4], 'little', signed=True)} instead of "
                  f"{int.from_bytes(honest.output[:4], 'little', signed=True)}, backed by a VM trace that writes it "
                  f"into memory at step {at} of {final}")
         return liar, at
 
     def play(self, game_id: int, parties: dict[Role, tuple[str, VmRequestProvider]]) -> Phase:
-        """Each party asks the solver for its move until the game is decided; every move is narrated."""
-        bindings, now = self.stack.bindings, chain_time(self.w3)
-        round_no = 0
-        for _ in range(200):
-            view = bindings.read_game(game_id)
-            if view.phase.is_over:
-                return view.phase
-            for role in (view.on_clock, view.on_clock.opponent):
-                who, provider = parties[role]
-                action = next_action(view, role, provider, now())
-                if isinstance(action, Wait):
-                    continue
-                mined = self.send(self.parties[who], bindings.call_for(action))
-                round_no += isinstance(action, (OpenLevel, PostCheckpoints))
-                self.narrate(view, action, who, mined, round_no, parties[Role.CHALLENGER][1])
-                break
-            else:
-                raise DemoFailed(f"game {game_id} stalled in phase {view.phase.name}")
-        raise DemoFailed(f"game {game_id} not decided after 200 moves")
+        """The game driver plays each party's solver moves until the game is decided and settled; every mined move
+        is narrated from its callback."""
+        honest = parties[Role.CHALLENGER][1]
+        rounds = 0
+
+        def narrate(view: GameView, action: Action, party: Party, mined: Mined) -> None:
+            nonlocal rounds
+            self.txs += 1
+            self.gas += mined.gas_used
+            rounds += isinstance(action, (OpenLevel, PostCheckpoints))
+            self.narrate(view, action, party.name, mined, rounds, honest)
+
+        players = [Party(role, self.parties[who], provider, who) for role, (who, provider) in parties.items()]
+        try:
+            log = GameDriver(self.stack.bindings, chain_time(self.w3), on_move=narrate).play({game_id: players}, 200)
+        except GameStalled as exc:
+            raise DemoFailed(f"game {game_id} not decided: {exc}") from exc
+        if log.rejections:
+            raise DemoFailed(f"a move was rejected: {log.rejections[0]}")
+        return log.outcomes[game_id].phase
 
     def narrate(self, view: GameView, action, who: str, mined: Mined, round_no: int,  # type: ignore[no-untyped-def]
                 honest: VmRequestProvider) -> None:
@@ -448,7 +308,8 @@ class Demo:
         after = self.stack.bindings.read_game(view.game_id)
         if isinstance(action, OpenLevel):
             self.say(f"round {round_no}: {name} opens the VM level, [0, {action.sub_length}], from S_0 = "
-                     f"{_h(after.root_lo)} (the chain's, unwrapped from the request anchor); the link verifier checks "
+                     f"{short_hash(after.root_lo)} (the chain's, unwrapped from the request anchor); the link verifier "
+                     f"checks "
                      f"that her end state exited with her output in its output region {gas}")
             self.say(f"{name} posts {len(action.checkpoints)} checkpoints at steps "
                      f"{_positions(0, action.sub_length, self.config.checkpoint_count)}", indent=6)
@@ -473,7 +334,8 @@ class Demo:
                  f"`{disassemble(word)}` ({word:#010x})")
         self.say(f"{name} sends the pre-state and its memory proofs; MIPS.stepFrom executes it on chain "
                  f"({mined.gas_used:,} gas with settlement):", indent=6)
-        self.say(f"computed post-state {_h(stepped['computedPost'])}, Mallory claimed {_h(stepped['claimedPost'])} "
+        self.say(f"computed post-state {short_hash(stepped['computedPost'])}, Mallory claimed "
+                 f"{short_hash(stepped['claimedPost'])} "
                  f"→ {winner} wins", indent=6)
         if view.hi == self.forged_at:
             self.say("(Mallory's state after this step holds her forged C[0,0]; the instruction does not write it)",
@@ -483,10 +345,11 @@ class Demo:
         c = self.stack.bindings.coordinator
         gained = {who: c.balance_of(self.parties[who].address) - before[who] for who in ("mallory", "bob")}
         burned = self.stack.coordinator.functions.totalBurned().call()
-        self.say(f"Mallory's submission is slashed: she loses her {_eth(self.config.submitter_bond)} bond "
-                 f"(credited {_eth(gained['mallory'])}); {_eth(burned)} of it is burned")
-        self.say(f"Bob is credited {_eth(gained['bob'])}: his {_eth(self.config.challenger_bond)} bond back plus "
-                 f"{_eth(gained['bob'] - self.config.challenger_bond)} of Mallory's")
+        self.say(f"Mallory's submission is slashed: she loses her {eth(self.config.submitter_bond, AMOUNT)} bond "
+                 f"(credited {eth(gained['mallory'], AMOUNT)}); {eth(burned, AMOUNT)} of it is burned")
+        self.say(f"Bob is credited {eth(gained['bob'], AMOUNT)}: his {eth(self.config.challenger_bond, AMOUNT)} bond back "
+                 f"plus "
+                 f"{eth(gained['bob'] - self.config.challenger_bond, AMOUNT)} of Mallory's")
         self.say("the request is open again; an honest node answers it:")
         self.submit("alice", request_id, honest)
         self.finalize(request_id, "alice")

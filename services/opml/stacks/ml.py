@@ -1,7 +1,6 @@
 """Deploying the game stack for committed ML models: the three link verifiers (request → graph → tile → VM),
-the MIPS step verifier, TensorCommitment, ModelRegistry, DisputeGame and Coordinator; and registering a model.
-`deploy_game` (registry, game, coordinator, bound) serves every stack: the ML one, the single-kernel VM one
-(`opml.demo`) and the test fixtures.
+the MIPS step verifier and TensorCommitment on top of the shared game contracts (`opml.stacks.deploy`); and
+registering a model.
 
     stack = deploy_ml_stack(w3)
     model_id = stack.register(commitment)            # a ModelCommitment's three roots
@@ -9,7 +8,6 @@ the MIPS step verifier, TensorCommitment, ModelRegistry, DisputeGame and Coordin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from web3 import Web3
@@ -17,15 +15,13 @@ from web3.contract import Contract
 
 from opml.chain.bindings import GameBindings, ModelRegistryContract
 from opml.chain.contracts import deploy
-
 from opml.hashing import keccak
+from opml.levels.commitments import ModelCommitment
 from opml.ml.model import Model
 from opml.ml.modelfile import to_bytes
 
-from .commitments import ModelCommitment
+from .deploy import GameConfig, deploy_game, transact
 
-ETHER = 10**18
-BURN_ADDRESS = "0x000000000000000000000000000000000000dEaD"
 LINK_VERIFIERS = ("RequestGraphLink", "GraphTileLink", "TileVmLink")
 
 
@@ -41,51 +37,6 @@ class LevelContracts:
 def deploy_level_contracts(w3: Web3, sender: str | None = None) -> LevelContracts:
     links = tuple(deploy(w3, name, sender=sender) for name in LINK_VERIFIERS)
     return LevelContracts(links, deploy(w3, "MIPS", sender=sender), deploy(w3, "TensorCommitment", sender=sender))
-
-
-@dataclass(frozen=True)
-class GameConfig:
-    """What a stack's DisputeGame and Coordinator are deployed with: checkpoints per round (N), each party's clock,
-    the challenge window, bonds, the burned share, the callback gas cap, the request input cap, the request timeout
-    (seconds after which an unanswered request may be cancelled by its requester for a refund), the model fee, and
-    whether every model must have registered exact input/output sizes (`require_sizes`: the ML stack, whose tensor
-    commitment is zero padded)."""
-
-    checkpoint_count: int = 15
-    clock_seconds: int = 3_600
-    challenge_window: int = 600
-    submitter_bond: int = 2 * ETHER
-    challenger_bond: int = ETHER
-    burn_bps: int = 1_000
-    max_callback_gas: int = 300_000
-    max_input_bytes: int = 1 << 16
-    request_timeout: int = 86_400
-    model_fee: int = ETHER // 100
-    require_sizes: bool = False
-
-
-@dataclass(frozen=True)
-class GameContracts:
-    registry: Contract
-    game: Contract
-    coordinator: Contract
-
-
-def deploy_game(w3: Web3, config: GameConfig, links: Sequence[str], max_depths: Sequence[int], step: str,
-                commitment: Callable[[str], str], admin: str) -> GameContracts:
-    """Deploys ModelRegistry, DisputeGame (levels opened by the `links` addresses, stepped by `step`) and
-    Coordinator, and binds the game to the coordinator; `commitment(registry_address)` gives the ICommitment's
-    address (deploying it if need be: VmCommitment reads the registry)."""
-    registry = deploy(w3, "ModelRegistry", admin, sender=admin)
-    commitment_address = commitment(registry.address)
-    game = deploy(w3, "DisputeGame", list(links), list(max_depths), step, config.checkpoint_count,
-                  config.clock_seconds, sender=admin)
-    coordinator = deploy(w3, "Coordinator", registry.address, game.address, commitment_address,
-                         config.submitter_bond, config.challenger_bond, config.challenge_window, config.burn_bps,
-                         BURN_ADDRESS, config.max_callback_gas, config.max_input_bytes, config.request_timeout,
-                         config.require_sizes, sender=admin)
-    transact(w3, game.functions.bindCoordinator(coordinator.address), admin)
-    return GameContracts(registry, game, coordinator)
 
 
 @dataclass(frozen=True)
@@ -125,14 +76,6 @@ def deploy_ml_stack(w3: Web3, config: MlStackConfig = MlStackConfig(), admin: st
                        lambda _: levels.commitment.address, admin)
     return MlStack(w3, config, GameBindings.at(w3, game.coordinator.address, from_block=start_block), levels,
                    game.registry, admin)
-
-
-def transact(w3: Web3, call, sender: str):  # noqa: ANN001, ANN201
-    """Sends `call` from the unlocked `sender` and waits; RuntimeError if it reverted. Returns the receipt."""
-    receipt = w3.eth.wait_for_transaction_receipt(call.transact({"from": sender}))
-    if receipt["status"] != 1:
-        raise RuntimeError(f"deployment transaction {call.fn_name} reverted")
-    return receipt
 
 
 def model_file_hash(model: Model) -> bytes:

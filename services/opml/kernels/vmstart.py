@@ -1,5 +1,5 @@
 """A kernel run's start and end as the link verifiers see them, from region roots alone: the one Python twin of
-`contracts/VmMemoryTree.sol`, used by the single-kernel VM level (`opml.game.vm_trace`, VmCommitment /
+`contracts/VmMemoryTree.sol`, used by the single-kernel VM level (`opml.levels.kernel_level`, VmCommitment /
 VmLinkVerifier) and by the ML tile → VM link (docs/levels.md).
 
 initial memory root = the memory tree with CODE (kernel code root), PARAMS, INPUTS[i] and OUTPUT at their places
@@ -13,12 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from opml.kernels.params import pack_params
+from opml.merkle import fold, merkle_root
 from opml.vm import layout
 from opml.vm.elf import SP
 from opml.vm.memory import TREE_DEPTH, ZERO_HASHES, region_root_of_bytes
 from opml.vm.state import REG_COUNT, StateHeader, Status, VMState
-
-from .merkle import fold, merkle_root
 
 TENSOR_LEVEL = layout.OUTPUT.log2_size - 5  # a tensor region (inputs, output) is a level-23 node
 SMALL_LEVEL = layout.CODE.log2_size - 5  # CODE and PARAMS are level-15 nodes inside the level-23 node 0

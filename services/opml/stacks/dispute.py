@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass
 
 from opml.chain.tx import TxSender
-from opml.game.driver import GameDriver, GameLog, Party, anvil_warp, chain_time
 from opml.game.types import GameView, Role
+from opml.levels.request_level import RequestLevel
 from opml.vm.isa import disassemble
 
-from .request_level import RequestLevel
-from .stack import MlStack
+from .driver import GameDriver, GameLog, Party, anvil_warp, chain_time
+from .ml import MlStack
 
 
 @dataclass(frozen=True)
