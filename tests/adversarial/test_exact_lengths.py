@@ -18,7 +18,7 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError
 
 from opml.chain.bindings import Submission, SubmissionStatus
-from opml.chain.build import REPO_ROOT
+from opml.paths import REPO_ROOT
 from opml.chain.tx import revert_data
 from opml.levels.commitments import ModelCommitment, tensor_commitment
 from opml.node.backends import RequestInput

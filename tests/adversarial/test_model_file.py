@@ -14,7 +14,7 @@ import pytest
 from fixtures_game import ML_STACK_CONFIG, GameStack, deploy_ml_game_stack
 from web3 import Web3
 
-from opml.chain.build import REPO_ROOT
+from opml.paths import REPO_ROOT
 from opml.hashing import keccak
 from opml.levels.commitments import ModelCommitment
 from opml.levels.tiling import plan_model

@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from opml.chain.build import REPO_ROOT
+from opml.paths import REPO_ROOT
 from opml.levels.commitments import ModelCommitment, tensor_commitment
 from opml.node.backends import RequestInput
 from opml.node.ml_backend import MlBackend
