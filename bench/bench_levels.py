@@ -20,6 +20,7 @@ from opml.chain.tx import TxSender
 from opml.game.types import Phase, Role
 from opml.levels.commitments import ModelCommitment
 from opml.levels.faults import WrongOutput
+from opml.levels.lies import LyingRequestLevel
 from opml.levels.request_level import RequestLevel
 from opml.levels.tiling import plan_model
 from opml.ml.accuracy import as_float_input
@@ -64,7 +65,7 @@ def run() -> dict[str, float | int]:
     honest = RequestLevel(commitment, digit)
     honest.submission()
     trace_s = time.perf_counter() - started
-    liar = RequestLevel(commitment, digit, frozenset({LIE}))
+    liar = LyingRequestLevel(commitment, digit, {LIE})
     with Anvil() as node:
         w3 = node.web3()
         stack = deploy_ml_stack(w3)

@@ -11,7 +11,7 @@ import {LevelsLib, NodeDef} from "./LevelsLib.sol";
 /// from the empty tensor and its claimed end, put in the output slot with the same path, gives the claimed
 /// S_{index+1} (so every other slot is unchanged).
 contract GraphTileLink is ILinkVerifier, LevelsErrors {
-    uint256 internal constant KERNEL_SET_DEPTH = 4;
+    uint256 internal constant KERNEL_SET_DEPTH = 5;
     uint256 internal constant MAX_INPUTS = 6;
 
     struct Proof {

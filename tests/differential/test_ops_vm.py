@@ -14,6 +14,8 @@ from hypothesis.extra import numpy as hnp
 from opml.kernels import load_kernel
 from opml.kernels.params import EXIT_BAD_TILE, pack_params
 from opml.ml import ops, quant, vmrun
+from opml.ml import transformer_consts as tc
+from opml.ml.errors import OpError
 from opml.ml.model import Node
 from opml.ml.ops import OpType
 from opml.ml.reference import SOFTMAX_TABLE_MAX, softmax_exp_table
@@ -216,6 +218,195 @@ def test_tile_leaves_the_rest_of_the_output_untouched():
     assert math.prod(out.shape) == 100
 
 
+# --- transformer ops -------------------------------------------------------------------------------------------
+
+EPSILON = st.one_of(st.integers(1, 100), st.integers(1, tc.EPSILON_MAX))
+
+
+@differential
+def test_gather(data):
+    vocab, dim = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 5))
+    dtype = data.draw(st.sampled_from([np.int8, np.int32]))
+    table = data.draw(hnp.arrays(dtype, (vocab, dim)))
+    ids = data.draw(i32_array(shape(max_rank=2, max_side=3), elements=st.integers(0, vocab - 1)))
+    check_node(data, Node.make(OpType.GATHER, [0, 1], 2), [table, ids])
+
+
+@st.composite
+def norm_case(draw, with_bias: bool):
+    x = draw(i8_array(shape(max_rank=3, max_side=9), elements=draw(st.sampled_from([I8, st.integers(-3, 3)]))))
+    d = x.shape[-1]
+    if draw(st.booleans()):  # realistic constants from float gains
+        gamma = draw(hnp.arrays(np.float64, (d,), elements=st.floats(-4, 4)))
+        beta = draw(hnp.arrays(np.float64, (d,), elements=st.floats(-2, 2))) if with_bias else None
+        gain, bias, attrs = tc.norm_constants(gamma, beta, 1e-5, draw(st.floats(0.001, 1)), draw(st.floats(0.01, 1)))
+    else:
+        gain, bias = draw(i32_array((d,))), draw(i32_array((d,)))
+        attrs = {"epsilon": draw(EPSILON), "multiplier": draw(M0), "shift": draw(SHIFT)}
+    return x, gain, (bias if with_bias else None), attrs
+
+
+@differential
+def test_rms_norm(data):
+    x, gain, _, attrs = data.draw(norm_case(False))
+    check_node(data, Node.make(OpType.RMS_NORM, [0, 1], 2, attrs), [x, gain])
+
+
+@differential
+def test_layer_norm(data):
+    x, gain, bias, attrs = data.draw(norm_case(True))
+    check_node(data, Node.make(OpType.LAYER_NORM, [0, 1, 2], 3, attrs), [x, gain, bias])
+
+
+@differential
+def test_matmul(data):
+    b, m, k, n = (data.draw(st.integers(1, 4)) for _ in range(4))
+    transpose = data.draw(st.booleans())
+    a, other = data.draw(i8_array((b, m, k))), data.draw(i8_array((b, n, k) if transpose else (b, k, n)))
+    check_node(data, Node.make(OpType.MATMUL, [0, 1], 2, {"transpose_b": transpose}), [a, other])
+
+
+@st.composite
+def attention_case(draw):
+    b, s, kv, group = (draw(st.integers(1, 2)) for _ in range(4))
+    d, keys = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    q, k, v = draw(i8_array((b, s, kv * group, d))), draw(i8_array((b, keys, kv, d))), draw(i8_array((b, keys, kv, d)))
+    positions = draw(i32_array((b, s), elements=st.integers(-1, keys)))
+    mask = draw(i32_array((b, keys), elements=st.sampled_from([0, 1, 1, -7])))
+    causal = draw(st.booleans())
+    if draw(st.booleans()):
+        scales = [draw(st.floats(0.002, 0.1)) for _ in range(4)]
+        attrs = tc.attention_attrs(*scales, head_dim=d, causal=causal)
+        table = tc.exp2_table()
+    else:
+        attrs = {"score_multiplier": draw(M0), "score_shift": draw(SHIFT), "out_multiplier": draw(M0),
+                 "out_shift": draw(SHIFT), "causal": causal}
+        table = draw(i32_array((256,), elements=st.integers(0, SOFTMAX_TABLE_MAX)))
+        table[0] = max(int(table[0]), 1)
+    return [q, k, v, positions, mask, table], attrs
+
+
+@differential
+def test_attention(data):
+    inputs, attrs = data.draw(attention_case())
+    check_node(data, Node.make(OpType.ATTENTION, [0, 1, 2, 3, 4, 5], 6, attrs), inputs)
+
+
+@differential
+def test_rope(data):
+    b, s, h = (data.draw(st.integers(1, 2)) for _ in range(3))
+    d, max_pos = 2 * data.draw(st.integers(1, 4)), data.draw(st.integers(1, 6))
+    frac_bits = data.draw(st.integers(1, 30))
+    if data.draw(st.booleans()):
+        table = tc.rope_table(d, max_pos, data.draw(st.floats(2, 1e6)), min(frac_bits, 24))
+    else:
+        table = data.draw(i32_array((max_pos, d)))
+    x = data.draw(i8_array((b, s, h, d)))
+    positions = data.draw(i32_array((b, s), elements=st.integers(0, max_pos - 1)))
+    attrs = {"frac_bits": frac_bits, "half_split": data.draw(st.booleans())}
+    check_node(data, Node.make(OpType.ROPE, [0, 1, 2], 3, attrs), [x, positions, table])
+
+
+@differential
+def test_lut(data):
+    check_node(data, Node.make(OpType.LUT, [0, 1], 2), [data.draw(i8_array(shape())), data.draw(i8_array((256,)))])
+
+
+@differential
+def test_mul(data):
+    s = data.draw(shape())
+    if data.draw(st.booleans()):
+        attrs = tc.mul_attrs(*(data.draw(st.floats(0.001, 0.5)) for _ in range(3)))
+    else:
+        attrs = {"multiplier": data.draw(M0), "shift": data.draw(SHIFT)}
+    check_node(data, Node.make(OpType.MUL, [0, 1], 2, attrs), [data.draw(i8_array(s)), data.draw(i8_array(s))])
+
+
+@differential
+def test_cache_write(data):
+    b, slots, seq = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 5)), data.draw(st.integers(1, 3))
+    rest = data.draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3))
+    dtype = data.draw(st.sampled_from([np.int8, np.int32]))
+    cache, new = data.draw(hnp.arrays(dtype, (b, slots, *rest))), data.draw(hnp.arrays(dtype, (b, seq, *rest)))
+    positions = data.draw(i32_array((b, seq), elements=st.integers(0, slots - 1)))  # repeats included
+    check_node(data, Node.make(OpType.CACHE_WRITE, [0, 1, 2], 3), [cache, new, positions])
+
+
+@pytest.mark.parametrize("op, inputs", [
+    (OpType.GATHER, [np.zeros((4, 2), np.int8), np.array([1, 4], np.int32)]),
+    (OpType.GATHER, [np.zeros((4, 2), np.int8), np.array([-1], np.int32)]),
+    (OpType.ROPE, [np.zeros((1, 1, 1, 2), np.int8), np.array([[3]], np.int32), np.zeros((3, 2), np.int32)]),
+    (OpType.CACHE_WRITE, [np.zeros((1, 3, 2), np.int8), np.zeros((1, 1, 2), np.int8), np.array([[3]], np.int32)]),
+    (OpType.ATTENTION, [np.zeros((1, 1, 1, 2), np.int8), np.zeros((1, 2, 1, 2), np.int8),
+                        np.zeros((1, 2, 1, 2), np.int8), np.zeros((1, 1), np.int32), np.ones((1, 2), np.int32),
+                        np.zeros(256, np.int32)]),
+], ids=["gather-high", "gather-negative", "rope", "cache_write", "attention-table"])
+def test_out_of_range_ids_positions_and_tables_fail_both_ways(op, inputs):
+    """The native path raises OpError and the kernel exits with code 16, for every tile."""
+    attrs = {OpType.ATTENTION: {"score_multiplier": 0, "score_shift": 0, "out_multiplier": 0, "out_shift": 0}}
+    node = Node.make(op, list(range(len(inputs))), len(inputs), attrs.get(op, {}))
+    with pytest.raises(OpError):
+        ops.evaluate(node.op, inputs, node.attrs)
+    with pytest.raises(vmrun.VMRunError, match="code 16"):
+        vmrun.run_node(node, inputs, 0, 1)
+
+
+def _random_inputs(op: OpType, rng: np.random.Generator, fill: str) -> tuple[Node, list[np.ndarray]]:
+    """A fixed shape per op; the values are random, all zeros, all minimal or all maximal (`fill`)."""
+    def i8(*s):
+        if fill == "random":
+            return rng.integers(-128, 128, s, dtype=np.int8)
+        return np.full(s, {"zero": 0, "min": -128, "max": 127}[fill], dtype=np.int8)
+
+    def i32(*s, low=quant.INT32_MIN, high=quant.INT32_MAX):
+        return rng.integers(low, high, s, dtype=np.int32, endpoint=True)
+
+    m0, shift = quant.quantize_multiplier(0.013)
+    if op is OpType.GATHER:
+        return Node.make(op, [0, 1], 2), [i8(7, 5), i32(4, low=0, high=6)]
+    if op is OpType.RMS_NORM:
+        return Node.make(op, [0, 1], 2, {"epsilon": 3, "multiplier": m0, "shift": shift}), [i8(3, 16), i32(16)]
+    if op is OpType.LAYER_NORM:
+        return (Node.make(op, [0, 1, 2], 3, {"epsilon": 3, "multiplier": m0, "shift": shift}),
+                [i8(3, 16), i32(16), i32(16)])
+    if op is OpType.MATMUL:
+        return Node.make(op, [0, 1], 2, {"transpose_b": True}), [i8(2, 3, 7), i8(2, 4, 7)]
+    if op is OpType.ATTENTION:
+        attrs = tc.attention_attrs(0.02, 0.03, 0.05, 0.01, 8, causal=True)
+        return (Node.make(op, [0, 1, 2, 3, 4, 5], 6, attrs),
+                [i8(1, 2, 4, 8), i8(1, 6, 2, 8), i8(1, 6, 2, 8), i32(1, 2, low=-1, high=6),
+                 i32(1, 6, low=0, high=1), tc.exp2_table()])
+    if op is OpType.ROPE:
+        return (Node.make(op, [0, 1, 2], 3, {"frac_bits": 12, "half_split": True}),
+                [i8(1, 3, 2, 8), i32(1, 3, low=0, high=9), i32(10, 8)])
+    if op is OpType.LUT:
+        return Node.make(op, [0, 1], 2), [i8(5, 7), i8(256)]
+    if op is OpType.MUL:
+        return Node.make(op, [0, 1], 2, {"multiplier": m0, "shift": shift - 6}), [i8(5, 7), i8(5, 7)]
+    assert op is OpType.CACHE_WRITE
+    return Node.make(op, [0, 1, 2], 3), [i8(1, 6, 2, 3), i8(1, 2, 2, 3), i32(1, 2, low=0, high=5)]
+
+
+TRANSFORMER_OPS = [OpType.GATHER, OpType.RMS_NORM, OpType.LAYER_NORM, OpType.MATMUL, OpType.ATTENTION, OpType.ROPE,
+                   OpType.LUT, OpType.MUL, OpType.CACHE_WRITE]
+
+
+@pytest.mark.parametrize("op", TRANSFORMER_OPS, ids=lambda op: op.value)
+def test_step_count_does_not_depend_on_the_data(op):
+    """Same shapes and attributes, different values (random draws and constant extremes): the whole node and a
+    tile take the same number of VM steps each time (docs/ops.md "Step counts")."""
+    rng = np.random.default_rng(5)
+    whole, tile = set(), set()
+    for fill in ["random"] * 4 + ["zero", "min", "max"]:
+        node, inputs = _random_inputs(op, rng, fill)
+        expected = ops.evaluate(node.op, inputs, node.attrs)
+        run = vmrun.run_node(node, inputs)
+        assert np.array_equal(run.output, expected)
+        whole.add(run.steps)
+        tile.add(vmrun.run_node(node, inputs, 3, expected.size - 2).steps)
+    assert len(whole) == 1 and len(tile) == 1, f"{op.value}: steps vary with the data: {whole}, {tile}"
+
+
 def _fixed_cases() -> dict[OpType, tuple[Node, list[np.ndarray]]]:
     rng = np.random.default_rng(11)
 
@@ -239,6 +430,7 @@ def _fixed_cases() -> dict[OpType, tuple[Node, list[np.ndarray]]]:
                             [rng.integers(-5000, 5000, (2, 2, 3), dtype=np.int32)]),
         OpType.SOFTMAX: (Node.make("Softmax", [0, 1], 2), [r8(2, 7), softmax_exp_table(0.07)]),
         OpType.ARGMAX: (Node.make("ArgMax", [0], 1), [rng.integers(-3, 3, (4, 5), dtype=np.int8)]),
+        **{op: _random_inputs(op, rng, "random") for op in TRANSFORMER_OPS},
     }
 
 

@@ -33,6 +33,7 @@ from opml.chain.bindings import SubmissionStatus
 from opml.game.types import Phase, Role
 from opml.levels.commitments import EMPTY_TENSOR, ModelCommitment, commit_model, tensor_commitment
 from opml.levels.faults import WrongOutput, corrupt_element
+from opml.levels.lies import LyingRequestLevel
 from opml.levels.request_level import RequestLevel
 from opml.ml.onnx_import import quantize_onnx
 from opml.ml.ops import OpType
@@ -163,6 +164,6 @@ def test_a_lie_in_a_node_of_each_op_is_decided_by_one_mips_step(stack, honest, o
     rng = random.Random(f"{MODEL_SEED}:{op.value}:{liar_role.name}")
     fault = _lie_in(honest, op, rng)
     why = f"{fault} ({op.value}) by the {liar_role.name.lower()}"
-    liar = RequestLevel(honest.commitment, honest.input_value, frozenset({fault}))
+    liar = LyingRequestLevel(honest.commitment, honest.input_value, {fault})
     played = _dispute(stack, liar, honest) if liar_role is Role.SUBMITTER else _dispute(stack, honest, liar)
     _assert_decided_by_one_step(stack, played, honest, liar, fault, liar_role, why)

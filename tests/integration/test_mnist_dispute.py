@@ -42,6 +42,7 @@ from opml.chain.tx import TxSender
 from opml.game.types import Phase, Role, Step
 from opml.levels.commitments import ModelCommitment, tensor_commitment
 from opml.levels.faults import Fault, ForgeGraphLink, ForgeInput, ForgeOutput, ForgeTileLink, WrongOutput
+from opml.levels.lies import LyingRequestLevel
 from opml.levels.request_level import RequestLevel
 from opml.levels.scenarios import FAULT_KINDS, draw_fault
 from opml.levels.tiling import plan_model
@@ -255,7 +256,7 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_the_liar_loses_its_bond(stack, commitment, honest, digit, case: str, liar: Role) -> None:
     fault = CASES[case]
-    lying = RequestLevel(commitment, digit, frozenset({fault}))
+    lying = LyingRequestLevel(commitment, digit, {fault})
     why = f"{case} by the {liar.name.lower()}"
     before = _holdings(stack)
     played = _dispute(stack, lying, honest) if liar is Role.SUBMITTER else _dispute(stack, honest, lying)
@@ -288,7 +289,7 @@ def test_randomized_disputes_the_honest_side_wins(stack, commitment, honest, dig
     liar = rng.choice([Role.SUBMITTER, Role.CHALLENGER])
     why = f"OPML_DISPUTE_SEED={SEED} dispute {index}: {kind} {fault} by the {liar.name.lower()}"
     print(why)
-    lying = RequestLevel(commitment, digit, frozenset({fault}))
+    lying = LyingRequestLevel(commitment, digit, {fault})
     before = _holdings(stack)
     played = _dispute(stack, lying, honest) if liar is Role.SUBMITTER else _dispute(stack, honest, lying)
     _check_outcome(stack, played, commitment, honest, fault, liar, False, why)
@@ -303,7 +304,7 @@ def test_node_driver_plays_a_dispute_on_the_deployed_ml_stack(w3, contracts_buil
     model_id = stack.register(commitment)
     errors = stack.bindings.errors()
     requester, submitter, challenger = (TxSender(w3, DEV_PRIVATE_KEYS[i], errors) for i in (1, 2, 3))
-    liar = RequestLevel(commitment, digit, frozenset({WrongOutput(7, 4, vm_step=None)}))
+    liar = LyingRequestLevel(commitment, digit, {WrongOutput(7, 4, vm_step=None)})
     c = stack.bindings.coordinator
     credits_before = {sender.address: c.balance_of(sender.address) for sender in (submitter, challenger)}
     burn_before = w3.eth.get_balance(BURN_ADDRESS)

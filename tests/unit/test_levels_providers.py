@@ -15,6 +15,7 @@ from opml.hashing import keccak
 from opml.levels.commitments import EMPTY_TENSOR, tensor_commitment
 from opml.levels.faults import FaultError, ForgeGraphLink, ForgeOutput, ForgeTileLink, WrongOutput, \
     believed_values, corrupt_element
+from opml.levels.lies import LyingRequestLevel
 from opml.levels.links import LinkError
 from opml.levels.request_level import RequestLevel, input_from_bytes
 from opml.ml import executor
@@ -30,7 +31,7 @@ def honest() -> RequestLevel:
 
 
 def _liar(*faults) -> RequestLevel:  # noqa: ANN002
-    return RequestLevel(tiny_commitment(), tiny_image(), frozenset(faults))
+    return LyingRequestLevel(tiny_commitment(), tiny_image(), faults)
 
 
 def _first_difference(a: TraceProvider, b: TraceProvider) -> int | None:

@@ -26,6 +26,7 @@ from opml.game.types import Role
 from opml.levels.cli import logs_to_stderr
 from opml.levels.commitments import ModelCommitment, commit_model
 from opml.levels.faults import Fault
+from opml.levels.lies import LyingRequestLevel
 from opml.levels.request_level import RequestLevel
 from opml.levels.scenarios import draw_fault
 from opml.ml.accuracy import as_float_input
@@ -80,7 +81,7 @@ class DemoRun:
 def run_dispute(request: MnistRequest, fault: Fault, liar: Role) -> DisputeOutcome:
     """The dispute on a fresh Anvil (stopped afterwards): the liar's providers against fresh honest ones."""
     honest = RequestLevel(request.commitment, request.digit)
-    lying = RequestLevel(request.commitment, request.digit, frozenset({fault}))
+    lying = LyingRequestLevel(request.commitment, request.digit, {fault})
     submitter, challenger = (lying, honest) if liar is Role.SUBMITTER else (honest, lying)
     with Anvil() as node:  # started first: without a chain, nothing else is worth doing
         ensure_built()

@@ -6,7 +6,7 @@
 - constantsRoot: the slot tree with only the constants filled in (S_0 is it with the input placed);
 - node leaf: keccak256(abi.encode(NodeDef)); nodesRoot over the node leaves (zero padded);
 - graphRoot = keccak256(abi.encode(nodesRoot, nodeCount, slotDepth, inputSlot, outputSlot));
-- kernelSetRoot: depth-4 tree over the kernel code roots, leaf `op_id` (zero where no op);
+- kernelSetRoot: depth-KERNEL_SET_DEPTH (5) tree over the kernel code roots, leaf `op_id` (zero where no op);
 - anchor = keccak256(abi.encode(graphRoot, constantsRoot, kernelSetRoot, inputCommitment)) (docs/game.md).
 """
 
@@ -27,6 +27,7 @@ from opml.merkle import depth_for, merkle_proof, merkle_root
 from opml.ml.model import Model
 from opml.ml.ops import OPS, OpType
 from opml.ml.vmparams import attribute_words
+from opml.progress import track
 from opml.vm import layout
 from opml.vm.memory import region_root_of_bytes
 
@@ -34,7 +35,7 @@ from .tiling import DEFAULT_HEADROOM, DEFAULT_MAX_TILES, NodePlan, plan_model
 
 TENSOR_LOG2 = layout.OUTPUT.log2_size  # every tensor region is 2^28 bytes; its root is a level-23 node
 EMPTY_TENSOR = EMPTY_REGION
-KERNEL_SET_DEPTH = 4
+KERNEL_SET_DEPTH = 5  # 2^5 = 32 op kernels at most (ml.ops.OpType)
 OP_IDS: dict[OpType, int] = {op: i for i, op in enumerate(OpType)}  # the leaf of each op's kernel
 NODE_TYPE = "(uint256,uint256[],uint256,bytes32,uint256,uint256,uint256)"
 
@@ -139,7 +140,8 @@ class ModelCommitment:
 
     @cached_property
     def constant_commitments(self) -> dict[int, bytes]:
-        return {slot: tensor_commitment(data) for slot, data in self.model.constants.items()}
+        constants = track(list(self.model.constants.items()), f"commitments of {self.model.name}'s constants")
+        return {slot: tensor_commitment(data) for slot, data in constants}
 
     @cached_property
     def nodes(self) -> tuple[NodeDef, ...]:

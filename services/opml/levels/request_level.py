@@ -1,5 +1,8 @@
 """The request level: one transition from the request's anchor (S_0) to the output commitment (S_1), opened
 into the graph level (proof: RequestGraphProof). `submission()` is what a submitter posts for it.
+
+`RequestLevel` is the honest party: the request's input and every tensor as the native executor computes them. A
+lying party is built around it from outside (`opml.levels.lies`).
 """
 
 from __future__ import annotations
@@ -7,35 +10,37 @@ from __future__ import annotations
 import numpy as np
 
 from opml.game.trace import NotLastLevel, StepWitness, TraceProvider, check_root_index, check_transition
+from opml.ml import executor
 from opml.ml.errors import InputError
 from opml.ml.tensor import DTYPES
 
 from .commitments import ModelCommitment, tensor_commitment
-from .faults import Fault, ForgeOutput, believed_input, believed_values, corrupt_element
 from .graph_level import GraphLevel
 from .links import RequestGraphProof
 
 
 class RequestLevel(TraceProvider):
-    """One party's view of a request on a committed model: honest without faults."""
+    """One party's view of a request on a committed model (honest; `opml.levels.lies` builds the liars)."""
 
     is_last_level = False
     length = 1
 
-    def __init__(self, commitment: ModelCommitment, input_value: np.ndarray,
-                 faults: frozenset[Fault] = frozenset()) -> None:
+    def __init__(self, commitment: ModelCommitment, input_value: np.ndarray) -> None:
         self.commitment = commitment
         self.input_value = _checked_input(commitment, input_value)  # the request's input
-        self.faults = frozenset(faults)
-        believed = believed_input(self.input_value, self.faults)
-        self.input_commitment = tensor_commitment(believed)
-        self.graph = GraphLevel(commitment, believed_values(commitment.model, believed, self.faults), self.faults)
+        computed_on, self.graph = self._compute(self.input_value)
+        self.input_commitment = tensor_commitment(computed_on)
+
+    def _compute(self, input_value: np.ndarray) -> tuple[np.ndarray, GraphLevel]:
+        """(the input this party computes on, its graph level): the request's input and every tensor as the
+        native executor computes them."""
+        values = executor.run(self.commitment.model, [input_value]).values
+        return input_value, GraphLevel(self.commitment, values)
 
     @property
     def output(self) -> np.ndarray:
         """The output tensor this party would submit."""
-        out = self.graph.values[self.commitment.output_slot]
-        return corrupt_element(out, 0, 1) if ForgeOutput() in self.faults else out
+        return self.graph.values[self.commitment.output_slot]
 
     def submission(self) -> tuple[bytes, bytes]:
         """(output bytes, traceCommitment): the arguments of `Coordinator.submit`."""

@@ -30,7 +30,7 @@ def _check_m0(*values: int) -> None:
 
 
 class NoAttrs(Attrs):
-    """Ops without attributes: FullyConnected, ReLU, GlobalAvgPool, Softmax."""
+    """Ops without attributes: FullyConnected, ReLU, GlobalAvgPool, Softmax, Gather, Lut, CacheWrite."""
 
 
 class Conv2DAttrs(Attrs):
@@ -104,3 +104,60 @@ class ArgMaxAttrs(Attrs):
     """ArgMax over the last axis; keepdims keeps it as a dimension of size 1."""
 
     keepdims: StrictBool = False
+
+
+class NormAttrs(Attrs):
+    """RMSNorm / LayerNorm: `epsilon` is added to the row's integer variance sum (docs/ops.md); the output
+    multiplier (M0, shift) maps the normalized-times-gain value onto the int8 output scale."""
+
+    epsilon: Annotated[StrictInt, Field(ge=1, le=1 << 44)] = 1
+    multiplier: Multiplier
+    shift: Shift
+
+    @model_validator(mode="after")
+    def _multiplier(self) -> "NormAttrs":
+        _check_m0(self.multiplier)
+        return self
+
+
+class MatMulAttrs(Attrs):
+    """Batched int8 × int8 → int32 matmul of two activations; transpose_b: b is [B, N, K] instead of [B, K, N]."""
+
+    transpose_b: StrictBool = False
+
+
+class AttentionAttrs(Attrs):
+    """Fused attention. score (M0, shift) ≈ S_q·S_k / (sqrt(head_dim) · ln 2) · 256 turns score differences into
+    1/256 steps of log2; out (M0, shift) ≈ S_v / (2^15 · S_out). causal: key t is visible to a query at position
+    p only when t <= p."""
+
+    score_multiplier: Multiplier
+    score_shift: Shift
+    out_multiplier: Multiplier
+    out_shift: Shift
+    causal: StrictBool = False
+
+    @model_validator(mode="after")
+    def _multipliers(self) -> "AttentionAttrs":
+        _check_m0(self.score_multiplier, self.out_multiplier)
+        return self
+
+
+class RoPEAttrs(Attrs):
+    """Rotary position embedding. frac_bits: the cos/sin table's fixed-point fraction bits. half_split: rotate
+    the pairs (i, i + head_dim/2) (NeoX / Hugging Face layout) instead of (2i, 2i + 1) (GGUF llama layout)."""
+
+    frac_bits: Annotated[StrictInt, Field(ge=1, le=30)] = 14
+    half_split: StrictBool = False
+
+
+class MulAttrs(Attrs):
+    """Elementwise product: out = sat8(MBQM(a·b, M0, shift)); M0, shift ≈ S_a·S_b / S_out."""
+
+    multiplier: Multiplier
+    shift: Shift
+
+    @model_validator(mode="after")
+    def _multiplier(self) -> "MulAttrs":
+        _check_m0(self.multiplier)
+        return self

@@ -1,27 +1,34 @@
 """Activation ranges for post-training quantization: run the float ONNX graph on calibration inputs.
 
-`activation_ranges(model, images)` runs onnxruntime with every intermediate tensor exposed as a graph output and
+`activation_ranges(model, inputs)` runs onnxruntime with every intermediate tensor exposed as a graph output and
 returns, per float tensor name, the magnitude r that its int8 scale covers (scale = r / 127):
 
 - "maxabs":     r = max |x| over all calibration values;
 - "percentile": r = the given percentile of |x| (clips rare outliers; never above max |x|).
 
 The float graph is the reference the quantized model's accuracy is measured against (`run_float`).
+
+Inputs are one batch-first float array for a one-input model, or, for a model with several inputs (an
+encoder's input_ids, attention_mask, …), a mapping from each input name to its batch-first array.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Literal
+from collections.abc import Iterator, Mapping
+from typing import Literal, Union
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 
+from opml.progress import track
+
 from .errors import MLError
 
 Method = Literal["maxabs", "percentile"]
+Inputs = Union[np.ndarray, Mapping[str, np.ndarray]]
 _BATCH = 256
+_ORT_TYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32}
 
 
 class CalibrationError(MLError, ValueError):
@@ -61,7 +68,7 @@ def _with_all_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
 def _input_meta(session: ort.InferenceSession) -> tuple[str, list]:
     inputs = session.get_inputs()
     if len(inputs) != 1:
-        raise CalibrationError(f"the model has {len(inputs)} inputs; calibration supports exactly one")
+        raise CalibrationError(f"the model has {len(inputs)} inputs; give one array per input name")
     return inputs[0].name, list(inputs[0].shape)
 
 
@@ -79,26 +86,64 @@ def _batches(images: np.ndarray, shape: list) -> Iterator[np.ndarray]:
         yield data[start : start + step]
 
 
-def run_float(model: onnx.ModelProto, images: np.ndarray) -> np.ndarray:
+def _named_batches(session: ort.InferenceSession, inputs: Mapping[str, np.ndarray]) -> Iterator[dict]:
+    """Batches of a several-input model's arrays (one per input name, the same number of items each)."""
+    metas = session.get_inputs()
+    missing = [m.name for m in metas if m.name not in inputs]
+    if missing:
+        raise CalibrationError(f"no calibration array for the model inputs {missing} (given: {sorted(inputs)})")
+    arrays = {}
+    for meta in metas:
+        array = np.asarray(inputs[meta.name])
+        if meta.type not in _ORT_TYPES or array.ndim != len(meta.shape) or len(array) == 0:
+            raise CalibrationError(f"calibration array {meta.name!r} {list(array.shape)} does not fit the model "
+                                   f"input {meta.type}{list(meta.shape)}")
+        arrays[meta.name] = np.ascontiguousarray(array.astype(_ORT_TYPES[meta.type]))
+    counts = {len(a) for a in arrays.values()}
+    if len(counts) != 1:
+        raise CalibrationError(f"calibration arrays hold different numbers of items: "
+                               f"{ {k: len(a) for k, a in arrays.items()} }")
+    (count,) = counts
+    for start in range(0, count, _BATCH):
+        yield {name: a[start : start + _BATCH] for name, a in arrays.items()}
+
+
+def _feed_batches(session: ort.InferenceSession, inputs: Inputs) -> Iterator[dict]:
+    if isinstance(inputs, Mapping):
+        yield from _named_batches(session, inputs)
+        return
+    name, shape = _input_meta(session)
+    for batch in _batches(np.asarray(inputs), shape):
+        yield {name: batch}
+
+
+def probe_feeds(model: onnx.ModelProto, inputs: Inputs) -> dict[str, np.ndarray]:
+    """The first calibration item of every input, with a batch axis of 1 (the shapes an import fixes)."""
+    batch = next(_feed_batches(_session(model), inputs))
+    return {name: value[:1] for name, value in batch.items()}
+
+
+def run_float(model: onnx.ModelProto, images: Inputs) -> np.ndarray:
     """The float graph's first output on every item of `images` (concatenated over the batch axis)."""
     session = _session(model)
-    name, shape = _input_meta(session)
-    return np.concatenate([session.run(None, {name: batch})[0] for batch in _batches(images, shape)])
+    return np.concatenate([session.run(None, feeds)[0] for feeds in _feed_batches(session, images)])
 
 
 def activation_ranges(
-    model: onnx.ModelProto, images: np.ndarray, method: Method = "maxabs", percentile: float = 99.99
+    model: onnx.ModelProto, images: Inputs, method: Method = "maxabs", percentile: float = 99.99
 ) -> dict[str, float]:
-    """Per tensor name (graph input and every node output): the magnitude its int8 scale must cover."""
+    """Per tensor name (float graph inputs and every float node output): the magnitude its int8 scale must
+    cover."""
     if method not in ("maxabs", "percentile"):
         raise CalibrationError(f"unknown calibration method {method!r} (maxabs or percentile)")
     session = _session(_with_all_outputs(model))
-    name, shape = _input_meta(session)
+    floats = [i.name for i in session.get_inputs() if i.type == "tensor(float)"]
     names = [o.name for o in session.get_outputs()]
-    magnitudes: dict[str, list[np.ndarray]] = {n: [] for n in [name, *names]}
-    for batch in _batches(images, shape):
-        magnitudes[name].append(np.abs(batch).ravel())
-        for out_name, value in zip(names, session.run(names, {name: batch})):
+    magnitudes: dict[str, list[np.ndarray]] = {n: [] for n in [*floats, *names]}
+    for feeds in track(list(_feed_batches(session, images)), "calibration batches"):
+        for name in floats:
+            magnitudes[name].append(np.abs(feeds[name]).ravel())
+        for out_name, value in zip(names, session.run(names, feeds)):
             magnitudes[out_name].append(np.abs(np.asarray(value, dtype=np.float64)).ravel())
     ranges = {}
     for tensor, parts in magnitudes.items():

@@ -7,6 +7,10 @@ Array files: .npy, .npz (KEY names the array; default: the only one), .json (a n
 (8-bit grey or RGB(A), read as uint8 grey pixels).
 uint8 arrays are pixels (→ pixel/255); int8 arrays given to `run` are already the model's quantized input;
 anything else is a float input. A test file is an .npz with (x, y) or (test_x, test_y).
+
+Encoders (ONNX graphs whose inputs are integer token tensors: input_ids, attention_mask, …) take an .npz holding
+one integer array per input name, batch first ([N, S]) for `import --calibration`, one sequence ([S], or [N, S]
+with --index) for `run`; `run` prints the pooled embedding or the classifier output (docs/encoders.md).
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from ..hashing import keccak
 from ..kernels import KernelNotFoundError
 from . import executor
 from .accuracy import accuracy, as_float_input, predict_float, predict_int8
+from .encoder_input import is_encoder, pack_tokens, token_rows
 from .errors import MLError
-from .onnx_import import import_onnx, read_onnx
+from .onnx_graph import collect_constants, token_inputs
+from .onnx_import import quantize_onnx, read_onnx
 from .png import read_png
 from .scales import QuantizedModel
 
@@ -39,13 +45,23 @@ class ArrayFileError(MLError, ValueError):
     """An input/calibration/test file that cannot be read as the expected array(s)."""
 
 
+# Importers for other model formats, by file suffix: a higher layer registers one (e.g. ".gguf" from opml.llm)
+# so that `opml model import` stays one command. Each takes the parsed arguments and returns the exit status.
+IMPORTERS: dict[str, object] = {}
+
+
+def register_importer(suffix: str, command) -> None:
+    IMPORTERS[suffix] = command
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser("model", help="import ONNX models and run quantized integer models")
     commands = parser.add_subparsers(dest="model_command", required=True)
 
-    imp = commands.add_parser("import", help="ONNX → quantized integer model (post-training quantization)")
-    imp.add_argument("onnx", type=Path, help="float ONNX model")
-    imp.add_argument("--calibration", required=True, help="calibration inputs FILE[:KEY] (batch first)")
+    imp = commands.add_parser("import", help="ONNX (or GGUF) → quantized integer model (post-training quantization)")
+    imp.add_argument("onnx", type=Path, help="float ONNX model (or a llama GGUF file, see docs/llm.md)")
+    imp.add_argument("--calibration", help="calibration inputs FILE[:KEY] (batch first; required for ONNX); "
+                                           "for GGUF a UTF-8 text file")
     imp.add_argument("-o", "--output", type=Path, required=True, help="model file to write (.opml)")
     imp.add_argument("--test", type=Path, help="labelled test set (.npz): print float vs int8 accuracy")
     imp.add_argument("--method", choices=("maxabs", "percentile"), default="maxabs", help="activation ranges")
@@ -155,6 +171,28 @@ def read_array(spec: str) -> np.ndarray:
             raise ArrayFileError(f"cannot read {path}:{key}: {exc}") from None
 
 
+def read_named_arrays(spec: str, names: list[str]) -> dict[str, np.ndarray]:
+    """The integer arrays named `names` in the .npz file `spec` (an encoder's token inputs)."""
+    path = Path(spec)
+    if path.suffix != ".npz":
+        raise ArrayFileError(f"{path}: an encoder's inputs come in an .npz holding the arrays {names}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [n for n in names if n not in data.files]
+            if missing:
+                raise ArrayFileError(f"{path} has no arrays {missing} (it holds {data.files}); the encoder takes "
+                                     f"{names}")
+            arrays = {n: _numeric(data[n], f"{path}:{n}") for n in names}
+    except OSError as exc:
+        raise ArrayFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ArrayFileError(f"cannot read {path}: {exc}") from None
+    for name, array in arrays.items():
+        if not np.issubdtype(array.dtype, np.integer):
+            raise ArrayFileError(f"{path}:{name} holds {array.dtype} values; token inputs are integers")
+    return arrays
+
+
 def read_test_set(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -181,12 +219,24 @@ def _finite(x: np.ndarray, name: str) -> np.ndarray:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Every input file is read and checked before anything is imported or written."""
-    calibration = _finite(as_float_input(read_array(args.calibration)), f"calibration {args.calibration}")
+    if args.onnx.suffix in IMPORTERS:
+        return IMPORTERS[args.onnx.suffix](args)
+    if args.calibration is None:
+        raise ArrayFileError("--calibration FILE[:KEY] is required to import an ONNX model")
+    onnx_model = read_onnx(args.onnx)
+    tokens = token_inputs(onnx_model, collect_constants(onnx_model))
+    if tokens is None:
+        calibration = _finite(as_float_input(read_array(args.calibration)), f"calibration {args.calibration}")
+    else:
+        calibration = read_named_arrays(args.calibration, tokens)
+        if args.test:
+            raise ArrayFileError("--test (classification accuracy) is for image models, not encoders")
     test_set = read_test_set(args.test) if args.test else None
     if not args.output.parent.is_dir():
         raise ArrayFileError(f"cannot write {args.output}: no directory {args.output.parent}")
     started = time.perf_counter()
-    quantized = import_onnx(args.onnx, calibration, method=args.method, percentile=args.percentile)
+    quantized = quantize_onnx(onnx_model, calibration, name=args.onnx.stem, method=args.method,
+                              percentile=args.percentile)
     try:
         quantized.save(args.output)
     except OSError as exc:
@@ -194,9 +244,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     model = quantized.model
     print(f"imported {args.onnx} → {args.output}: {len(model.nodes)} nodes, {len(model.tensors)} tensors, "
           f"{sum(c.nbytes for c in model.constants.values())} constant bytes "
-          f"({time.perf_counter() - started:.2f} s, {len(calibration)} calibration inputs, {args.method})")
+          f"({time.perf_counter() - started:.2f} s, {_items(calibration)} calibration inputs, {args.method})")
     out_scale = "none (index output)" if quantized.output_scale is None else f"{quantized.output_scale:.6g}"
-    print(f"input scale {quantized.input_scale:.6g}, output scale {out_scale}")
+    if is_encoder(model):
+        spec = model.tensors[model.inputs[0]]
+        print(f"input {spec.name} {spec.type} (rows: {', '.join(token_rows(model))}), output scale {out_scale}")
+    else:
+        print(f"input scale {quantized.input_scale:.6g}, output scale {out_scale}")
     if test_set is not None:
         x, y = test_set
         fp32 = accuracy(predict_float(read_onnx(args.onnx), x), y)
@@ -206,7 +260,24 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _items(calibration) -> int:
+    return len(next(iter(calibration.values()))) if isinstance(calibration, dict) else len(calibration)
+
+
 # -- run ----------------------------------------------------------------------------------------------------
+
+
+def encoder_input(quantized: QuantizedModel, spec: str, index: int | None) -> np.ndarray:
+    """The packed int32 token input of an encoder from an .npz of per-input sequences (item `index` of a batch)."""
+    arrays = read_named_arrays(spec, token_rows(quantized.model))
+    if index is not None:
+        for name, array in arrays.items():
+            if array.ndim != 2 or not 0 <= index < len(array):
+                count = len(array) if array.ndim == 2 else 0
+                raise ArrayFileError(f"--index {index} is outside the {count} sequences of {name}")
+        arrays = {name: array[index] for name, array in arrays.items()}
+    return pack_tokens(quantized.model, arrays)
+
 
 
 def model_input(quantized: QuantizedModel, raw: np.ndarray, index: int | None) -> np.ndarray:
@@ -257,7 +328,10 @@ def vm_check(quantized: QuantizedModel, trace: executor.Trace) -> bool:
 
 def cmd_run(args: argparse.Namespace) -> int:
     quantized = QuantizedModel.load(args.model)
-    x = model_input(quantized, read_array(args.input), args.index)
+    if is_encoder(quantized.model):
+        x = encoder_input(quantized, args.input, args.index)
+    else:
+        x = model_input(quantized, read_array(args.input), args.index)
     trace = executor.run(quantized.model, x)
     output = trace.result[0]
     if args.trace:

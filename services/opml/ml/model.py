@@ -14,7 +14,7 @@ import numpy as np
 from . import attrs as A
 from .errors import ModelError, OpError
 from .ops import OPS, OpType, infer, op_type, parse_attrs
-from .reference import check_softmax_table
+from .reference import check_exp2_table, check_softmax_table
 from .tensor import DTYPES, MAX_RANK, MAX_TENSOR_BYTES, TensorType
 
 FORMAT_VERSION = 1
@@ -121,10 +121,13 @@ def _check_constants(model: Model) -> None:
             _fail(f"model input {model.describe(slot)} is a constant")
 
 
-def _check_softmax_table(model: Model, slot: int) -> None:
+_TABLES = {OpType.SOFTMAX: (1, check_softmax_table), OpType.ATTENTION: (5, check_exp2_table)}  # input, check
+
+
+def _check_table(model: Model, op: OpType, slot: int) -> None:
     if slot not in model.constants:
-        raise OpError(f"the Softmax table {model.describe(slot)} must be a constant")
-    check_softmax_table(model.constants[slot])
+        raise OpError(f"the {op.value} table {model.describe(slot)} must be a constant")
+    _TABLES[op][1](model.constants[slot])
 
 
 def _check_node(model: Model, index: int, node: Node, available: set[int]) -> None:
@@ -141,8 +144,8 @@ def _check_node(model: Model, index: int, node: Node, available: set[int]) -> No
         _fail(f"{where}: attributes are {type(node.attrs).__name__}, the op takes {OPS[node.op].attrs.__name__}")
     try:
         inferred = infer(node.op, [model.tensor_type(s) for s in node.inputs], node.attrs)
-        if node.op is OpType.SOFTMAX:
-            _check_softmax_table(model, node.inputs[1])
+        if node.op in _TABLES:
+            _check_table(model, node.op, node.inputs[_TABLES[node.op][0]])
     except OpError as exc:
         raise ModelError(f"{where}: {exc}") from None
     declared = model.tensor_type(node.output)

@@ -37,6 +37,17 @@ def attr(node: onnx.NodeProto, name: str, default=None):
     return default
 
 
+def set_nodes(graph: onnx.GraphProto, nodes: list[onnx.NodeProto]) -> None:
+    """Replace the graph's nodes by (copies of) `nodes`."""
+    copies = []
+    for node in nodes:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(node)
+        copies.append(copy)
+    del graph.node[:]
+    graph.node.extend(copies)
+
+
 def node_label(node: onnx.NodeProto, index: int) -> str:
     """'Conv node "name"' (or '#index' for an unnamed node), for error messages."""
     return f"{node.op_type} node {node.name or f'#{index}'!r}"
@@ -94,6 +105,9 @@ class Graph:
     consts: dict[str, np.ndarray] = field(default_factory=dict)
     consumers: dict[str, list[int]] = field(default_factory=dict)
     fused: set[int] = field(default_factory=set)
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    reshaped: dict[tuple, int] = field(default_factory=dict)
+    shared: dict[tuple, int] = field(default_factory=dict)
 
     def const(self, name: str, where: str) -> np.ndarray:
         if name not in self.consts:
@@ -143,3 +157,24 @@ def graph_input(model: onnx.ModelProto, consts: dict) -> tuple[str, tuple[int, .
     if not shape or any(d is None for d in shape[1:]) or shape[0] not in (None, 1):
         raise OnnxImportError(f"input {inputs[0].name!r} must have shape [batch or 1, fixed dims...], got {shape}")
     return inputs[0].name, (1, *shape[1:])
+
+
+TOKEN_TYPES = (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
+
+
+def token_inputs(model: onnx.ModelProto, consts: dict) -> list[str] | None:
+    """The names of the graph's inputs if they are all integer [batch, sequence] token tensors (an encoder's
+    input_ids, attention_mask, token_type_ids, …), None if no input is an integer tensor."""
+    inputs = [i for i in model.graph.input if i.name not in consts]
+    integer = [i for i in inputs if i.type.tensor_type.elem_type in TOKEN_TYPES]
+    if not integer:
+        return None
+    if len(integer) != len(inputs):
+        raise OnnxImportError(f"the graph mixes integer inputs {[i.name for i in integer]} with other inputs; "
+                              f"an encoder's inputs must all be integer token tensors")
+    for value in integer:
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) != 2 or (dims[0].HasField("dim_value") and dims[0].dim_value != 1):
+            shape = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims]
+            raise OnnxImportError(f"token input {value.name!r} must have shape [batch or 1, sequence], got {shape}")
+    return [i.name for i in integer]

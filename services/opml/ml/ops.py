@@ -3,7 +3,7 @@
 Adding an op touches: this table, attrs.py, shapes.py, reference.py, kernels/src/<kernel>.c, vmparams.py and
 docs/ops.md. An op's id is its position in `OpType` (`opml.levels.commitments.OP_IDS`: the leaf of its kernel in
 the kernel set root, the `opId` of node leaves and of `ModelRegistry.registerKernel`), so a new op goes at the end
-of the enum: reordering it changes every committed model's roots. The kernel set holds 16 ops (KERNEL_SET_DEPTH).
+of the enum: reordering it changes every committed model's roots. The kernel set holds 2^KERNEL_SET_DEPTH ops.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from .tensor import TensorType, type_of
 
 
 class OpType(str, Enum):
+    """The closed op set. An op's id (its kernel's leaf in kernelSetRoot) is its position here: append only."""
+
     FULLY_CONNECTED = "FullyConnected"
     CONV2D = "Conv2D"
     RELU = "ReLU"
@@ -35,6 +37,15 @@ class OpType(str, Enum):
     REQUANTIZE = "Requantize"
     SOFTMAX = "Softmax"
     ARGMAX = "ArgMax"
+    GATHER = "Gather"
+    RMS_NORM = "RMSNorm"
+    LAYER_NORM = "LayerNorm"
+    MATMUL = "MatMul"
+    ATTENTION = "Attention"
+    ROPE = "RoPE"
+    LUT = "Lut"
+    MUL = "Mul"
+    CACHE_WRITE = "CacheWrite"
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,15 @@ OPS: dict[OpType, OpDef] = {
     OpType.REQUANTIZE: OpDef(A.RequantizeAttrs, 1, S.requantize, R.requantize, "requantize"),
     OpType.SOFTMAX: OpDef(A.NoAttrs, 2, S.softmax, R.softmax, "softmax"),
     OpType.ARGMAX: OpDef(A.ArgMaxAttrs, 1, S.argmax, R.argmax, "argmax"),
+    OpType.GATHER: OpDef(A.NoAttrs, 2, S.gather, R.gather, "gather"),
+    OpType.RMS_NORM: OpDef(A.NormAttrs, 2, S.rms_norm, R.rms_norm, "rms_norm"),
+    OpType.LAYER_NORM: OpDef(A.NormAttrs, 3, S.layer_norm, R.layer_norm, "layer_norm"),
+    OpType.MATMUL: OpDef(A.MatMulAttrs, 2, S.matmul, R.matmul, "matmul"),
+    OpType.ATTENTION: OpDef(A.AttentionAttrs, 6, S.attention, R.attention, "attention"),
+    OpType.ROPE: OpDef(A.RoPEAttrs, 3, S.rope, R.rope, "rope"),
+    OpType.LUT: OpDef(A.NoAttrs, 2, S.lut, R.lut, "lut"),
+    OpType.MUL: OpDef(A.MulAttrs, 2, S.mul, R.mul, "mul"),
+    OpType.CACHE_WRITE: OpDef(A.NoAttrs, 3, S.cache_write, R.cache_write, "cache_write"),
 }
 
 

@@ -12,10 +12,12 @@ from . import attrs as A
 from . import quant
 from .errors import OpError
 from .fastmm import matmul_i8
-from .shapes import SOFTMAX_TABLE_SIZE, window_out_hw
+from .shapes import EXP2_TABLE_SIZE, SOFTMAX_TABLE_SIZE, window_out_hw
 
 SOFTMAX_ONE = 127  # output q = round(127 · p)
 SOFTMAX_TABLE_MAX = 1 << 16
+NORM_FRAC_BITS = 22  # the normalized value n of RMSNorm/LayerNorm carries 22 fraction bits
+ATTENTION_PROB_BITS = 15  # attention probabilities p[t] carry 15 fraction bits (sum ≈ 2^15)
 
 
 def wrap_int32(x: np.ndarray) -> np.ndarray:
@@ -157,3 +159,146 @@ def softmax_exp_table(scale: float) -> np.ndarray:
     """
     d = np.arange(SOFTMAX_TABLE_SIZE, dtype=np.float64)
     return np.round(SOFTMAX_TABLE_MAX * np.exp(-float(scale) * d)).astype(np.int32)
+
+
+def _check_ids(ids: np.ndarray, limit: int, what: str) -> None:
+    if ids.size and (ids.min() < 0 or ids.max() >= limit):
+        raise OpError(f"{what} out of range [0, {limit}): min {ids.min()}, max {ids.max()}")
+
+
+def gather(ins: list[np.ndarray], attrs: A.NoAttrs) -> np.ndarray:
+    """out[i, :] = table[ids[i], :]; an id outside [0, V) is an OpError (kernel exit code 16)."""
+    table, ids = ins
+    _check_ids(ids, table.shape[0], "Gather ids")
+    return table[ids]
+
+
+def isqrt64(a: np.ndarray) -> np.ndarray:
+    """floor(sqrt(a)) for int64 0 <= a < 2^62, exact (a float estimate corrected in integers)."""
+    a = np.asarray(a, dtype=np.int64)
+    r = np.floor(np.sqrt(a.astype(np.float64))).astype(np.int64)
+    for _ in range(4):
+        r = np.where(r * r > a, r - 1, r)
+        r = np.where((r + 1) * (r + 1) <= a, r + 1, r)
+    return r
+
+
+def bit_length(a: np.ndarray) -> np.ndarray:
+    """Number of bits of each int64 1 <= a < 2^53 (exact through float64's exponent)."""
+    return np.frexp(np.asarray(a, dtype=np.float64))[1].astype(np.int64)
+
+
+def inverse_sqrt(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(q, p) with 1/sqrt(a) ≈ q · 2^(p − 61), for int64 1 <= a < 2^45 (docs/ops.md "RMSNorm"):
+    p = (62 − bitlen(a)) >> 1,  r = isqrt(a · 4^p) ∈ [2^30, 2^31),  q = floor((2^61 − 1) / r)."""
+    p = (62 - bit_length(a)) >> 1
+    r = isqrt64(np.asarray(a, dtype=np.int64) << (2 * p))
+    return ((1 << 61) - 1) // r, p
+
+
+def _normalize(centered: np.ndarray, a: np.ndarray, gain: np.ndarray, bias: np.ndarray | None,
+               attrs: A.NormAttrs) -> np.ndarray:
+    """Shared tail of the norms: n = RDBPOT(c·q, 39 − p); y = SRDHM(n, g) (+ bias, sat32); sat8(MBQM(y))."""
+    q, p = inverse_sqrt(a)
+    n = quant.rounding_divide_by_pot(centered * q, 61 - NORM_FRAC_BITS - p)
+    y = quant.srdhm(n, gain.astype(np.int64))
+    if bias is not None:
+        y = np.clip(y + bias.astype(np.int64), quant.INT32_MIN, quant.INT32_MAX)
+    return quant.requantize(y, attrs.multiplier, attrs.shift)
+
+
+def rms_norm(ins: list[np.ndarray], attrs: A.NormAttrs) -> np.ndarray:
+    x, gain = ins
+    xi = x.astype(np.int64)
+    d = x.shape[-1]
+    a = d * (xi * xi).sum(axis=-1, keepdims=True) + attrs.epsilon
+    return _normalize(d * xi, a, gain, None, attrs)
+
+
+def layer_norm(ins: list[np.ndarray], attrs: A.NormAttrs) -> np.ndarray:
+    x, gain, bias = ins
+    xi = x.astype(np.int64)
+    d = x.shape[-1]
+    total = xi.sum(axis=-1, keepdims=True)
+    a = d * (xi * xi).sum(axis=-1, keepdims=True) - total * total + attrs.epsilon
+    return _normalize(d * xi - total, a, gain, bias, attrs)
+
+
+def matmul(ins: list[np.ndarray], attrs: A.MatMulAttrs) -> np.ndarray:
+    a, b = ins
+    out = np.empty((a.shape[0], a.shape[1], b.shape[1] if attrs.transpose_b else b.shape[2]), dtype=np.int64)
+    for i in range(a.shape[0]):
+        out[i] = matmul_i8(a[i], b[i].T if attrs.transpose_b else b[i])
+    return wrap_int32(out)
+
+
+def check_exp2_table(table: np.ndarray, what: str = "Attention exp2 table") -> None:
+    """An exp2 table is int32[256] with entries in [0, 2^16] and entry 0 positive (as a Softmax table)."""
+    if table.shape != (EXP2_TABLE_SIZE,) or table.min() < 0 or table.max() > SOFTMAX_TABLE_MAX or table[0] <= 0:
+        raise OpError(f"{what} must be int32[{EXP2_TABLE_SIZE}] with entries in [0, {SOFTMAX_TABLE_MAX}] "
+                      f"and entry 0 > 0")
+
+
+def visible_keys(positions: np.ndarray, key_mask: np.ndarray, causal: bool) -> np.ndarray:
+    """[B, S, T] bool: key t is visible to query s when key_mask[b, t] != 0 and (not causal or t <= pos[b, s])."""
+    keys = key_mask.shape[1]
+    visible = (key_mask != 0)[:, None, :]
+    if causal:
+        visible = visible & (np.arange(keys)[None, None, :] <= positions[:, :, None])
+    return np.broadcast_to(visible, (positions.shape[0], positions.shape[1], keys))
+
+
+def attention(ins: list[np.ndarray], attrs: A.AttentionAttrs) -> np.ndarray:
+    q, k, v, positions, key_mask, table = ins
+    check_exp2_table(table)
+    group = q.shape[2] // k.shape[2]
+    kh = np.repeat(k.astype(np.int64), group, axis=2)
+    vh = np.repeat(v.astype(np.int64), group, axis=2)
+    scores = np.einsum("bshi,bthi->bsht", q.astype(np.int64), kh)
+    visible = visible_keys(positions, key_mask, attrs.causal)[:, :, None, :]
+    top = np.where(visible, scores, np.iinfo(np.int64).min).max(axis=-1, keepdims=True)
+    diff = np.where(visible, top - scores, 0)
+    u = quant.multiply_by_quantized_multiplier(diff, attrs.score_multiplier, attrs.score_shift)
+    e = np.where(visible, table.astype(np.int64)[u & 255] >> np.minimum(u >> 8, 31), 0)
+    total = e.sum(axis=-1, keepdims=True)
+    prob = ((e << ATTENTION_PROB_BITS) + total // 2) // np.maximum(total, 1)
+    acc = np.einsum("bsht,bthj->bshj", prob, vh)
+    return quant.requantize(acc, attrs.out_multiplier, attrs.out_shift)
+
+
+def rope(ins: list[np.ndarray], attrs: A.RoPEAttrs) -> np.ndarray:
+    x, positions, table = ins
+    _check_ids(positions, table.shape[0], "RoPE positions")
+    cs = table.astype(np.int64)[positions][:, :, None, :]  # [B, S, 1, head_dim]
+    cos, sin = cs[..., 0::2], cs[..., 1::2]
+    xi = x.astype(np.int64)
+    half = x.shape[-1] // 2
+    first, second = (np.s_[..., :half], np.s_[..., half:]) if attrs.half_split else (np.s_[..., 0::2],
+                                                                                       np.s_[..., 1::2])
+    x1, x2 = xi[first], xi[second]
+    out = np.empty_like(xi)
+    out[first] = quant.rounding_divide_by_pot(x1 * cos - x2 * sin, attrs.frac_bits)
+    out[second] = quant.rounding_divide_by_pot(x1 * sin + x2 * cos, attrs.frac_bits)
+    return np.clip(out, -128, 127).astype(np.int8)
+
+
+def lut(ins: list[np.ndarray], attrs: A.NoAttrs) -> np.ndarray:
+    x, table = ins
+    return table[x.astype(np.int64) + 128]
+
+
+def mul(ins: list[np.ndarray], attrs: A.MulAttrs) -> np.ndarray:
+    a, b = ins
+    return quant.requantize(a.astype(np.int64) * b.astype(np.int64), attrs.multiplier, attrs.shift)
+
+
+def cache_write(ins: list[np.ndarray], attrs: A.NoAttrs) -> np.ndarray:
+    """out = cache with out[b, positions[b, s]] = new[b, s], s in increasing order (a repeated position keeps
+    the last row); a position outside [0, T) is an OpError (kernel exit code 16)."""
+    cache, new, positions = ins
+    _check_ids(positions, cache.shape[1], "CacheWrite positions")
+    out = cache.copy()
+    for b in range(new.shape[0]):
+        for s in range(new.shape[1]):
+            out[b, positions[b, s]] = new[b, s]
+    return out

@@ -12,6 +12,12 @@ MAX_POOL_WINDOW = 1 << 16
 MAX_GLOBAL_POOL_PLANE = 1 << 22
 MAX_SOFTMAX_AXIS = 1 << 15
 SOFTMAX_TABLE_SIZE = 256
+LUT_SIZE = 256
+MAX_NORM_AXIS = 1 << 15
+MAX_MATMUL_DIM = 1 << 16
+MAX_HEAD_DIM = 1 << 10
+MAX_KEYS = 1 << 15
+EXP2_TABLE_SIZE = 256
 
 
 def _expect(cond: bool, message: str) -> None:
@@ -135,3 +141,104 @@ def argmax(ins: Sequence[TensorType], attrs: A.ArgMaxAttrs) -> TensorType:
     _dtype(x, ("int8", "int32"), "ArgMax input")
     _expect(len(x.shape) >= 1, f"ArgMax input must have rank >= 1, got {x}")
     return TensorType("int32", x.shape[:-1] + ((1,) if attrs.keepdims else ()))
+
+
+def gather(ins: Sequence[TensorType], attrs: A.NoAttrs) -> TensorType:
+    table, ids = ins
+    _check(table, ("int8", "int32"), 2, "Gather table [V, D]")
+    _dtype(ids, ("int32",), "Gather ids")
+    _expect(1 <= len(ids.shape) <= 7, f"Gather ids must have rank 1..7, got {ids}")
+    return TensorType(table.dtype, ids.shape + (table.shape[1],))
+
+
+def _norm_rows(x: TensorType, what: str) -> int:
+    _dtype(x, ("int8",), f"{what} input")
+    _expect(len(x.shape) >= 1, f"{what} input must have rank >= 1, got {x}")
+    _expect(x.shape[-1] <= MAX_NORM_AXIS, f"{what} axis length {x.shape[-1]} exceeds {MAX_NORM_AXIS}")
+    return x.shape[-1]
+
+
+def rms_norm(ins: Sequence[TensorType], attrs: A.NormAttrs) -> TensorType:
+    x, gain = ins
+    d = _norm_rows(x, "RMSNorm")
+    _expect(gain == TensorType("int32", (d,)), f"RMSNorm gain must be int32[{d}], got {gain}")
+    return x
+
+
+def layer_norm(ins: Sequence[TensorType], attrs: A.NormAttrs) -> TensorType:
+    x, gain, bias = ins
+    d = _norm_rows(x, "LayerNorm")
+    _expect(gain == TensorType("int32", (d,)), f"LayerNorm gain must be int32[{d}], got {gain}")
+    _expect(bias == TensorType("int32", (d,)), f"LayerNorm bias must be int32[{d}], got {bias}")
+    return x
+
+
+def matmul(ins: Sequence[TensorType], attrs: A.MatMulAttrs) -> TensorType:
+    a, b = ins
+    _check(a, ("int8",), 3, "MatMul a [B, M, K]")
+    _check(b, ("int8",), 3, "MatMul b [B, N, K]" if attrs.transpose_b else "MatMul b [B, K, N]")
+    batch, m, k = a.shape
+    n, kb = (b.shape[1], b.shape[2]) if attrs.transpose_b else (b.shape[2], b.shape[1])
+    _expect(b.shape[0] == batch and kb == k, f"MatMul: a {a} and b {b} disagree on batch or K")
+    _expect(max(batch, m, k, n) <= MAX_MATMUL_DIM, f"MatMul dimensions of {a}, {b} exceed {MAX_MATMUL_DIM}")
+    return TensorType("int32", (batch, m, n))
+
+
+def _positions(positions: TensorType, batch: int, seq: int, what: str) -> None:
+    _expect(positions == TensorType("int32", (batch, seq)), f"{what} positions must be int32[{batch}, {seq}], "
+                                                            f"got {positions}")
+
+
+def attention(ins: Sequence[TensorType], attrs: A.AttentionAttrs) -> TensorType:
+    q, k, v, positions, key_mask, table = ins
+    _check(q, ("int8",), 4, "Attention q [B, S, H, head_dim]")
+    _check(k, ("int8",), 4, "Attention k [B, T, H_kv, head_dim]")
+    _expect(v == k, f"Attention: v {v} must have k's type {k}")
+    batch, seq, heads, head_dim = q.shape
+    _, keys, kv_heads, kdim = k.shape
+    _expect(k.shape[0] == batch and kdim == head_dim, f"Attention: q {q} and k {k} disagree on batch or head_dim")
+    _expect(heads % kv_heads == 0, f"Attention: {heads} query heads are not a multiple of {kv_heads} kv heads")
+    _expect(head_dim <= MAX_HEAD_DIM, f"Attention head_dim {head_dim} exceeds {MAX_HEAD_DIM}")
+    _expect(keys <= MAX_KEYS, f"Attention: {keys} keys exceed {MAX_KEYS}")
+    _positions(positions, batch, seq, "Attention")
+    _expect(key_mask == TensorType("int32", (batch, keys)),
+            f"Attention key_mask must be int32[{batch}, {keys}], got {key_mask}")
+    _expect(table == TensorType("int32", (EXP2_TABLE_SIZE,)),
+            f"Attention exp2 table must be int32[{EXP2_TABLE_SIZE}], got {table}")
+    return q
+
+
+def rope(ins: Sequence[TensorType], attrs: A.RoPEAttrs) -> TensorType:
+    x, positions, table = ins
+    _check(x, ("int8",), 4, "RoPE input [B, S, H, head_dim]")
+    batch, seq, _, head_dim = x.shape
+    _expect(head_dim % 2 == 0, f"RoPE head_dim must be even, got {x}")
+    _positions(positions, batch, seq, "RoPE")
+    _check(table, ("int32",), 2, "RoPE cos/sin table [max_pos, head_dim]")
+    _expect(table.shape[1] == head_dim, f"RoPE table {table} must have {head_dim} columns")
+    return x
+
+
+def lut(ins: Sequence[TensorType], attrs: A.NoAttrs) -> TensorType:
+    x, table = ins
+    _dtype(x, ("int8",), "Lut input")
+    _expect(table == TensorType("int8", (LUT_SIZE,)), f"Lut table must be int8[{LUT_SIZE}], got {table}")
+    return x
+
+
+def mul(ins: Sequence[TensorType], attrs: A.MulAttrs) -> TensorType:
+    a, b = ins
+    _dtype(a, ("int8",), "Mul input a")
+    _dtype(b, ("int8",), "Mul input b")
+    _expect(a.shape == b.shape, f"Mul: inputs {a} and {b} must have the same shape")
+    return a
+
+
+def cache_write(ins: Sequence[TensorType], attrs: A.NoAttrs) -> TensorType:
+    cache, new, positions = ins
+    _dtype(cache, ("int8", "int32"), "CacheWrite cache")
+    _expect(len(cache.shape) >= 2, f"CacheWrite cache must be [B, T, ...], got {cache}")
+    _expect(new.dtype == cache.dtype and len(new.shape) == len(cache.shape) and new.shape[0] == cache.shape[0]
+            and new.shape[2:] == cache.shape[2:], f"CacheWrite: new rows {new} do not fit cache {cache}")
+    _positions(positions, new.shape[0], new.shape[1], "CacheWrite")
+    return cache

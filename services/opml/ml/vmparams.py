@@ -67,6 +67,47 @@ def _argmax(attrs: A.ArgMaxAttrs, ins: Sequence[TensorType], out: TensorType) ->
     return [*_rows(ins[0]), _elem_size(ins[0])]
 
 
+def _gather(attrs: A.NoAttrs, ins: Sequence[TensorType], out: TensorType) -> Words:
+    table, ids = ins
+    return [ids.size, table.shape[0], table.shape[1], _elem_size(table)]
+
+
+def _norm(attrs: A.NormAttrs, ins: Sequence[TensorType], out: TensorType) -> Words:
+    rows, d = _rows(ins[0])
+    return [rows, d, attrs.epsilon & 0xFFFFFFFF, attrs.epsilon >> 32, attrs.multiplier, attrs.shift]
+
+
+def _matmul(attrs: A.MatMulAttrs, ins: Sequence[TensorType], out: TensorType) -> Words:
+    batch, m, k = ins[0].shape
+    return [batch, m, k, out.shape[2], int(attrs.transpose_b)]
+
+
+def _attention(attrs: A.AttentionAttrs, ins: Sequence[TensorType], out: TensorType) -> Words:
+    batch, seq, heads, head_dim = ins[0].shape
+    keys, kv_heads = ins[1].shape[1:3]
+    return [batch, seq, heads, head_dim, keys, kv_heads, attrs.score_multiplier, attrs.score_shift,
+            attrs.out_multiplier, attrs.out_shift, int(attrs.causal)]
+
+
+def _rope(attrs: A.RoPEAttrs, ins: Sequence[TensorType], out: TensorType) -> Words:
+    batch, seq, heads, head_dim = ins[0].shape
+    return [batch, seq, heads, head_dim, ins[2].shape[0], attrs.frac_bits, int(attrs.half_split)]
+
+
+def _lut(attrs: A.NoAttrs, ins: Sequence[TensorType], out: TensorType) -> Words:
+    return [out.size]
+
+
+def _mul(attrs: A.MulAttrs, ins: Sequence[TensorType], out: TensorType) -> Words:
+    return [out.size, attrs.multiplier, attrs.shift]
+
+
+def _cache_write(attrs: A.NoAttrs, ins: Sequence[TensorType], out: TensorType) -> Words:
+    cache, new = ins[0], ins[1]
+    return [cache.shape[0], cache.shape[1], new.shape[1], cache.size // (cache.shape[0] * cache.shape[1]),
+            _elem_size(cache)]
+
+
 _WORDS: dict[OpType, Callable[..., Words]] = {
     OpType.FULLY_CONNECTED: _fully_connected,
     OpType.CONV2D: _conv2d,
@@ -79,6 +120,15 @@ _WORDS: dict[OpType, Callable[..., Words]] = {
     OpType.REQUANTIZE: _requantize,
     OpType.SOFTMAX: _softmax,
     OpType.ARGMAX: _argmax,
+    OpType.GATHER: _gather,
+    OpType.RMS_NORM: _norm,
+    OpType.LAYER_NORM: _norm,
+    OpType.MATMUL: _matmul,
+    OpType.ATTENTION: _attention,
+    OpType.ROPE: _rope,
+    OpType.LUT: _lut,
+    OpType.MUL: _mul,
+    OpType.CACHE_WRITE: _cache_write,
 }
 
 

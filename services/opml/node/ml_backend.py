@@ -1,6 +1,6 @@
 """The ML level stack as a node backend (`kind = "ml"` in the deployment file): the model file is committed once
 (docs/levels.md), a request's bytes are the input tensor (the model input's dtype and shape, C order), and the
-request-level provider is `opml.levels.request_level.RequestLevel`.
+request-level provider is `opml.levels.request_level.RequestLevel` (`opml.levels.lies` for a node told to lie).
 
     "models": {"2": {"kind": "ml", "model_file": "models/mnist_mlp.opml"}}
 
@@ -20,6 +20,7 @@ import numpy as np
 from opml.hashing import keccak
 from opml.levels.commitments import ModelCommitment
 from opml.levels.faults import Fault, WrongOutput
+from opml.levels.lies import request_party
 from opml.levels.request_level import RequestLevel
 from opml.levels.tiling import plan_model, tiles_over_budget
 from opml.ml.modelfile import load
@@ -55,7 +56,7 @@ class MlBackend:
         return np.frombuffer(data, dtype).reshape(spec.shape)
 
     def claim(self, request: RequestInput) -> Claim:
-        level = RequestLevel(self.commitment, self.input_tensor(request.input), self.faults)
+        level = request_party(self.commitment, self.input_tensor(request.input), self.faults)
         output, trace_commitment = level.submission()
         return Claim(output=output, output_commitment=level.root_at(1), trace_commitment=trace_commitment,
                      provider=level, runs_vm=True, refusal=lambda: self.budget_refusal(level))

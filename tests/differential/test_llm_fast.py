@@ -1,0 +1,84 @@
+"""The fast decoder (opml.llm.fast.FastLlama) against the reference runtime (opml.llm.runtime.IntLlama, the numpy
+references of the decode-step graph): the same int32 logits and KV caches, bit for bit, token by token and for
+a batched prefill."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from llm_models import write_tiny_llama
+
+from opml.llm.fast import FastLlama, _batched_shape
+from opml.llm.importer import import_gguf
+from opml.llm.runtime import IntLlama
+
+SMALL = dict(dim=64, n_layers=2, n_heads=4, n_kv_heads=2, ffn=128, ctx=24)
+TEXT = "the cat and the dog sat in the sun and the wind. " * 30
+
+
+@pytest.fixture(scope="module")
+def llm(tmp_path_factory):
+    path = tmp_path_factory.mktemp("llm") / "tiny.gguf"
+    write_tiny_llama(path, config=SMALL, seed=11)
+    return import_gguf(path, TEXT)
+
+
+def _ids(llm, n):
+    ids = llm.tokenizer.encode(TEXT, bos=True)[:n]
+    assert len(ids) == n
+    return ids
+
+
+def _assert_caches_equal(fast, reference):
+    assert set(fast.caches) == set(reference.caches)
+    for name, cache in reference.caches.items():
+        np.testing.assert_array_equal(fast.caches[name], cache, err_msg=name)
+
+
+def test_steps_give_the_reference_logits_and_caches(llm):
+    fast, reference = FastLlama(llm), IntLlama(llm)
+    token = llm.tokenizer.bos_id
+    for position in range(12):
+        expected = reference.step(token, position)
+        got = fast.step(token, position)
+        assert got.dtype == np.int32
+        np.testing.assert_array_equal(got, expected, err_msg=f"position {position}")
+        token = int(np.argmax(expected))  # greedy: the continuation the reference would generate
+    _assert_caches_equal(fast, reference)
+
+
+def test_prefill_equals_steps_one_by_one(llm):
+    ids = _ids(llm, 15)
+    reference = IntLlama(llm)
+    for position, token in enumerate(ids):
+        expected = reference.step(token, position)
+    fast = FastLlama(llm)
+    np.testing.assert_array_equal(fast.prefill(ids[:9]), _logits_after(llm, ids[:9]))
+    np.testing.assert_array_equal(fast.prefill(ids[9:], first=9), expected)  # a second chunk after the first
+    _assert_caches_equal(fast, reference)
+    np.testing.assert_array_equal(fast.step(ids[3], 15), reference.step(ids[3], 15))
+
+
+def test_reset_empties_the_caches(llm):
+    fast = FastLlama(llm)
+    first = fast.prefill(_ids(llm, 5))
+    fast.reset()
+    assert not any(np.any(c) for c in fast.caches.values())
+    np.testing.assert_array_equal(fast.prefill(_ids(llm, 5)), first)
+    with pytest.raises(ValueError, match="at least one token"):
+        fast.prefill([])
+
+
+def test_batched_reshape_targets():
+    assert _batched_shape((1, 1, 4, 16), 64) == (1, 1, 4, 16)
+    assert _batched_shape((1, 1, 4, 16), 3 * 64) == (1, -1, 4, 16)
+    assert _batched_shape((1, 64), 5 * 64) == (-1, 64)
+    with pytest.raises(ValueError, match="cannot batch"):
+        _batched_shape((4, 16), 128)
+
+
+def _logits_after(llm, ids):
+    model = IntLlama(llm)
+    for position, token in enumerate(ids):
+        logits = model.step(token, position)
+    return logits
