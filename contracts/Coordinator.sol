@@ -12,9 +12,12 @@ import {IOpmlConsumer} from "./interfaces/IOpmlConsumer.sol";
 /// @notice Inference requests, optimistic results, bonds, the challenge window, disputes and finalization with
 /// a callback to the requester (docs/game.md); an Open request past its deadline can be cancelled by its
 /// requester for a refund of the fee. Payouts and refunds are credits withdrawn with `withdraw()`.
+/// Inputs and outputs have the model's exact registered sizes; a callback is only ever the requester itself; a
+/// slashed bond is mostly burned and the rest shared equally by every challenger of the slashed result.
 /// @dev Invariant (conservation): this contract's balance always equals the sum of the credits not yet withdrawn
 /// plus the fees and bonds still at stake (open requests' fees, pending submissions' bonds, open games' challenger
-/// bonds); every payout moves value between those terms, except the burned share, which leaves at once.
+/// bonds and the slash reward shares owed to moot games); every payout moves value between those terms, except the
+/// burned share, which leaves at once.
 contract Coordinator is ICoordinator, IGameResolver {
     enum RequestStatus {
         None,
@@ -78,6 +81,14 @@ contract Coordinator is ICoordinator, IGameResolver {
         bool settled;
     }
 
+    /// @notice A slashed submission: the block of the slash and what each of its challengers is paid on top of
+    /// its own bond (the winner at once, every game the slash made moot when it ends).
+    struct Slash {
+        uint64 slashedBlock;
+        uint32 claimants;
+        uint256 rewardShare;
+    }
+
     error BadBurnBps(uint16 burnBps);
     error BadRequestTimeout(uint64 requestTimeout);
     error UnknownModel(uint256 modelId);
@@ -104,6 +115,12 @@ contract Coordinator is ICoordinator, IGameResolver {
     error ChallengeSettled(uint256 gameId);
     error NothingToWithdraw();
     error WithdrawFailed();
+    error CallbackNotRequester(address callback, address requester);
+    error UnsizedModel(uint256 modelId);
+    error InputSizeMismatch(uint256 expected, uint256 got);
+    error OutputSizeMismatch(uint256 expected, uint256 got);
+    error SlashedGamesOpen(uint256 submissionId, uint256 openGames);
+    error ResubmitInSlashTransaction(uint256 requestId);
 
     event RequestCreated(
         uint256 indexed requestId,
@@ -139,6 +156,7 @@ contract Coordinator is ICoordinator, IGameResolver {
     event RequestCancelled(uint256 indexed requestId, address indexed requester, uint256 refund);
     event CallbackResult(uint256 indexed requestId, address callback, bool success);
     event Burned(uint256 amount);
+    event SlashShared(uint256 indexed submissionId, uint256 claimants, uint256 rewardShare, uint256 burned);
     event Withdrawn(address indexed account, uint256 amount);
 
     /// @dev Gas kept back around the callback: the call itself and the bookkeeping after it.
@@ -146,6 +164,9 @@ contract Coordinator is ICoordinator, IGameResolver {
     /// @dev Gas given to the burn transfer (an EOA or a simple sink).
     uint256 private constant BURN_GAS = 30_000;
     uint16 private constant BPS = 10_000;
+    /// @notice Share of a slashed submitter bond paid to the slashed result's challengers, in basis points; the
+    /// rest is burned, so a liar and all its sybil challengers together lose at least 80% of the bond.
+    uint16 public constant SLASH_REWARD_BPS = 2_000;
 
     IModelRegistry public immutable registry;
     IDisputeGame public immutable game;
@@ -159,6 +180,9 @@ contract Coordinator is ICoordinator, IGameResolver {
     uint256 public immutable maxInputBytes;
     /// @notice Seconds after its creation from which an Open request may be cancelled by its requester.
     uint64 public immutable requestTimeout;
+    /// @notice Whether every model must have registered sizes (`UnsizedModel` otherwise): true where the
+    /// commitment does not bind the length itself (tensor commitments are zero padded).
+    bool public immutable requireSizes;
 
     uint256 public requestCount;
     uint256 public submissionCount;
@@ -167,6 +191,9 @@ contract Coordinator is ICoordinator, IGameResolver {
     mapping(uint256 requestId => Request) private _requests;
     mapping(uint256 submissionId => Submission) private _submissions;
     mapping(uint256 gameId => Challenge) private _challenges;
+    mapping(uint256 submissionId => Slash) private _slashes;
+    /// @notice The request's last slashed submission (0 if none): a new result waits until its games have ended.
+    mapping(uint256 requestId => uint256 submissionId) public lastSlashed;
 
     constructor(
         IModelRegistry registry_,
@@ -179,7 +206,8 @@ contract Coordinator is ICoordinator, IGameResolver {
         address burnAddress_,
         uint64 maxCallbackGas_,
         uint256 maxInputBytes_,
-        uint64 requestTimeout_
+        uint64 requestTimeout_,
+        bool requireSizes_
     ) {
         if (burnBps_ > BPS) revert BadBurnBps(burnBps_);
         if (requestTimeout_ == 0) revert BadRequestTimeout(requestTimeout_);
@@ -194,6 +222,7 @@ contract Coordinator is ICoordinator, IGameResolver {
         maxCallbackGas = maxCallbackGas_;
         maxInputBytes = maxInputBytes_;
         requestTimeout = requestTimeout_;
+        requireSizes = requireSizes_;
     }
 
     // ------------------------------------------------------------------------------------------------ requester
@@ -206,6 +235,7 @@ contract Coordinator is ICoordinator, IGameResolver {
     {
         if (input.length > maxInputBytes) revert InputTooLarge(input.length, maxInputBytes);
         if (callbackGasLimit > maxCallbackGas) revert CallbackGasTooHigh(callbackGasLimit, maxCallbackGas);
+        if (callback != address(0) && callback != msg.sender) revert CallbackNotRequester(callback, msg.sender);
         (bytes32 inputCommitment, bytes32 anchor) = _anchor(modelId, input);
         requestId = ++requestCount;
         Request storage r = _requests[requestId];
@@ -248,6 +278,9 @@ contract Coordinator is ICoordinator, IGameResolver {
         _notOver(r, requestId);
         if (r.status == RequestStatus.Submitted) revert AlreadySubmitted(requestId, r.activeSubmission);
         if (msg.value != submitterBond) revert BondWrong(submitterBond, msg.value);
+        (, uint32 outputBytes) = registry.modelSizes(r.modelId);
+        if (outputBytes != 0 && output.length != outputBytes) revert OutputSizeMismatch(outputBytes, output.length);
+        _afterSlash(requestId);
         submissionId = ++submissionCount;
         Submission storage s = _submissions[submissionId];
         s.requestId = requestId;
@@ -302,10 +335,11 @@ contract Coordinator is ICoordinator, IGameResolver {
         Challenge storage c = _challenges[gameId];
         if (c.challenger == address(0)) revert UnknownGame(gameId);
         if (c.settled) revert ChallengeSettled(gameId);
-        if (_submissions[c.submissionId].status != SubmissionStatus.Slashed) revert GameNotMoot(gameId);
+        Submission storage s = _submissions[c.submissionId];
+        if (s.status != SubmissionStatus.Slashed) revert GameNotMoot(gameId);
         c.settled = true;
         game.cancelGame(gameId);
-        _credit(c.challenger, challengerBond);
+        _endMootGame(s, c);
         emit GameReleased(gameId);
     }
 
@@ -329,7 +363,7 @@ contract Coordinator is ICoordinator, IGameResolver {
         c.settled = true;
         Submission storage s = _submissions[c.submissionId];
         if (s.status != SubmissionStatus.Pending) {
-            _credit(c.challenger, challengerBond);
+            _endMootGame(s, c);
             emit GameSettled(gameId, submitterWon, true);
             return;
         }
@@ -376,6 +410,11 @@ contract Coordinator is ICoordinator, IGameResolver {
         return _challenges[gameId];
     }
 
+    /// @notice The slash of `submissionId` (all zero if it was not slashed).
+    function getSlash(uint256 submissionId) external view returns (Slash memory) {
+        return _slashes[submissionId];
+    }
+
     // ------------------------------------------------------------------------------------------------- internal
 
     /// @dev The input commitment and the anchor keccak256(abi.encode(graphRoot, constantsRoot, kernelSetRoot,
@@ -387,6 +426,12 @@ contract Coordinator is ICoordinator, IGameResolver {
     {
         (bytes32 graphRoot, bytes32 constantsRoot, bytes32 kernelSetRoot, uint256 fee) = registry.modelRoots(modelId);
         if (msg.value < fee) revert FeeTooLow(fee, msg.value);
+        (uint32 inputBytes,) = registry.modelSizes(modelId);
+        if (inputBytes == 0) {
+            if (requireSizes) revert UnsizedModel(modelId);
+        } else if (input.length != inputBytes) {
+            revert InputSizeMismatch(inputBytes, input.length);
+        }
         inputCommitment = commitment.commitInput(modelId, input);
         anchor = keccak256(abi.encode(graphRoot, constantsRoot, kernelSetRoot, inputCommitment));
     }
@@ -414,27 +459,70 @@ contract Coordinator is ICoordinator, IGameResolver {
         s = _submissions[r.activeSubmission];
     }
 
-    /// @dev The submitter lost a game: its bond goes to the challenger (minus the burned share), the challenger
-    /// gets its own bond back, and the request reopens; the submission's other games become moot.
+    /// @dev A result may follow a slashed one only once every game on the slashed one has ended (moot games can
+    /// be released by anyone at once), and never in the transaction that slashed it (a transient mark).
+    function _afterSlash(uint256 requestId) private view {
+        uint256 slashed = lastSlashed[requestId];
+        if (slashed == 0) return;
+        bytes32 mark = _slashMark(requestId);
+        uint256 slashedNow;
+        assembly ("memory-safe") {
+            slashedNow := tload(mark)
+        }
+        if (slashedNow != 0) revert ResubmitInSlashTransaction(requestId);
+        uint32 open = _submissions[slashed].openGames;
+        if (open != 0) revert SlashedGamesOpen(slashed, open);
+    }
+
+    /// @dev The submitter lost a game: the request reopens and the submission's other games become moot. Of its
+    /// bond, SLASH_REWARD_BPS is shared equally by the winner and every moot game's challenger (the claimants,
+    /// fixed now: no game can be added to a slashed result), the rest is burned; each claimant also gets its own
+    /// bond back — the winner at once, the others when their games end.
     function _slash(Submission storage s, Challenge storage c) private {
         s.status = SubmissionStatus.Slashed;
         Request storage r = _requests[s.requestId];
         r.status = RequestStatus.Open;
         r.activeSubmission = 0;
-        _credit(c.challenger, challengerBond);
-        _payWinner(c.challenger, submitterBond);
+        uint256 claimants = uint256(s.openGames) + 1;
+        uint256 share = (submitterBond * SLASH_REWARD_BPS) / BPS / claimants;
+        uint256 burned = submitterBond - share * claimants;
+        _slashes[c.submissionId] = Slash(uint64(block.number), uint32(claimants), share);
+        lastSlashed[s.requestId] = c.submissionId;
+        bytes32 mark = _slashMark(s.requestId);
+        assembly ("memory-safe") {
+            tstore(mark, 1)
+        }
+        _credit(c.challenger, challengerBond + share);
+        _burn(burned);
         emit Slashed(s.requestId, c.submissionId, s.submitter, c.challenger);
+        emit SlashShared(c.submissionId, claimants, share, burned);
+    }
+
+    /// @dev The transient-storage slot marking `requestId` as slashed in the current transaction.
+    function _slashMark(uint256 requestId) private pure returns (bytes32) {
+        return keccak256(abi.encode("opml.slashed", requestId));
+    }
+
+    /// @dev A game on a slashed submission ended (resolved or released): its challenger's bond and reward share.
+    function _endMootGame(Submission storage s, Challenge storage c) private {
+        s.openGames -= 1;
+        _credit(c.challenger, challengerBond + _slashes[c.submissionId].rewardShare);
     }
 
     /// @dev Pays a loser's bond to the winner, burning `burnBps` of it.
     function _payWinner(address winner, uint256 bond) private {
         uint256 burned = (bond * burnBps) / BPS;
         _credit(winner, bond - burned);
-        if (burned == 0) return;
-        totalBurned += burned;
-        emit Burned(burned);
-        (bool ok,) = burnAddress.call{value: burned, gas: BURN_GAS}("");
-        if (!ok) _credit(burnAddress, burned);
+        _burn(burned);
+    }
+
+    /// @dev Sends `amount` to the burn address (credited to it if the transfer fails).
+    function _burn(uint256 amount) private {
+        if (amount == 0) return;
+        totalBurned += amount;
+        emit Burned(amount);
+        (bool ok,) = burnAddress.call{value: amount, gas: BURN_GAS}("");
+        if (!ok) _credit(burnAddress, amount);
     }
 
     function _credit(address account, uint256 amount) private {

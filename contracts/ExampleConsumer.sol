@@ -38,6 +38,8 @@ contract ExampleConsumer is IOpmlConsumer {
     }
 
     /// @inheritdoc IOpmlConsumer
+    /// @dev Safe by construction: the Coordinator calls back only the contract that made the request
+    /// (`CallbackNotRequester` otherwise), so a result from it is the final output of an input this contract sent.
     function onOpmlResult(uint256 requestId, bytes calldata output) external {
         if (msg.sender != address(coordinator)) revert NotCoordinator(msg.sender);
         if (askerOf[requestId] == address(0)) revert UnknownInference(requestId);

@@ -132,19 +132,22 @@ def register_model(stack: GameStack) -> int:
     return event["modelId"]
 
 
-ML_STACK_CONFIG = StackConfig(level_lengths=(), max_depths=(8, 16, 32), checkpoint_count=15, clock_seconds=3_600)
+ML_STACK_CONFIG = StackConfig(level_lengths=(), max_depths=(8, 16, 32), checkpoint_count=15, clock_seconds=3_600,
+                              require_sizes=True)
 
 
-def deploy_ml_game_stack(w3: Web3, roots: tuple[bytes, bytes, bytes], metadata_uri: str,
+def deploy_ml_game_stack(w3: Web3, commitment: Any, metadata_uri: str,
                          config: StackConfig = ML_STACK_CONFIG) -> GameStack:
     """A game stack on the ML levels (tensor commitment, the three link verifiers, MIPS) with one model registered
-    by its (graph, constants, kernel set) roots; `stack.model_id` is that model."""
-    from opml.stacks.ml import deploy_level_contracts
+    by its ModelCommitment (roots, exact input/output sizes, model file hash); `stack.model_id` is that model."""
+    from opml.stacks.ml import deploy_level_contracts, model_file_hash
 
     levels = deploy_level_contracts(w3, w3.eth.accounts[0])
     stack = deploy_stack(w3, config, link_verifiers=list(levels.links), step_verifier=levels.step,
                          commitment=levels.commitment)
-    receipt = send(stack, stack.registry.functions.registerModel(*roots, metadata_uri, config.model_fee), stack.admin)
+    call = stack.registry.functions.registerModelFile(*commitment.roots, metadata_uri, config.model_fee,
+                                                      *commitment.io_bytes, model_file_hash(commitment.model))
+    receipt = send(stack, call, stack.admin)
     (registered,) = events(stack.registry.events.ModelRegistered, receipt)
     stack.model_id = registered["modelId"]
     return stack

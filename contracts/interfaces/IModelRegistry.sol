@@ -20,4 +20,7 @@ interface IModelRegistry {
         external
         view
         returns (bytes32 graphRoot, bytes32 constantsRoot, bytes32 kernelSetRoot, uint256 fee);
+
+    /// @notice The exact byte sizes of a request's input and a result's output (0: any length); `UnknownModel`.
+    function modelSizes(uint256 modelId) external view returns (uint32 inputBytes, uint32 outputBytes);
 }

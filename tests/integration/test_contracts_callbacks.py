@@ -9,7 +9,6 @@ from fixtures_game import (
     events,
     expect_revert,
     fee_paid,
-    request,
     send,
     submit,
     toy_trace,
@@ -78,6 +77,14 @@ def test_example_consumer_refunds_an_unanswered_request_to_its_asker(toy_stack3:
                            "UnknownInference(uint256)", sender=s.coordinator.address)
 
 
+def _ask(stack: GameStack, consumer) -> int:  # noqa: ANN001
+    """The test consumer requests with itself as the callback (the only callback the coordinator accepts)."""
+    call = consumer.functions.ask(stack.coordinator.address, stack.model_id, b"toy input", CALLBACK_GAS)
+    receipt = send(stack, call, stack.requester, stack.config.model_fee)
+    (created,) = events(stack.coordinator.events.RequestCreated, receipt)
+    return created["requestId"]
+
+
 def _expect_consumer_error(stack: GameStack, consumer, call, error: str = "NotCoordinator(address)",
                            sender: str | None = None) -> None:
     """The consumer's own error (its ABI is not in the stack's decoder)."""
@@ -90,7 +97,7 @@ def _expect_consumer_error(stack: GameStack, consumer, call, error: str = "NotCo
 def test_failing_callback_does_not_block_finalization(toy_stack3: GameStack, consumer_name: str) -> None:
     s, cfg = toy_stack3, toy_stack3.config
     consumer = deploy(s.w3, consumer_name)
-    request_id, _ = request(s, callback=consumer.address, gas_limit=CALLBACK_GAS)
+    request_id = _ask(s, consumer)
     _answer(s, request_id)
     finalize = s.coordinator.functions.finalize(request_id)
     receipt = send(s, finalize, s.other)
@@ -105,7 +112,7 @@ def test_failing_callback_does_not_block_finalization(toy_stack3: GameStack, con
 def test_finalizer_must_forward_the_callback_gas(toy_stack3: GameStack) -> None:
     s = toy_stack3
     consumer = deploy(s.w3, "GasGuzzlerConsumer")
-    request_id, _ = request(s, callback=consumer.address, gas_limit=CALLBACK_GAS)
+    request_id = _ask(s, consumer)
     _answer(s, request_id)
     with pytest.raises(ContractLogicError) as info:
         s.coordinator.functions.finalize(request_id).call({"from": s.other, "gas": CALLBACK_GAS})

@@ -31,6 +31,7 @@ from fixtures_game import (
 from opml.chain.bindings import CoordinatorContract, RequestStatus
 from opml.chain.tx import ContractRevert, revert_data
 from opml.game.toy import Lie
+from opml.game.settlement import slash_burned, slash_share
 from opml.hashing import keccak
 from opml.game.types import Phase, Role
 
@@ -180,10 +181,16 @@ def test_slashed_submitter_pays_the_winner_request_reopens_and_moot_games_are_re
     (slashed,) = events(s.coordinator.events.Slashed, played.receipts[-1])
     assert slashed["challenger"] == s.challenger and slashed["submitter"] == s.submitter
     assert submission_status(s, bad_submission) == SLASHED and request_status(s, request_id) == OPEN
-    burn = burned(s, cfg.submitter_bond)
-    assert credit(s, s.challenger) == cfg.challenger_bond + cfg.submitter_bond - burn
+    # two claimants (the winner and the game the slash made moot) share SLASH_REWARD_BPS of the bond
+    share, burn = slash_share(cfg.submitter_bond, 2), slash_burned(cfg.submitter_bond, 2)
+    assert share == cfg.submitter_bond // 10 and burn == cfg.submitter_bond * 8 // 10
+    assert events(s.coordinator.events.SlashShared, played.receipts[-1])[0]["rewardShare"] == share
+    assert credit(s, s.challenger) == cfg.challenger_bond + share
     assert credit(s, s.submitter) == 0
     assert ledger.change(BURN_ADDRESS) == burn == s.coordinator.functions.totalBurned().call()
+    # no new result while a game on the slashed one is open
+    expect_revert(s, fn.submit(request_id, honest.claim_preimage(1), b"\1" * 32), s.other, "SlashedGamesOpen",
+                  cfg.submitter_bond)
 
     # the other game on the slashed result is moot: released by anyone, bond back, no more moves
     view = read_view(s, game2)
@@ -191,7 +198,7 @@ def test_slashed_submitter_pays_the_winner_request_reopens_and_moot_games_are_re
     receipt = send(s, fn.releaseGame(game2), s.other)
     assert events(s.game.events.GameCancelled, receipt)[0]["gameId"] == game2
     assert read_view(s, game2).phase is Phase.CANCELLED
-    assert credit(s, s.challenger2) == cfg.challenger_bond
+    assert credit(s, s.challenger2) == cfg.challenger_bond + share  # paid the same as the winner
     expect_revert(s, fn.releaseGame(game2), s.other, "ChallengeSettled")
     expect_revert(s, s.game.functions.claimTimeout(game2), s.other, "GameOver")
 
@@ -203,8 +210,7 @@ def test_slashed_submitter_pays_the_winner_request_reopens_and_moot_games_are_re
     assert submission_status(s, good_submission) == 3
 
     withdraw_all(s, list(s.accounts.values()))
-    assert ledger.change(s.challenger) == cfg.submitter_bond - burn
-    assert ledger.change(s.challenger2) == 0
+    assert ledger.change(s.challenger) == ledger.change(s.challenger2) == share
     assert ledger.change(s.submitter) == -cfg.submitter_bond
     assert ledger.change(s.other) == cfg.model_fee
     assert s.w3.eth.get_balance(s.coordinator.address) == 0
@@ -250,7 +256,8 @@ def test_silent_submitter_is_slashed_by_timeout(toy_stack3: GameStack) -> None:
     receipt = send(s, s.game.functions.claimTimeout(game_id), s.other)
     assert events(s.coordinator.events.GameSettled, receipt)[0]["submitterWon"] is False
     assert submission_status(s, submission_id) == SLASHED and request_status(s, request_id) == OPEN
-    assert credit(s, s.challenger) == cfg.challenger_bond + cfg.submitter_bond - burned(s, cfg.submitter_bond)
+    assert credit(s, s.challenger) == cfg.challenger_bond + slash_share(cfg.submitter_bond, 1)
+    assert s.coordinator.functions.totalBurned().call() == slash_burned(cfg.submitter_bond, 1)
 
 
 # -- expiry and cancellation -------------------------------------------------------------------------------------
@@ -355,10 +362,10 @@ def test_slashed_and_reopened_request_can_be_cancelled_after_its_deadline(toy_st
     assert credit(s, s.requester) == cfg.model_fee
 
     withdraw_all(s, list(s.accounts.values()))
-    burn = burned(s, cfg.submitter_bond)
+    burn = slash_burned(cfg.submitter_bond, 1)
     assert ledger.change(s.requester) == 0
     assert ledger.change(s.submitter) == -cfg.submitter_bond
-    assert ledger.change(s.challenger) == cfg.submitter_bond - burn
+    assert ledger.change(s.challenger) == slash_share(cfg.submitter_bond, 1)
     assert ledger.change(BURN_ADDRESS) == burn
     assert s.w3.eth.get_balance(s.coordinator.address) == 0
     ledger.assert_conserved()

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from opml.paths import REPO_ROOT
+from opml.game.settlement import slash_burned, slash_share
 
 
 def test_demo_finalizes_the_honest_results_and_slashes_the_liar(tmp_path: Path, contracts_built: None) -> None:
@@ -38,9 +39,9 @@ def test_demo_finalizes_the_honest_results_and_slashes_the_liar(tmp_path: Path, 
     assert [level for level, _, _ in game["levels"]] == [0, 1, 2]
     assert game["step"].startswith("pc 0x")
     bond = 2 * 10**18
-    assert summary["burned_wei"] == bond // 10
+    assert summary["burned_wei"] == slash_burned(bond, 1) == bond * 8 // 10
     assert summary["balance_change_wei"]["mallory"] < -bond + 10**16  # the bond is gone (and some gas)
-    assert summary["balance_change_wei"]["bob"] > bond - bond // 10 - 10**16  # 90% of it, less gas
+    assert summary["balance_change_wei"]["bob"] > slash_share(bond, 1) - 10**16  # the 20% reward, less gas
     assert summary["mqtt_messages"].get("disputes", 0) >= 1  # the daemons' progress reached the broker
     # the narrative names the decisive step and the delivery; nothing the demo started is still running
     assert "MIPS.stepFrom executes it on chain" in out and "Bob wins by the MIPS step" in out

@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 from fixtures_game import BURN_ADDRESS, GameStack
 from web3 import Web3
 
+from opml.game.settlement import slash_share
 from opml.chain.anvil import DEV_PRIVATE_KEYS
 from opml.chain.bindings import GameBindings, RequestStatus, SubmissionStatus
 from opml.chain.tx import ETHER, TxSender
@@ -209,12 +210,11 @@ def test_lying_submitter_against_three_challengers_pays_one(table: Table) -> Non
     for game_id, (_, party) in games.items():
         if party.name == winner:
             assert outcomes[game_id].phase is Phase.CHALLENGER_WON and not settled[game_id]["moot"]
-        else:  # moot: released by its challenger once the submission was slashed; only the bond returned
+        else:  # moot: released by its challenger once the submission was slashed; bond and reward share returned
             assert game_id in released and outcomes[game_id].phase is Phase.CANCELLED, game_id
-    burned = bonds.submitter_bond * bonds.burn_bps // 10_000
+    share = slash_share(bonds.submitter_bond, len(games))  # every challenger of the slashed result is a claimant
     for who in crew:
-        expected = bonds.challenger_bond + (bonds.submitter_bond - burned if who == winner else 0)
-        assert c.balance_of(table.senders[who].address) == expected, who
+        assert c.balance_of(table.senders[who].address) == bonds.challenger_bond + share, who
     assert c.balance_of(table.senders["submitter"].address) == 0
     _withdraw_all(table)
     ledger.assert_conserved()
@@ -248,8 +248,7 @@ def test_honest_submitter_beats_three_challengers_and_finalizes(table: Table) ->
 # -- helpers --------------------------------------------------------------------------------------------------
 def _assert_slashed(table: Table, winner: str) -> None:
     c, bonds = table.bindings.coordinator, table.config
-    burned = bonds.submitter_bond * bonds.burn_bps // 10_000
-    assert c.balance_of(table.senders[winner].address) == bonds.challenger_bond + bonds.submitter_bond - burned
+    assert c.balance_of(table.senders[winner].address) == bonds.challenger_bond + slash_share(bonds.submitter_bond, 1)
     assert c.balance_of(table.senders["submitter"].address) == 0
     assert c.get_submission(1).status is SubmissionStatus.SLASHED
     assert c.get_request(table.request_id).status is RequestStatus.OPEN

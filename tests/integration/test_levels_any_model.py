@@ -66,7 +66,7 @@ def honest(quantized: QuantizedModel, commitment: ModelCommitment) -> RequestLev
 @pytest.fixture(scope="module")
 def stack(w3: Web3, contracts_built: None, commitment: ModelCommitment) -> Iterator[GameStack]:
     """The game stack with the ML levels and the imported model registered."""
-    yield deploy_ml_game_stack(w3, commitment.roots, "opml://every_op", CONFIG)
+    yield deploy_ml_game_stack(w3, commitment, "opml://every_op", CONFIG)
 
 
 def test_the_imported_graph_uses_every_disputed_op(quantized: QuantizedModel) -> None:

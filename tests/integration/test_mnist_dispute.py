@@ -35,6 +35,7 @@ from fixtures_game import (
 )
 from web3 import Web3
 
+from opml.game.settlement import burned_share, slash_burned, slash_share
 from opml.chain.anvil import DEV_PRIVATE_KEYS
 from opml.chain.bindings import SubmissionStatus
 from opml.chain.tx import TxSender
@@ -105,7 +106,7 @@ def honest(commitment: ModelCommitment, digit: np.ndarray) -> RequestLevel:
 @pytest.fixture(scope="module")
 def stack(w3: Web3, contracts_built: None, commitment: ModelCommitment) -> Iterator[GameStack]:
     """The game stack with the ML levels (TensorCommitment, the three link verifiers, MIPS) and the CNN registered."""
-    yield deploy_ml_game_stack(w3, commitment.roots, "file://models/mnist_cnn.opml", CONFIG)
+    yield deploy_ml_game_stack(w3, commitment, "file://models/mnist_cnn.opml", CONFIG)
 
 
 def _dispute(stack: GameStack, submitter: RequestLevel, challenger: RequestLevel):  # noqa: ANN202
@@ -145,16 +146,20 @@ def _holdings(stack: GameStack) -> _Holdings:
 
 
 def _check_bonds(stack: GameStack, before: _Holdings, played, liar: Role, why: str) -> None:  # noqa: ANN001
-    """The game's settlement paid exactly: the winner's credit gained the loser's bond less `burn_bps` of it (a
-    winning challenger also its own bond back), the burn address received that share, the loser nothing. A winning
+    """The game's settlement paid exactly: a winning submitter's credit gained the challenger's bond less `burn_bps`
+    of it; a winning challenger (the slash's one claimant) its own bond back and the slash reward share, the rest of
+    the submitter's bond burned; the burn address received the burned part, the loser nothing. A winning
     submitter's own bond stays bonded until the result is finalized, which then credits it the fee and the bond."""
     cfg = stack.config
-    loser_bond = cfg.submitter_bond if liar is Role.SUBMITTER else cfg.challenger_bond
-    burn = loser_bond * cfg.burn_bps // 10_000
-    own_bond_back = cfg.challenger_bond if liar is Role.SUBMITTER else 0
+    if liar is Role.SUBMITTER:
+        burn = slash_burned(cfg.submitter_bond, 1)
+        won = cfg.challenger_bond + slash_share(cfg.submitter_bond, 1)
+    else:
+        burn = burned_share(cfg.challenger_bond, cfg.burn_bps)
+        won = cfg.challenger_bond - burn
     after = _holdings(stack)
     gains = {Role.SUBMITTER: after.submitter - before.submitter, Role.CHALLENGER: after.challenger - before.challenger}
-    assert burn > 0 and gains == {liar: 0, liar.opponent: own_bond_back + loser_bond - burn}, f"{why}: {gains}"
+    assert burn > 0 and gains == {liar: 0, liar.opponent: won}, f"{why}: {gains}"
     assert after.burn_address - before.burn_address == burn == after.burned_total - before.burned_total, why
     if liar is Role.SUBMITTER:
         return
@@ -316,7 +321,7 @@ def test_node_driver_plays_a_dispute_on_the_deployed_ml_stack(w3, contracts_buil
     assert outcome.openings == (0, 7, 4)
     assert c.get_submission(submission_id).status is SubmissionStatus.SLASHED
     cfg = stack.config
-    burn = cfg.submitter_bond * cfg.burn_bps // 10_000
+    burn = slash_burned(cfg.submitter_bond, 1)
     gains = {address: c.balance_of(address) - credit for address, credit in credits_before.items()}
-    assert gains == {submitter.address: 0, challenger.address: cfg.challenger_bond + cfg.submitter_bond - burn}
+    assert gains == {submitter.address: 0, challenger.address: cfg.challenger_bond + slash_share(cfg.submitter_bond, 1)}
     assert w3.eth.get_balance(BURN_ADDRESS) - burn_before == burn > 0

@@ -12,6 +12,7 @@ from eth_account import Account
 
 from fixtures_node import NodeNet
 from opml.chain.anvil import free_port
+from opml.game.settlement import slash_share
 from opml.chain.bindings import CoordinatorContract, RequestStatus, SubmissionStatus
 from opml.chain.build import load_artifact
 from opml.game.toy import ToyTrace
@@ -65,7 +66,7 @@ def test_honest_path_finalizes_and_calls_back(net: NodeNet) -> None:
 
 def test_lying_submitter_is_slashed_by_the_honest_challenger(net: NodeNet) -> None:
     coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
-    bond, burn_bps = coordinator.submitter_bond(), coordinator.burn_bps()
+    bond = coordinator.submitter_bond()
     challenger_before = net.w3.eth.get_balance(address(net, "challenger"))
     submitter = net.daemon("submitter", faults=["lie:0.3.1:7"])
     challenger = net.daemon("challenger")
@@ -81,7 +82,7 @@ def test_lying_submitter_is_slashed_by_the_honest_challenger(net: NodeNet) -> No
     challenger.wait_for("withdrawn")
     gained = net.w3.eth.get_balance(address(net, "challenger")) - challenger_before
     gas = _gas_paid(net, address(net, "challenger"))
-    assert gained + gas == bond - bond * burn_bps // 10_000  # the submitter's bond less the burned share
+    assert gained + gas == slash_share(bond, 1)  # the slash reward (20% of the liar's bond; the rest is burned)
     _assert_no_reverted_moves(net, address(net, "challenger"))
 
 
@@ -162,11 +163,11 @@ def test_two_honest_challengers_one_slashes_the_other_gets_its_bond_back(net: No
     assert coordinator.get_request(request_id).status is RequestStatus.OPEN
     for daemon in (first, other):
         daemon.wait_for("withdrawn")
-    bond, burn = coordinator.submitter_bond(), coordinator.burn_bps()
+    bond = coordinator.submitter_bond()
     gains = {who: net.w3.eth.get_balance(address(net, who)) + _gas_paid(net, address(net, who)) - before[who]
              for who in ("challenger", "challenger2")}
-    # the winner takes the liar's bond (less the burned share); the released one gets exactly its own bond back
-    assert sorted(gains.values()) == [0, bond - bond * burn // 10_000], (gains, outcomes)
+    # the winner and the released one are the slash's two claimants: each gets its bond back and the same share
+    assert sorted(gains.values()) == [slash_share(bond, 2)] * 2, (gains, outcomes)
     assert second in {address(net, w) for w in gains}
     for who in ("challenger", "challenger2"):
         _assert_no_reverted_moves(net, address(net, who))

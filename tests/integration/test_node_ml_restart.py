@@ -16,6 +16,7 @@ import pytest
 from eth_account import Account
 
 from fixtures_node import MlNet, assert_each_move_once, gas_paid, kill_and_restart_at
+from opml.game.settlement import slash_share
 from opml.chain.bindings import RequestStatus, SubmissionStatus
 from opml.ml.accuracy import as_float_input
 from opml.paths import REPO_ROOT
@@ -52,7 +53,6 @@ def test_killed_ml_challenger_resumes_and_slashes_the_lying_submitter(net: MlNet
     assert coordinator.get_request(request_id).status is RequestStatus.OPEN
     challenger.wait_for("withdrawn")
     assert_each_move_once(net, challenger, "challenger", f"seed {SEED}, kills at {kills}")
-    bond, burn = coordinator.submitter_bond(), coordinator.burn_bps()
     gained = net.w3.eth.get_balance(me) + gas_paid(net, "challenger") - before
-    assert gained == bond - bond * burn // 10_000, f"seed {SEED}, kills at {kills}: bond accounting off"
+    assert gained == slash_share(coordinator.submitter_bond(), 1), f"seed {SEED}, kills at {kills}: bond accounting off"
     assert coordinator.balance_of(me) == 0

@@ -13,6 +13,7 @@ import pytest
 from eth_account import Account
 
 from fixtures_node import NodeNet, assert_each_move_once, gas_paid, kill_and_restart_at
+from opml.game.settlement import slash_share
 from opml.chain.bindings import CoordinatorContract, RequestStatus, SubmissionStatus
 from opml.chain.build import load_artifact
 from opml.node.devnet import DevnetParams
@@ -54,9 +55,8 @@ def test_killed_challenger_resumes_and_slashes_the_liar(net: NodeNet) -> None:
     assert submission.status is SubmissionStatus.SLASHED
     challenger.wait_for("withdrawn")
     assert_each_move_once(net, challenger, "challenger", f"seed {SEED}")
-    bond, burn = coordinator.submitter_bond(), coordinator.burn_bps()
     gained = net.w3.eth.get_balance(me) + gas_paid(net, "challenger") - before
-    assert gained == bond - bond * burn // 10_000, f"seed {SEED}, kills at {kills}: bond accounting off"
+    assert gained == slash_share(coordinator.submitter_bond(), 1), f"seed {SEED}, kills at {kills}: bond accounting off"
     challenges = coordinator.contract.events.Challenged.get_logs(from_block=net.deployment.start_block)
     assert [e["args"]["challenger"] for e in challenges] == [me], f"seed {SEED}: challenged more than once"
 

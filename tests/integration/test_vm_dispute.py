@@ -17,6 +17,7 @@ from fixtures_game import GameStack, Played, StackConfig, advance_time, challeng
     submit
 from web3 import Web3
 
+from opml.game.settlement import slash_share
 from opml.chain.tx import ErrorDecoder
 from opml.game.types import Phase, Role
 from opml.stacks.kernel import VmStack, VmStackConfig, deploy_vm_stack
@@ -248,7 +249,7 @@ def test_lying_submitter_loses_on_the_mips_step(stack: GameStack, vm: VmStack, j
     assert opened["subStart"] == honest_run.state_at(0).hash()  # S_0 came from the anchor, derived on chain
     bond = stack.config.submitter_bond
     assert stack.coordinator.functions.balanceOf(stack.challenger).call() == \
-        stack.config.challenger_bond + bond - bond * stack.config.burn_bps // 10_000
+        stack.config.challenger_bond + slash_share(bond, 1)
 
 
 @pytest.mark.usefixtures("isolated_chain")

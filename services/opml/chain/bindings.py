@@ -253,6 +253,13 @@ class CoordinatorContract:
     def get_challenge(self, game_id: int) -> Challenge:
         return Challenge(*self._fn.getChallenge(game_id).call())
 
+    def last_slashed(self, request_id: int) -> int:
+        """The request's last slashed submission (0 if none): a new result waits until its games have ended."""
+        return int(self._fn.lastSlashed(request_id).call())
+
+    def registry_address(self) -> str:
+        return self._fn.registry().call()
+
     def events(self, event: str, receipt: Any) -> list[dict[str, Any]]:
         return _event_args(self.contract, event, receipt)
 
@@ -268,6 +275,21 @@ class ModelRegistryContract:
     def register_model(self, graph_root: bytes, constants_root: bytes, kernel_set_root: bytes, metadata_uri: str,
                        fee: int) -> Any:
         return self._fn.registerModel(graph_root, constants_root, kernel_set_root, metadata_uri, fee)
+
+    def register_model_file(self, graph_root: bytes, constants_root: bytes, kernel_set_root: bytes, file_uri: str,
+                            fee: int, input_bytes: int, output_bytes: int, file_hash: bytes) -> Any:
+        return self._fn.registerModelFile(graph_root, constants_root, kernel_set_root, file_uri, fee, input_bytes,
+                                          output_bytes, file_hash)
+
+    def model_sizes(self, model_id: int) -> tuple[int, int]:
+        """(inputBytes, outputBytes) a request's input and a result's output must have (0: any length)."""
+        input_bytes, output_bytes = self._fn.modelSizes(model_id).call()
+        return int(input_bytes), int(output_bytes)
+
+    def model_file(self, model_id: int) -> tuple[bytes, str]:
+        """(fileHash, fileURI): the model file's keccak256 (zero if none was registered) and where to fetch it."""
+        file_hash, uri = self._fn.modelFile(model_id).call()
+        return bytes(file_hash), str(uri)
 
     def model_roots(self, model_id: int) -> tuple[bytes, bytes, bytes]:
         """(graphRoot, constantsRoot, kernelSetRoot) as registered; reverts `UnknownModel` for an unknown id."""

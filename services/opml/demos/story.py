@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from web3 import Web3
 
+from opml.game.settlement import slash_share
 from opml.node.monitor import ChainEvent
 
 from .fmt import eth
@@ -97,10 +98,11 @@ class Story:
     def _Slashed(self, a: dict) -> None:  # noqa: N802
         who = self.who(a["submitter"])
         self.tally.slashed[a["requestId"]] = who
-        burned = self.submitter_bond * self.burn_bps // 10_000
+        share = slash_share(self.submitter_bond, 1)
         self.say(f"request #{a['requestId']}: {who} is slashed — loses the {eth(self.submitter_bond)} bond: "
-                 f"{eth(self.submitter_bond - burned)} to {self.who(a['challenger'])} (plus its own "
-                 f"{eth(self.challenger_bond)} back), {eth(burned)} burned; the request is open again")
+                 f"{eth(self.submitter_bond - share)} burned, the rest shared by its challengers "
+                 f"({eth(share)} to {self.who(a['challenger'])} when it is the only one, plus its own "
+                 f"{eth(self.challenger_bond)} back); the request is open again")
 
     def _Burned(self, a: dict) -> None:  # noqa: N802
         self.tally.burned += int(a["amount"])

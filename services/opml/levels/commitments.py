@@ -198,6 +198,13 @@ class ModelCommitment:
     def anchor(self, input_commitment: bytes) -> bytes:
         return anchor_of(self.graph_root, self.constants_root, self.kernels_root, input_commitment)
 
+    @property
+    def io_bytes(self) -> tuple[int, int]:
+        """(input bytes, output bytes): the exact sizes a request's input and a result's output must have, as
+        `ModelRegistry.registerModelFile` records them (the tensor commitment is zero padded, so the chain checks
+        the lengths themselves)."""
+        return (self.model.tensor_type(self.input_slot).nbytes, self.model.tensor_type(self.output_slot).nbytes)
+
 
 
 def commit_model(model: Model, max_tiles: int = DEFAULT_MAX_TILES, headroom: int = DEFAULT_HEADROOM) -> ModelCommitment:

@@ -5,6 +5,8 @@ and their registry are in `backends.py`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,13 +31,16 @@ class RequestInput:
 class Claim:
     """A node's answer to a request: the output it would submit, the commitments the contracts compute from it,
     and the request-level trace provider it plays disputes with (`runs_vm`: its last level runs the MIPS VM, whose
-    time the daemon reports as `opml_vm_seconds`)."""
+    time the daemon reports as `opml_vm_seconds`; `refusal()`: why an honest submitter must not submit it, e.g.
+    tiles whose VM run would not halt within the committed trace length — it could not open them; None when it
+    may; computed only when called, by the submitter)."""
 
     output: bytes
     output_commitment: bytes
     trace_commitment: bytes
     provider: TraceProvider
     runs_vm: bool = False
+    refusal: Callable[[], str | None] = lambda: None
 
 
 class ModelBackend(Protocol):

@@ -10,13 +10,26 @@ import asyncio
 
 from web3 import Web3
 
-from opml.chain.bindings import SubmissionStatus
+from opml.chain.bindings import Submission, SubmissionStatus
 from opml.game.types import Role
 
+from .backends import Claim
 from .config import NodeConfig
 from .daemon import Daemon
 from .deployment import Deployment
 from .monitor import ChainEvent
+
+
+def disagreement(submission: Submission, claim: Claim) -> str | None:
+    """Why `submission` is not this node's result, or None when it is exactly: any byte of the output, its
+    commitment, or the trace commitment the game will hold the submitter to."""
+    if bytes(submission.output) != claim.output:
+        return "output bytes differ"
+    if bytes(submission.output_commitment) != claim.output_commitment:
+        return "output commitment differs"
+    if bytes(submission.trace_commitment) != claim.trace_commitment:
+        return "trace commitment differs"
+    return None
 
 
 class Challenger(Daemon):
@@ -43,14 +56,15 @@ class Challenger(Daemon):
             self.scheduler.ensure(f"game-{game_id}", lambda: self.play_game(game_id))
 
     async def check_submission(self, request_id: int, submission_id: int) -> None:
-        """Challenge `submission_id` when its output commitment is not this node's (and the window is open)."""
+        """Challenge `submission_id` when it is not byte for byte this node's result (and the window is open)."""
         log = self.log.bind(request=request_id, submission=submission_id)
         claim = await self.claim_for(request_id)
         if claim is None:
             return
         coordinator = self.bindings.coordinator
         submission = await asyncio.to_thread(coordinator.get_submission, submission_id)
-        if bytes(submission.output_commitment) == claim.output_commitment:
+        reason = disagreement(submission, claim)
+        if reason is None:
             log.info("result_agreed")
             return
         if submission_id in self.challenged or submission.status is not SubmissionStatus.PENDING:
@@ -62,7 +76,8 @@ class Challenger(Daemon):
         if bond > self.config.max_bond_wei:
             log.error("bond_too_high", bond=bond, max_bond_wei=self.config.max_bond_wei)
             return
-        log.info("result_disputed", theirs=bytes(submission.output_commitment), ours=claim.output_commitment)
+        log.info("result_disputed", reason=reason, theirs=bytes(submission.output_commitment),
+                 ours=claim.output_commitment)
         outcome = await self.responder.send(f"challenge-{submission_id}", "pending",
                                             coordinator.challenge(request_id), value=bond, label="challenge")
         if not outcome.mined:  # refused, reverted or not sent: decide again from the chain at the next news

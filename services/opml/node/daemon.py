@@ -204,6 +204,11 @@ class Daemon:
                 if mine != theirs:
                     raise ConfigError(f"model {model_id}: the local model file does not match the registered "
                                       f"commitment ({name} root 0x{mine.hex()} here, 0x{theirs.hex()} on chain)")
+            file_hash = getattr(backend, "file_hash", None)
+            registered_hash, uri = registry.model_file(model_id)
+            if file_hash is not None and any(registered_hash) and file_hash != registered_hash:
+                raise ConfigError(f"model {model_id}: the local model file has keccak256 0x{file_hash.hex()}, the "
+                                  f"registry records 0x{registered_hash.hex()} ({uri})")
             self.log.info("model_verified", model=model_id, graph_root=local[0])
 
     async def run(self) -> None:

@@ -4,7 +4,10 @@ request-level provider is `opml.levels.request_level.RequestLevel` (`opml.levels
 
     "models": {"2": {"kind": "ml", "model_file": "models/mnist_mlp.opml"}}
 
-`model_file` is relative to the config's `model_dir` (default: the repository root). Fault injection (tests,
+`model_file` is relative to the config's `model_dir` (default: the repository root). A node without the file may
+name where to fetch it instead, with its registered keccak256: `{"kind": "ml", "model_uri": "http://…",
+"file_hash": "0x…"}`; it is fetched into the config's `cache_dir` and checked before serving (the daemon also
+checks the hash against the registry's). Fault injection (tests,
 demos): `wrong-output:NODE:ELEMENT[:VM_STEP[:DELTA]]` (docs/levels.md, `opml.levels.faults.WrongOutput`).
 """
 
@@ -14,11 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from opml.hashing import keccak
 from opml.levels.commitments import ModelCommitment
 from opml.levels.faults import Fault, WrongOutput
 from opml.levels.lies import request_party
-from opml.levels.tiling import plan_model
-from opml.ml.scales import QuantizedModel
+from opml.levels.request_level import RequestLevel
+from opml.levels.tiling import plan_model, tiles_over_budget
+from opml.ml.modelfile import load
 from opml.ml.tensor import DTYPES
 from opml.paths import REPO_ROOT
 
@@ -33,7 +38,8 @@ class MlBackend:
     def __init__(self, model_file: Path, faults: frozenset[Fault] = frozenset()) -> None:
         if not model_file.is_file():
             raise BackendError(f"model file {model_file} does not exist")
-        model = QuantizedModel.load(model_file).model
+        model = load(model_file)
+        self.file_hash = keccak(model_file.read_bytes())
         self.commitment = ModelCommitment(model, plan_model(model))
         self.faults = faults
 
@@ -53,15 +59,42 @@ class MlBackend:
         level = request_party(self.commitment, self.input_tensor(request.input), self.faults)
         output, trace_commitment = level.submission()
         return Claim(output=output, output_commitment=level.root_at(1), trace_commitment=trace_commitment,
-                     provider=level, runs_vm=True)
+                     provider=level, runs_vm=True, refusal=lambda: self.budget_refusal(level))
+
+    def budget_refusal(self, level: RequestLevel) -> str | None:
+        """Why this inference must not be submitted: its tiles whose VM run would not halt within the committed
+        trace length (docs/levels.md "Tiles"); None when every tile fits."""
+        over = tiles_over_budget(self.commitment.model, level.graph.values, self.commitment.plans)
+        if not over:
+            return None
+        tiles = ", ".join(f"node {run.node} tile {run.tile} ({run.steps} steps > "
+                          f"{self.commitment.plans[run.node].vm_length})" for run in over[:4])
+        return f"{len(over)} tile(s) over the VM step budget: {tiles}"
 
 
 def ml_backend(spec: ModelSpec, config: NodeConfig) -> MlBackend:
-    name = spec.param("model_file")
-    if not isinstance(name, str):
-        raise BackendError(f"ml model needs model_file, a path; got {name!r}")
     faults = frozenset(parse_ml_fault(text) for text in config.faults)
-    return MlBackend((config.model_dir or REPO_ROOT) / name, faults)
+    name, uri = spec.param("model_file"), spec.param("model_uri")
+    if isinstance(name, str):
+        return MlBackend((config.model_dir or REPO_ROOT) / name, faults)
+    if isinstance(uri, str):
+        return MlBackend(_fetched(uri, spec.param("file_hash"), config), faults)
+    raise BackendError(f"ml model needs model_file (a path) or model_uri and file_hash; got {name!r}")
+
+
+def _fetched(uri: str, file_hash: object, config: NodeConfig) -> Path:
+    from .registration import ModelFileError, fetch_model_file
+
+    try:
+        digest = bytes.fromhex(str(file_hash).removeprefix("0x"))
+    except ValueError:
+        digest = b""
+    if len(digest) != 32:
+        raise BackendError(f"ml model from {uri} needs file_hash, a 32-byte hex keccak256; got {file_hash!r}")
+    try:
+        return fetch_model_file(uri, digest, config.cache_dir / "models")
+    except ModelFileError as exc:
+        raise BackendError(str(exc)) from None
 
 
 def parse_ml_fault(text: str) -> Fault:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from web3 import Web3
 
-from opml.chain.bindings import CoordinatorContract, RequestStatus, SubmissionStatus
+from opml.chain.bindings import CoordinatorContract, ModelRegistryContract, RequestStatus, SubmissionStatus
 from opml.chain.build import load_artifact
 from opml.chain.tx import ErrorDecoder, TxSender
 
@@ -26,6 +26,11 @@ from .deployment import Deployment, load_deployment
 
 class RequestError(Exception):
     """A request could not be made or read (unknown request, not final in time, …)."""
+
+
+class BadRequestInput(RequestError, ValueError):
+    """A request the Coordinator would refuse, caught before paying: an input of another length than the model's
+    registered input size, or a callback that is not the requester itself."""
 
 
 @dataclass(frozen=True)
@@ -68,17 +73,32 @@ class Requester:
     def request(self, model_id: int, input: bytes, callback: str | None = None, callback_gas_limit: int = 0,
                 fee: int | None = None) -> int:
         """Send a request (paying the model's fee unless `fee` is given); returns its id. Reverts raise
-        `ContractRevert` (e.g. `UnknownModel`, `InputTooLarge`)."""
+        `ContractRevert` (e.g. `UnknownModel`, `InputTooLarge`); an input of the wrong length or a callback other
+        than the sender raises `BadRequestInput` before anything is sent."""
+        self.check_input(model_id, input)
+        if callback is not None and int(callback, 16) and \
+                Web3.to_checksum_address(callback) != self.sender.address:
+            raise BadRequestInput(f"callback {callback} is not the requester {self.sender.address}: the coordinator "
+                                  f"calls back only the contract that asked (request through it)")
         value = self.fee(model_id) if fee is None else fee
         mined = self.sender.send(self.coordinator.request(model_id, input, callback, callback_gas_limit),
                                  value=value, label="request")
         return int(self.coordinator.events("RequestCreated", mined.receipt)[0]["requestId"])
 
+    def check_input(self, model_id: int, input: bytes) -> None:
+        """`BadRequestInput` unless `input` has the model's registered input size (any size if none is)."""
+        expected, _ = ModelRegistryContract(self.w3, self.deployment.registry).model_sizes(model_id)
+        if expected and len(input) != expected:
+            raise BadRequestInput(f"input has {len(input)} bytes; model {model_id} takes exactly {expected} bytes "
+                                  f"(nothing was sent)")
+
     def ask(self, consumer: str, input: bytes) -> int:
         """Ask through a consumer contract in the style of `ExampleConsumer.ask(input)` (paying its model's fee):
         the coordinator calls the consumer back with the output once it is final. Returns the request id."""
         contract = self._consumer(consumer)
-        fee = self.fee(int(contract.functions.modelId().call()))
+        model_id = int(contract.functions.modelId().call())
+        self.check_input(model_id, input)
+        fee = self.fee(model_id)
         mined = self.sender.send(contract.functions.ask(input), value=fee, label="ask")
         return int(self.coordinator.events("RequestCreated", mined.receipt)[0]["requestId"])
 

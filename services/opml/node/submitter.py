@@ -55,6 +55,10 @@ class Submitter(Daemon):
         if claim is None:
             return
         log = self.log.bind(request=request_id)
+        refusal = await asyncio.to_thread(claim.refusal)
+        if refusal is not None:  # a result this node could not defend: it would be slashed
+            log.error("submission_refused", reason=refusal)
+            return
         coordinator = self.bindings.coordinator
         while True:
             request = await asyncio.to_thread(coordinator.get_request, request_id)
@@ -68,6 +72,9 @@ class Submitter(Daemon):
                 if await self._was_slashed(request_id):
                     log.info("not_resubmitting", reason="this node's result on the request was slashed")
                     return
+                if await self._slashed_games_open(request_id, log):
+                    await self.scheduler.news(self.config.poll_interval_s)
+                    continue
                 await self._submit(request_id, claim, log)
             elif request.status is RequestStatus.SUBMITTED:
                 await self._maybe_finalize(request_id, request.active_submission, log)
@@ -81,6 +88,27 @@ class Submitter(Daemon):
                     submission.status is SubmissionStatus.SLASHED:
                 return True
         return False
+
+    async def _slashed_games_open(self, request_id: int, log: Any) -> bool:
+        """Whether games on the request's last slashed result are still open (the Coordinator takes no new result
+        until they end: `SlashedGamesOpen`); releases those it may (anyone may release a moot game)."""
+        coordinator = self.bindings.coordinator
+        slashed = await asyncio.to_thread(coordinator.last_slashed, request_id)
+        if not slashed:
+            return False
+        submission = await asyncio.to_thread(coordinator.get_submission, slashed)
+        if not submission.open_games:
+            return False
+        log.info("waiting_for_moot_games", submission=slashed, open_games=submission.open_games)
+        event = coordinator.contract.events.Challenged
+        logs = await asyncio.to_thread(event.get_logs, argument_filters={"submissionId": slashed},
+                                       from_block=self.deployment.start_block)
+        for game_id in sorted(int(entry["args"]["gameId"]) for entry in logs):
+            challenge = await asyncio.to_thread(coordinator.get_challenge, game_id)
+            if not challenge.settled:  # a moot game its challenger leaves open (a sybil's) would block the request
+                await self.responder.send(f"release-{game_id}", "moot", coordinator.release_game(game_id),
+                                          label="releaseGame")
+        return True
 
     async def _submit(self, request_id: int, claim: Claim, log: Any) -> None:
         coordinator = self.bindings.coordinator

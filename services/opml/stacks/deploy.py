@@ -22,7 +22,9 @@ BURN_ADDRESS = "0x000000000000000000000000000000000000dEaD"
 class GameConfig:
     """What a stack's DisputeGame and Coordinator are deployed with: checkpoints per round (N), each party's clock,
     the challenge window, bonds, the burned share, the callback gas cap, the request input cap, the request timeout
-    (seconds after which an unanswered request may be cancelled by its requester for a refund) and the model fee."""
+    (seconds after which an unanswered request may be cancelled by its requester for a refund), the model fee, and
+    whether every model must have registered exact input/output sizes (`require_sizes`: the ML stack, whose tensor
+    commitment is zero padded)."""
 
     checkpoint_count: int = 15
     clock_seconds: int = 3_600
@@ -34,6 +36,7 @@ class GameConfig:
     max_input_bytes: int = 1 << 16
     request_timeout: int = 86_400
     model_fee: int = ETHER // 100
+    require_sizes: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ def deploy_game(w3: Web3, config: GameConfig, links: Sequence[str], max_depths: 
     coordinator = deploy(w3, "Coordinator", registry.address, game.address, commitment_address,
                          config.submitter_bond, config.challenger_bond, config.challenge_window, config.burn_bps,
                          BURN_ADDRESS, config.max_callback_gas, config.max_input_bytes, config.request_timeout,
-                         sender=admin)
+                         config.require_sizes, sender=admin)
     transact(w3, game.functions.bindCoordinator(coordinator.address), admin)
     return GameContracts(registry, game, coordinator)
 

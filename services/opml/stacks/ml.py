@@ -15,7 +15,10 @@ from web3.contract import Contract
 
 from opml.chain.bindings import GameBindings, ModelRegistryContract
 from opml.chain.contracts import deploy
+from opml.hashing import keccak
 from opml.levels.commitments import ModelCommitment
+from opml.ml.model import Model
+from opml.ml.modelfile import to_bytes
 
 from .deploy import GameConfig, deploy_game, transact
 
@@ -41,6 +44,7 @@ class MlStackConfig(GameConfig):
     """`max_depths`: log2 of the longest graph, tile and VM traces the game accepts."""
 
     max_depths: tuple[int, int, int] = (12, 16, 32)
+    require_sizes: bool = True
 
 
 @dataclass(frozen=True)
@@ -52,10 +56,13 @@ class MlStack:
     registry: Contract
     admin: str
 
-    def register(self, commitment: ModelCommitment, uri: str = "") -> int:
-        """Registers the model's roots (owned by the admin); returns its id."""
-        call = self.registry.functions.registerModel(*commitment.roots, uri or f"opml://{commitment.model.name}",
-                                                     self.config.model_fee)
+    def register(self, commitment: ModelCommitment, uri: str = "", file_hash: bytes | None = None) -> int:
+        """Registers the model's roots, its exact input/output sizes and its model file's keccak256 (default: the
+        hash of the model serialized as a file) with `uri` as where to fetch it (owned by the admin); returns its
+        id."""
+        call = self.registry.functions.registerModelFile(
+            *commitment.roots, uri or f"opml://{commitment.model.name}", self.config.model_fee,
+            *commitment.io_bytes, file_hash or model_file_hash(commitment.model))
         receipt = transact(self.w3, call, self.admin)
         return ModelRegistryContract(self.w3, self.registry.address).events("ModelRegistered", receipt)[0]["modelId"]
 
@@ -69,3 +76,8 @@ def deploy_ml_stack(w3: Web3, config: MlStackConfig = MlStackConfig(), admin: st
                        lambda _: levels.commitment.address, admin)
     return MlStack(w3, config, GameBindings.at(w3, game.coordinator.address, from_block=start_block), levels,
                    game.registry, admin)
+
+
+def model_file_hash(model: Model) -> bytes:
+    """keccak256 of `model` as a model file (what `opml.ml.modelfile.save` writes): the registry's file hash."""
+    return keccak(to_bytes(model))

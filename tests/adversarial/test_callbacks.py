@@ -1,0 +1,40 @@
+"""Attack: push a final result into a consumer that never asked — a request naming someone else's contract as its
+callback, on an input the attacker chose. The Coordinator refuses any callback but the requester itself, so the
+docs' consumer, which checks only `msg.sender == coordinator` for the delivery, is safe by construction."""
+
+from __future__ import annotations
+
+import pytest
+from fixtures_game import GameStack, advance_time, events, expect_revert, send, submit, toy_trace
+
+from web3 import Web3
+
+from opml.chain.contracts import deploy
+
+pytestmark = [pytest.mark.usefixtures("isolated_chain"), pytest.mark.attack]
+
+CALLBACK_GAS = 200_000
+
+
+def test_request_naming_another_contract_as_callback_is_refused(toy_stack3: GameStack) -> None:
+    s = toy_stack3
+    victim = deploy(s.w3, "ExampleConsumer", s.coordinator.address, s.model_id, CALLBACK_GAS)
+    request = s.coordinator.functions.request
+    revert = expect_revert(s, request(s.model_id, b"attacker's input", victim.address, CALLBACK_GAS), s.other,
+                           "CallbackNotRequester", s.config.model_fee)
+    assert tuple(map(Web3.to_checksum_address, revert.arguments)) == (victim.address, s.other)
+    assert s.coordinator.functions.requestCount().call() == 0
+
+
+def test_only_the_consumer_that_asked_is_called_back(toy_stack3: GameStack) -> None:
+    s = toy_stack3
+    consumer = deploy(s.w3, "ExampleConsumer", s.coordinator.address, s.model_id, CALLBACK_GAS)
+    receipt = send(s, consumer.functions.ask(b"toy input"), s.requester, s.config.model_fee)
+    (asked,) = events(consumer.events.InferenceRequested, receipt)
+    request_id = asked["requestId"]
+    submit(s, request_id, toy_trace(s, request_id))
+    advance_time(s.w3, s.config.challenge_window + 1)
+    receipt = send(s, s.coordinator.functions.finalize(request_id), s.other)
+    (result,) = events(s.coordinator.events.CallbackResult, receipt)
+    assert result["success"] and result["callback"] == consumer.address
+    assert consumer.functions.answered(request_id).call()
