@@ -113,11 +113,7 @@ def save(llm: LLMModel, path: str | Path) -> None:
 
 
 def load(path: str | Path) -> LLMModel:
-    try:
-        blob = Path(path).read_bytes()
-    except OSError as exc:
-        raise LLMFileError(f"cannot read LLM model file {path}: {exc.strerror or exc}") from None
-    return from_bytes(blob)
+    return from_bytes(modelfile.read_bytes(path, "LLM model", LLMFileError))
 
 
 def is_llm_file(path: str | Path) -> bool:

@@ -177,9 +177,13 @@ def save(model: Model, path: str | Path) -> None:
     Path(path).write_bytes(to_bytes(model))
 
 
-def load(path: str | Path) -> Model:
+def read_bytes(path: str | Path, what: str = "model", error: type[Exception] = ModelError) -> bytes:
+    """The bytes of the `what` file at `path`; an unreadable file raises `error` with the OS's reason."""
     try:
-        blob = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except OSError as exc:
-        raise ModelError(f"cannot read model file {path}: {exc}") from None
-    return from_bytes(blob)
+        raise error(f"cannot read {what} file {path}: {exc.strerror or exc}") from None
+
+
+def load(path: str | Path) -> Model:
+    return from_bytes(read_bytes(path))
