@@ -13,20 +13,24 @@ STAMP_SYS  := .cache/sysdeps.ok
 
 bootstrap: sysdeps pydeps nodedeps contracts
 
-# Debian packages: the MIPS cross compiler (kernels), mosquitto (integration tests) and docker-compose (the
-# compose file's validation test).
+# Debian packages: the MIPS cross compiler (kernels), mosquitto (integration tests), docker-compose (the
+# compose file's validation test), chromium + chromium-driver (the explorer's browser test) and prometheus (the
+# dashboard test).
 # Installed only where missing and only where apt is usable; otherwise a clear note.
 sysdeps: $(STAMP_SYS)
 $(STAMP_SYS):
 	@mkdir -p .cache
-	@if command -v mipsel-linux-gnu-gcc >/dev/null && { command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto; } && command -v docker-compose >/dev/null; then \
+	@if command -v mipsel-linux-gnu-gcc >/dev/null && { command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto; } && command -v docker-compose >/dev/null \
+		&& command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v prometheus >/dev/null; then \
 		echo "sysdeps: present"; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-mipsel-linux-gnu mosquitto docker-compose >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-mipsel-linux-gnu mosquitto docker-compose chromium chromium-driver \
+			prometheus >/dev/null; \
 	else \
-		echo "sysdeps: cannot install gcc-mipsel-linux-gnu/mosquitto/docker-compose here (need root + apt); the tests that need them will say so"; \
+		echo "sysdeps: cannot install gcc-mipsel-linux-gnu/mosquitto/docker-compose/chromium/chromium-driver/prometheus here (need root + apt); the tests that need them will say so"; \
 	fi
-	@if command -v mipsel-linux-gnu-gcc >/dev/null && command -v docker-compose >/dev/null; then touch $@; fi
+	@if command -v mipsel-linux-gnu-gcc >/dev/null && command -v docker-compose >/dev/null && command -v chromium >/dev/null \
+		&& command -v prometheus >/dev/null; then touch $@; fi
 
 pydeps: $(STAMP_PY)
 $(STAMP_PY): pyproject.toml
@@ -54,8 +58,9 @@ test-fast: bootstrap
 bench: bootstrap
 	$(PY) -m bench
 
+# `make demo EXPLORE=1`: the explorer (its URL is printed) and the devnet stay up after the story, until Ctrl-C.
 demo: bootstrap
-	$(VENV)/bin/opml demo
+	$(VENV)/bin/opml demo $(if $(EXPLORE),--explore)
 
 clean:
 	rm -rf contracts/out .pytest_cache .cache

@@ -18,6 +18,7 @@ RESULTS = Path(__file__).with_name("results.json")
 
 def main(selected: list[str]) -> int:
     from opml.logs import configure
+    from opml.progress import bars
 
     configure("console", "warning", stream=sys.stderr)  # figures on stdout, not the modules' event logs
     results: dict[str, object] = {}
@@ -27,7 +28,18 @@ def main(selected: list[str]) -> int:
     if selected:
         names = [n for n in names if any(s in n for s in selected)]
     failed = []
-    for name in names:
+    with bars():
+        _run_all(names, results, failed)
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {RESULTS}")
+    return 1 if failed else 0
+
+
+def _run_all(names: list[str], results: dict[str, object], failed: list[str]) -> None:
+    """Each bench module in turn (a bar counts them on a terminal); a failing one is reported, the others run."""
+    from opml.progress import track
+
+    for name in track(names, "benchmarks"):
         started = time.perf_counter()
         print(f"== {name}", flush=True)
         try:
@@ -40,9 +52,6 @@ def main(selected: list[str]) -> int:
             print(f"   {key} = {value}", flush=True)
         results.update(figures)
         print(f"   ({time.perf_counter() - started:.1f} s)", flush=True)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    print(f"wrote {RESULTS}")
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
+
+from opml.progress import bars
+
+# Long-running services keep structured logs; every other command draws progress bars on a terminal.
+_SERVICES = ("submitter", "challenger", "explorer")
 
 # (subcommand, module): the module defines `register(subparsers)`; its parser sets `func(args) -> int`.
 _COMMAND_MODULES = (
@@ -15,6 +21,7 @@ _COMMAND_MODULES = (
     "opml.demos.cli",
     "opml.levels.cli",
     "opml.node.cli",
+    "opml.explorer.cli",
 )
 
 
@@ -33,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with contextlib.nullcontext() if args.command in _SERVICES else bars():
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

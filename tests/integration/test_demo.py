@@ -45,6 +45,10 @@ def test_demo_finalizes_the_honest_results_and_slashes_the_liar(tmp_path: Path, 
     # the narrative names the decisive step and the delivery; nothing the demo started is still running
     assert "MIPS.stepFrom executes it on chain" in out and "Bob wins by the MIPS step" in out
     assert "delivered to the consumer contract" in out and "cleanup:" in out
+    # the explorer followed it all: its URL printed, the three requests and the game indexed
+    assert "explorer: http://127.0.0.1:" in out
+    assert summary["explorer"] is not None and summary["explorer"]["requests"] == 3
+    assert summary["explorer"]["games"] == 1 and "explorer" in summary["pids"]
     assert summary["processes_left"] == []
     for name, pid in summary["pids"].items():
         stat = Path(f"/proc/{pid}/stat")

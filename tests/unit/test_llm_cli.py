@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gguf
 import pytest
+import structlog
 from llm_models import write_tiny_llama
 
 from opml.cli import main
@@ -30,6 +31,7 @@ def gguf_file(tmp_path_factory):
 
 
 def test_import_then_generate(gguf_file, tmp_path, capsys):
+    structlog.reset_defaults()  # as in a fresh `opml` process: no logging configured by an earlier test
     text = tmp_path / "calib.txt"
     text.write_text("the cat and the dog. " * 20)
     out = tmp_path / "tiny.opml"

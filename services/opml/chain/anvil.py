@@ -109,6 +109,15 @@ class Anvil:
         assert last_error is not None
         raise last_error
 
+    def restart(self) -> Anvil:
+        """Stop and start again on the same port: a new chain (no blocks, no state) at the same URL."""
+        port = self.port
+        self.stop()
+        if port is None:
+            return self.start()
+        self._start_once(port)
+        return self
+
     def _start_once(self, port: int) -> None:
         self.port = port
         self._log = tempfile.TemporaryFile()

@@ -25,6 +25,8 @@ def register(subparsers) -> None:  # noqa: ANN001
                          help="MNIST test images to request, by index (the faulty submitter answers the second)")
     daemons.add_argument("--json", type=Path, default=None, help="also write the summary to this JSON file")
     daemons.add_argument("--timeout", type=float, default=150.0, help="seconds each phase may take")
+    daemons.add_argument("--explore", action="store_true",
+                         help="keep the explorer (its URL is printed) and the devnet up afterwards, until Ctrl-C")
     kernel = parser.add_argument_group("the kernel demo (--kernel)")
     kernel.add_argument("--seed", type=int, default=None, help="random data and lie step (default: random)")
     kernel.add_argument("--shape", type=_bounded(1, 1 << 16), nargs=3, metavar=("M", "K", "N"), default=(4, 6, 3),
@@ -51,7 +53,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return run_kernel_demo(args.seed, tuple(args.shape), args.trace_depth, args.lie_at)
     from opml.demos.network import DemoOptions, run_demo
 
-    return run_demo(DemoOptions(digits=tuple(args.digits), timeout_s=args.timeout, json_path=args.json))
+    return run_demo(DemoOptions(digits=tuple(args.digits), timeout_s=args.timeout, json_path=args.json,
+                                explore=args.explore))
 
 
 def cmd_dispute_demo(args: argparse.Namespace) -> int:

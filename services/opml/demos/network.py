@@ -8,8 +8,9 @@ digits are asked through the consumer contract with the SDK. Alice answers reque
 instruction executed on chain, Mallory is slashed, Alice answers the reopened request, and after the challenge
 window (the chain clock is moved past it) every honest result is final and delivered to the consumer.
 
-The narrative comes from chain events; the summary is also written as JSON (`--json PATH`). Every process the
-demo starts is stopped in `finally`, also on Ctrl-C.
+The narrative comes from chain events; the summary is also written as JSON (`--json PATH`). The explorer
+(`opml explorer`, its own process) follows the devnet; its URL is printed, and `--explore` keeps it and the devnet
+up after the story until Ctrl-C. Every process the demo starts is stopped in `finally`, also on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil, AnvilError
 from opml.chain.build import ensure_built
 from opml.chain.contracts import deploy
 from opml.chain.tx import TxError
+from opml.explorer.process import ExplorerProcess
 from opml.levels.commitments import ModelCommitment
 from opml.levels.request_level import RequestLevel
 from opml.levels.tiling import plan_model
@@ -71,6 +73,7 @@ class DemoOptions:
     timeout_s: float = 150.0
     json_path: Path | None = None
     workdir: Path | None = None
+    explore: bool = False  # keep the explorer (and the devnet) up after the story, until Ctrl-C
 
 
 class BrokerThread:
@@ -129,6 +132,7 @@ class DaemonDemo:
         self.anvil: Anvil | None = None
         self.broker: BrokerThread | None = None
         self.daemons: dict[str, DaemonProcess] = {}
+        self.explorer: ExplorerProcess | None = None
         self.workdir = options.workdir or Path(tempfile.mkdtemp(prefix="opml-demo-"))
 
     def _print(self, line: str) -> None:
@@ -141,6 +145,9 @@ class DaemonDemo:
         try:
             self.setup()
             summary = self.play()
+            if self.options.explore and self.explorer is not None:
+                self._print(f"\nexplorer: {self.explorer.url} stays up with the devnet — Ctrl-C stops everything")
+                self.explorer.wait_until_interrupted()
         finally:
             summary["processes_left"] = self.cleanup()
             summary["wall_s"] = round(time.monotonic() - self.started, 2)
@@ -161,6 +168,9 @@ class DaemonDemo:
         self.inputs, self.digits = self._digits()
         self.fault = self._mallory_fault(self.inputs[1])
         self._start_daemons()
+        self.explorer = ExplorerProcess(self.anvil.url, self.workdir / "demo.json", self.broker.broker.url,
+                                        self.workdir / "explorer.log").start()
+        self.say(f"explorer: {self.explorer.url} (live: the requests, the dispute drawn round by round, the money)")
 
     def _deploy(self) -> Deployment:
         start = self.w3.eth.block_number + 1
@@ -304,6 +314,7 @@ class DaemonDemo:
             "transactions": transactions,
             "gas": gas,
             "mqtt_messages": dict(self.broker.messages) if self.broker else {},  # type: ignore[union-attr]
+            "explorer": self.explorer.indexed(len(self.request_ids), len(games)) if self.explorer else None,
             "pids": self.pids(),
         }
         self._print("")
@@ -329,6 +340,8 @@ class DaemonDemo:
         pids = {name: d.process.pid for name, d in self.daemons.items() if d.process is not None}
         if self.anvil is not None and self.anvil._process is not None:  # noqa: SLF001
             pids["anvil"] = self.anvil._process.pid  # noqa: SLF001
+        if self.explorer is not None and self.explorer.process is not None:
+            pids["explorer"] = self.explorer.process.pid
         return pids
 
     def cleanup(self) -> list[int]:
@@ -336,6 +349,8 @@ class DaemonDemo:
         pids = self.pids()
         for daemon in self.daemons.values():
             daemon.stop()
+        if self.explorer is not None:
+            self.explorer.stop()
         if self.broker is not None:
             self.broker.stop()
         if self.anvil is not None:

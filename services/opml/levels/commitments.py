@@ -27,6 +27,7 @@ from opml.merkle import depth_for, merkle_proof, merkle_root
 from opml.ml.model import Model
 from opml.ml.ops import OPS, OpType
 from opml.ml.vmparams import attribute_words
+from opml.progress import track
 from opml.vm import layout
 from opml.vm.memory import region_root_of_bytes
 
@@ -139,7 +140,8 @@ class ModelCommitment:
 
     @cached_property
     def constant_commitments(self) -> dict[int, bytes]:
-        return {slot: tensor_commitment(data) for slot, data in self.model.constants.items()}
+        constants = track(list(self.model.constants.items()), f"commitments of {self.model.name}'s constants")
+        return {slot: tensor_commitment(data) for slot, data in constants}
 
     @cached_property
     def nodes(self) -> tuple[NodeDef, ...]:

@@ -10,6 +10,7 @@ import numpy as np
 
 from opml.game.trace import NotLastLevel, StepWitness, TraceProvider, check_root_index, check_transition
 from opml.ml.ops import OPS
+from opml.progress import track
 
 from .commitments import ModelCommitment, kernel_code_root, node_attrs, tensor_commitment
 from .faults import Fault, ForgeGraphLink, ForgeTileLink, forged, wrong_outputs
@@ -39,7 +40,7 @@ class GraphLevel(TraceProvider):
             current = {self.commitment.input_slot: tensor_commitment(self.values[self.commitment.input_slot]),
                        **self.commitment.constant_commitments}
             states = [dict(current)]
-            for k, node in enumerate(self.model.nodes):
+            for k, node in enumerate(track(self.model.nodes, "graph trace: node outputs' tile traces")):
                 current[node.output] = self.tile_level(k).root_at(self.tile_level(k).length)
                 if ForgeGraphLink(k) in self.faults:
                     current[node.output] = forged(current[node.output])

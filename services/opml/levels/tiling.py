@@ -18,6 +18,7 @@ from opml.ml import executor
 from opml.ml.model import Model
 from opml.ml.tensor import DTYPES
 from opml.ml.vmrun import run_node
+from opml.progress import track
 
 log = structlog.get_logger(__name__)
 
@@ -83,7 +84,7 @@ class TileRun:
 def tile_runs(model: Model, values: dict[int, np.ndarray], plans: tuple[NodePlan, ...]) -> list[TileRun]:
     """Every tile's VM step count when the nodes run on `values` (every tensor of one inference)."""
     runs = []
-    for index, (node, plan) in enumerate(zip(model.nodes, plans)):
+    for index, (node, plan) in enumerate(track(list(zip(model.nodes, plans)), f"VM runs of {model.name}'s nodes")):
         ins = [values[s] for s in node.inputs]
         output = None
         for t in range(plan.tile_count):

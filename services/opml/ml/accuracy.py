@@ -11,6 +11,8 @@ from functools import partial
 import numpy as np
 import onnx
 
+from opml.progress import track
+
 from . import executor, fastnative
 from .calibrate import run_float
 from .scales import QuantizedModel
@@ -27,7 +29,8 @@ def predict_int8(quantized: QuantizedModel, images: np.ndarray, *, fast: bool = 
     with the fast native executor (the same bits) or, fast=False, the numpy reference executor."""
     run = fastnative.NativePlan(quantized.model).run if fast else partial(executor.run, quantized.model)
     floats = as_float_input(images)
-    return np.array([int(np.argmax(run(quantized.quantize_input(x)).result[0])) for x in floats])
+    return np.array([int(np.argmax(run(quantized.quantize_input(x)).result[0]))
+                     for x in track(floats, f"int8 inference on {len(floats)} images")])
 
 
 def predict_float(model: onnx.ModelProto, images: np.ndarray) -> np.ndarray:

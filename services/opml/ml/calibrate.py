@@ -21,6 +21,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from opml.progress import track
+
 from .errors import MLError
 
 Method = Literal["maxabs", "percentile"]
@@ -138,7 +140,7 @@ def activation_ranges(
     floats = [i.name for i in session.get_inputs() if i.type == "tensor(float)"]
     names = [o.name for o in session.get_outputs()]
     magnitudes: dict[str, list[np.ndarray]] = {n: [] for n in [*floats, *names]}
-    for feeds in _feed_batches(session, images):
+    for feeds in track(list(_feed_batches(session, images)), "calibration batches"):
         for name in floats:
             magnitudes[name].append(np.abs(feeds[name]).ravel())
         for out_name, value in zip(names, session.run(names, feeds)):

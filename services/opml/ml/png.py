@@ -2,6 +2,7 @@
 
 `read_png(path) -> uint8[H, W]` (colour images become grey as the rounded mean of R, G, B; alpha is dropped).
 Anything else (16-bit, palette, interlaced, a corrupted stream) raises PngError naming what is unsupported.
+`encode_png(uint8[H, W]) -> bytes` writes the greyscale kind (the explorer shows image inputs with it).
 """
 
 from __future__ import annotations
@@ -97,3 +98,17 @@ def _decode(blob: bytes) -> np.ndarray:
         return pixels[:, :, 0].copy()
     rgb = pixels[:, :, :3].astype(np.int32)
     return ((rgb.sum(axis=2) + 1) // 3).astype(np.uint8)
+
+
+def encode_png(grey: np.ndarray) -> bytes:
+    """An 8-bit greyscale PNG of `grey` (uint8[H, W]); `_decode` reads it back to the same array."""
+    if grey.ndim != 2 or grey.dtype != np.uint8 or 0 in grey.shape:
+        raise PngError(f"encode_png takes a non-empty uint8[H, W] array, got {grey.dtype}{list(grey.shape)}")
+    height, width = grey.shape
+    raw = b"".join(b"\x00" + row.tobytes() for row in grey)  # filter type 0 on every row
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
