@@ -25,7 +25,7 @@ from opml.ml.calibrate import run_float
 from opml.ml.cli import info_logs
 from opml.ml.encoder_input import pack_tokens
 from opml.ml.onnx_import import quantize_onnx, read_onnx
-from opml.ml.vmrun import run_node
+from opml.ml.vmrun import run_model
 
 from .timing import median_s
 
@@ -101,21 +101,11 @@ def _figures() -> dict[str, float | int]:
 
     x = pack_tokens(classifier.model, {k: v[0] for k, v in _inputs(cls, test).items()})
     native = executor.run(classifier.model, x)
-    _vm_inference(classifier, x)  # warm-up: numba compilation / cache load
+    run_model(classifier.model, x)  # warm-up: numba compilation / cache load
     started = time.perf_counter()
-    steps, output = _vm_inference(classifier, x)
+    steps, output = run_model(classifier.model, x)
     figures["encoder_vm_fast_s"] = round(time.perf_counter() - started, 3)
     figures["encoder_vm_steps"] = steps
     if not np.array_equal(output, native.result[0]):
         raise AssertionError("bert_cls_tanh: the VM inference differs from the native one")
     return figures
-
-
-def _vm_inference(quantized, x: np.ndarray) -> tuple[int, np.ndarray]:
-    values = {quantized.model.inputs[0]: x, **quantized.model.constants}
-    steps = 0
-    for node in quantized.model.nodes:
-        result = run_node(node, [values[slot] for slot in node.inputs])
-        values[node.output] = result.output
-        steps += result.steps
-    return steps, values[quantized.model.outputs[0]]

@@ -20,7 +20,7 @@ from opml.ml.accuracy import accuracy, as_float_input, predict_float, predict_in
 from opml.ml.cli import info_logs
 from opml.ml.onnx_import import read_onnx
 from opml.ml.scales import QuantizedModel
-from opml.ml.vmrun import run_node
+from opml.ml.vmrun import run_model
 from opml.paths import REPO_ROOT
 
 from .timing import median_s
@@ -39,17 +39,6 @@ def _ort_session(path) -> ort.InferenceSession:
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def _vm_inference(quantized: QuantizedModel, x: np.ndarray) -> tuple[int, np.ndarray]:
-    """Every node in the VM, each reading the VM's own earlier outputs: (total steps, model output)."""
-    values = {quantized.model.inputs[0]: x, **quantized.model.constants}
-    steps = 0
-    for node in quantized.model.nodes:
-        result = run_node(node, [values[slot] for slot in node.inputs])
-        values[node.output] = result.output
-        steps += result.steps
-    return steps, values[quantized.model.outputs[0]]
 
 
 def run() -> dict[str, float | int]:
@@ -81,9 +70,9 @@ def _figures() -> dict[str, float | int]:
     for name in ("mlp", "cnn"):
         quantized = QuantizedModel.load(MODELS / f"mnist_{name}.opml")
         x = quantized.quantize_input(image)
-        _vm_inference(quantized, x)  # warm-up: numba compilation / cache load
+        run_model(quantized.model, x)  # warm-up: numba compilation / cache load
         started = time.perf_counter()
-        steps, output = _vm_inference(quantized, x)
+        steps, output = run_model(quantized.model, x)
         figures[f"mnist_{name}_vm_fast_s"] = round(time.perf_counter() - started, 4)
         figures[f"mnist_{name}_vm_steps"] = steps
         if not np.array_equal(output, executor.run(quantized.model, x).result[0]):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from opml.llm.gguf_import import LlamaConfig, add_llama_config
 from opml.llm.tokenizer import TOKEN_CONTROL, TOKEN_NORMAL, byte_alphabet
 
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "llm"
@@ -70,16 +71,7 @@ def write_gguf(path: Path, shape: dict, name: str, seed: int = 0) -> None:
     tokens, merges, types = synthetic_vocabulary(shape["vocab"])
     w = gguf.GGUFWriter(str(path), "llama")
     w.add_name(f"synthetic-{name}")
-    w.add_context_length(shape["ctx"])
-    w.add_embedding_length(shape["dim"])
-    w.add_block_count(shape["n_layers"])
-    w.add_feed_forward_length(shape["ffn"])
-    w.add_head_count(shape["n_heads"])
-    w.add_head_count_kv(shape["n_kv_heads"])
-    w.add_rope_dimension_count(shape["dim"] // shape["n_heads"])
-    w.add_rope_freq_base(ROPE_BASE)
-    w.add_layer_norm_rms_eps(EPS)
-    w.add_vocab_size(shape["vocab"])
+    add_llama_config(w, LlamaConfig(**shape, eps=EPS, rope_base=ROPE_BASE))
     w.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre("gpt-2")

@@ -21,6 +21,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "services"))
 
+from opml.llm.gguf_import import LlamaConfig, add_llama_config  # noqa: E402
 from opml.llm.text import load_moby_dick, split_text  # noqa: E402
 from opml.llm.tokenizer import TOKEN_CONTROL, TOKEN_NORMAL, Tokenizer, byte_alphabet, bytes_to_symbols, pretokenize  # noqa: E402
 
@@ -156,19 +157,9 @@ def export_gguf(model, tok: Tokenizer, path: pathlib.Path) -> None:
     """Write llama.cpp's tensor names and ``llama.*`` / ``tokenizer.ggml.*`` metadata; matrices F16, norms F32."""
     import gguf
 
-    c = CONFIG
     w = gguf.GGUFWriter(str(path), "llama")
     w.add_name("opml-moby-llama")
-    w.add_context_length(c["ctx"])
-    w.add_embedding_length(c["dim"])
-    w.add_block_count(c["n_layers"])
-    w.add_feed_forward_length(c["ffn"])
-    w.add_head_count(c["n_heads"])
-    w.add_head_count_kv(c["n_kv_heads"])
-    w.add_rope_dimension_count(c["dim"] // c["n_heads"])
-    w.add_rope_freq_base(c["rope_base"])
-    w.add_layer_norm_rms_eps(c["eps"])
-    w.add_vocab_size(tok.vocab_size)
+    add_llama_config(w, LlamaConfig(**CONFIG, vocab=tok.vocab_size))
     w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre("gpt-2")

@@ -6,21 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from llm_models import write_tiny_llama
+from llm_small import TEXT, write_small_llama
 
 from opml.llm.fast import FastLlama, _batched_shape
 from opml.llm.importer import import_gguf
 from opml.llm.runtime import IntLlama
 
-SMALL = dict(dim=64, n_layers=2, n_heads=4, n_kv_heads=2, ffn=128, ctx=24)
-TEXT = "the cat and the dog sat in the sun and the wind. " * 30
-
-
 @pytest.fixture(scope="module")
 def llm(tmp_path_factory):
-    path = tmp_path_factory.mktemp("llm") / "tiny.gguf"
-    write_tiny_llama(path, config=SMALL, seed=11)
-    return import_gguf(path, TEXT)
+    return import_gguf(write_small_llama(tmp_path_factory.mktemp("llm"), seed=11), TEXT)
 
 
 def _ids(llm, n):

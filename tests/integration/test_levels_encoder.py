@@ -10,13 +10,11 @@ from collections.abc import Iterator
 import encoder_models as E
 import numpy as np
 import pytest
-from fixtures_game import ML_STACK_CONFIG, GameStack, challenge, deploy_ml_game_stack, events, play, request, send
+from fixtures_game import ML_STACK_CONFIG, GameStack, deploy_ml_game_stack
+from level_disputes import assert_a_lie_at_node_loses_in_one_step
 from web3 import Web3
 
-from opml.game.types import Phase, Role
-from opml.levels.commitments import ModelCommitment, commit_model, tensor_commitment
-from opml.levels.faults import WrongOutput
-from opml.levels.lies import LyingRequestLevel
+from opml.levels.commitments import ModelCommitment, commit_model
 from opml.levels.request_level import RequestLevel
 from opml.ml import executor
 from opml.ml.encoder_input import pack_tokens
@@ -50,18 +48,4 @@ def test_a_lie_in_the_pooled_embedding_is_decided_by_one_mips_step(game: GameSta
                           executor.run(c.model, honest.input_value).result[0])
     node = max(k for k, n in enumerate(c.model.nodes) if n.op is OpType.ATTENTION)
     assert c.model.nodes[node].attrs.score_multiplier == 0  # the mean pooling
-    element = c.nodes[node].plan.tile(c.nodes[node].plan.tile_count - 1)[0]
-    fault = WrongOutput(node, element, delta=3, vm_step=None)
-    liar = LyingRequestLevel(c, honest.input_value, {fault})
-    request_id, receipt = request(game, liar.input_value.tobytes())
-    (created,) = events(game.coordinator.events.RequestCreated, receipt)
-    assert bytes(created["anchor"]) == c.anchor(tensor_commitment(liar.input_value))
-    send(game, game.coordinator.functions.submit(request_id, *liar.submission()), game.submitter,
-         ML_STACK_CONFIG.submitter_bond)
-    game_id, _ = challenge(game, request_id)
-    played = play(game, game_id, {Role.SUBMITTER: liar, Role.CHALLENGER: honest})
-    assert played.final.phase is Phase.CHALLENGER_WON and not played.rejected, played.final
-    tile = element // c.nodes[node].plan.tile_elems
-    assert played.final.openings == (0, node, tile) and played.final.depth == 3
-    (stepped,) = events(game.game.events.Stepped, played.receipts[-1])
-    assert bytes(stepped["computedPost"]) == honest.graph.tile_level(node).vm_level(tile).root_at(played.final.hi)
+    assert_a_lie_at_node_loses_in_one_step(game, honest, node, delta=3)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from llm_models import write_tiny_llama
+from llm_small import SMALL, TEXT, write_small_llama
 
 from opml.llm.forward import FloatLlama
 from opml.llm.gguf_import import read_gguf
@@ -15,14 +16,9 @@ from opml.llm.llmfile import LLMFileError, expected_io, from_bytes, to_bytes
 from opml.llm.runtime import IntLlama, PromptTooLongError, SplitMix64, generate, sample, temperature_weights
 from opml.ml.ops import OpType
 
-SMALL = dict(dim=64, n_layers=2, n_heads=4, n_kv_heads=2, ffn=128, ctx=24)
-TEXT = "the cat and the dog sat in the sun and the wind. " * 30
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    path = tmp_path_factory.mktemp("llm") / "tiny.gguf"
-    write_tiny_llama(path, config=SMALL, seed=7)
+    path = write_small_llama(tmp_path_factory.mktemp("llm"), seed=7)
     weights, tok = read_gguf(path)
     return path, weights, tok, import_gguf(path, TEXT)
 

@@ -125,6 +125,21 @@ def read_config(reader) -> LlamaConfig:
     )
 
 
+def add_llama_config(writer, cfg: LlamaConfig) -> None:
+    """Write `cfg` as the ``llama.*`` hyperparameters on a ``gguf.GGUFWriter`` (the inverse of `read_config`),
+    in one fixed key order so that a file written twice is the same bytes."""
+    writer.add_context_length(cfg.ctx)
+    writer.add_embedding_length(cfg.dim)
+    writer.add_block_count(cfg.n_layers)
+    writer.add_feed_forward_length(cfg.ffn)
+    writer.add_head_count(cfg.n_heads)
+    writer.add_head_count_kv(cfg.n_kv_heads)
+    writer.add_rope_dimension_count(cfg.head_dim)
+    writer.add_rope_freq_base(cfg.rope_base)
+    writer.add_layer_norm_rms_eps(cfg.eps)
+    writer.add_vocab_size(cfg.vocab)
+
+
 def read_tokenizer(reader) -> Tokenizer:
     """The byte-level BPE vocabulary as llama.cpp stores it (``tokenizer.ggml.model = "gpt2"``)."""
     model = _field(reader, "tokenizer.ggml.model")

@@ -84,16 +84,8 @@ def _check_io(graph: Model, cfg: LlamaConfig) -> None:
 
 
 def from_bytes(blob: bytes) -> LLMModel:
-    if len(blob) < _PREFIX.size + CHECKSUM_BYTES:
-        raise LLMFileError(f"LLM model file too short ({len(blob)} bytes)")
-    magic, version, hlen = _PREFIX.unpack_from(blob)
-    if magic != MAGIC:
-        raise LLMFileError(f"not an opml LLM model file (magic {magic!r}, expected {MAGIC!r})")
-    if version != VERSION:
-        raise LLMFileError(f"unsupported LLM model file version {version} (this runtime reads {VERSION})")
-    body, checksum = blob[:-CHECKSUM_BYTES], blob[-CHECKSUM_BYTES:]
-    if keccak(body) != checksum:
-        raise LLMFileError("LLM model file checksum mismatch: the file is corrupted or truncated")
+    hlen = modelfile.read_frame(blob, MAGIC, VERSION, "LLM model", LLMFileError)
+    body = blob[:-CHECKSUM_BYTES]
     try:
         h = json.loads(body[_PREFIX.size:_PREFIX.size + hlen].decode())
         cfg = LlamaConfig(**h["config"])
@@ -121,11 +113,7 @@ def save(llm: LLMModel, path: str | Path) -> None:
 
 
 def load(path: str | Path) -> LLMModel:
-    try:
-        blob = Path(path).read_bytes()
-    except OSError as exc:
-        raise LLMFileError(f"cannot read LLM model file {path}: {exc.strerror or exc}") from None
-    return from_bytes(blob)
+    return from_bytes(modelfile.read_bytes(path, "LLM model", LLMFileError))
 
 
 def is_llm_file(path: str | Path) -> bool:

@@ -7,13 +7,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from .quant import M0_LIMIT, M0_MIN, SHIFT_MAX, SHIFT_MIN
 
 Positive = Annotated[StrictInt, Field(ge=1, le=1 << 16)]
 NonNegative = Annotated[StrictInt, Field(ge=0, le=1 << 16)]
-Multiplier = Annotated[StrictInt, Field(ge=0, lt=M0_LIMIT)]
+
+
+def _check_m0(m0: int) -> int:
+    if m0 != 0 and m0 < M0_MIN:
+        raise ValueError(f"multiplier M0={m0} is neither 0 nor in [2^30, 2^31)")
+    return m0
+
+
+Multiplier = Annotated[StrictInt, Field(ge=0, lt=M0_LIMIT), AfterValidator(_check_m0)]
+"""A fixed-point multiplier M0: 0 (the op outputs zeros) or normalized into [2^30, 2^31)."""
 Shift = Annotated[StrictInt, Field(ge=SHIFT_MIN, le=SHIFT_MAX)]
 
 
@@ -21,12 +30,6 @@ class Attrs(BaseModel):
     """Base of every attribute model: immutable, no unknown keys, integers and booleans strict (no coercion)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_m0(*values: int) -> None:
-    for m0 in values:
-        if m0 != 0 and m0 < M0_MIN:
-            raise ValueError(f"multiplier M0={m0} is neither 0 nor in [2^30, 2^31)")
 
 
 class NoAttrs(Attrs):
@@ -72,11 +75,6 @@ class AddAttrs(Attrs):
     b_shift: Shift
     relu: StrictBool = False
 
-    @model_validator(mode="after")
-    def _multipliers(self) -> "AddAttrs":
-        _check_m0(self.a_multiplier, self.b_multiplier)
-        return self
-
 
 class ReshapeAttrs(Attrs):
     """The full output shape (no −1); the element count must match the input's."""
@@ -96,7 +94,6 @@ class RequantizeAttrs(Attrs):
     def _lengths(self) -> "RequantizeAttrs":
         if len(self.multipliers) != len(self.shifts):
             raise ValueError(f"{len(self.multipliers)} multipliers but {len(self.shifts)} shifts")
-        _check_m0(*self.multipliers)
         return self
 
 
@@ -113,11 +110,6 @@ class NormAttrs(Attrs):
     epsilon: Annotated[StrictInt, Field(ge=1, le=1 << 44)] = 1
     multiplier: Multiplier
     shift: Shift
-
-    @model_validator(mode="after")
-    def _multiplier(self) -> "NormAttrs":
-        _check_m0(self.multiplier)
-        return self
 
 
 class MatMulAttrs(Attrs):
@@ -137,11 +129,6 @@ class AttentionAttrs(Attrs):
     out_shift: Shift
     causal: StrictBool = False
 
-    @model_validator(mode="after")
-    def _multipliers(self) -> "AttentionAttrs":
-        _check_m0(self.score_multiplier, self.out_multiplier)
-        return self
-
 
 class RoPEAttrs(Attrs):
     """Rotary position embedding. frac_bits: the cos/sin table's fixed-point fraction bits. half_split: rotate
@@ -156,8 +143,3 @@ class MulAttrs(Attrs):
 
     multiplier: Multiplier
     shift: Shift
-
-    @model_validator(mode="after")
-    def _multiplier(self) -> "MulAttrs":
-        _check_m0(self.multiplier)
-        return self

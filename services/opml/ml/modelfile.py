@@ -103,20 +103,22 @@ def to_bytes(model: Model) -> bytes:
     return body + keccak(body)
 
 
-def _read_prefix(blob: bytes) -> tuple[int, int]:
+def read_frame(blob: bytes, magic: bytes, version: int, what: str, error: type[Exception] = ModelError) -> int:
+    """Checks a framed opml file (`magic | version | header length`, header and data, keccak of all that) and
+    returns the header length; a wrong size, magic, version or checksum raises `error` naming `what` ("model")."""
     if len(blob) < _PREFIX.size + CHECKSUM_BYTES:
-        raise ModelError(f"model file too short ({len(blob)} bytes)")
-    magic, version, header_len = _PREFIX.unpack_from(blob)
-    if magic != MAGIC:
-        raise ModelError(f"not an opml model file (magic {magic!r}, expected {MAGIC!r})")
-    if version != FORMAT_VERSION:
-        raise ModelError(f"unsupported model format version {version} (this runtime reads {FORMAT_VERSION})")
+        raise error(f"{what} file too short ({len(blob)} bytes)")
+    found_magic, found_version, header_len = _PREFIX.unpack_from(blob)
+    if found_magic != magic:
+        raise error(f"not an opml {what} file (magic {found_magic!r}, expected {magic!r})")
+    if found_version != version:
+        raise error(f"unsupported {what} format version {found_version} (this runtime reads {version})")
     body, checksum = blob[:-CHECKSUM_BYTES], blob[-CHECKSUM_BYTES:]
     if keccak(body) != checksum:
-        raise ModelError("model file checksum mismatch: the file is corrupted or truncated")
+        raise error(f"{what} file checksum mismatch: the file is corrupted or truncated")
     if _PREFIX.size + header_len > len(body):
-        raise ModelError(f"header length {header_len} runs past the end of the file")
-    return version, header_len
+        raise error(f"header length {header_len} runs past the end of the file")
+    return header_len
 
 
 def _parse_header(raw: bytes) -> _Header:
@@ -161,7 +163,7 @@ def _build(header: _Header, data: bytes) -> Model:
 
 def from_bytes(blob: bytes) -> Model:
     """Parse and fully validate a model file's bytes (ModelError on any problem)."""
-    _, header_len = _read_prefix(blob)
+    header_len = read_frame(blob, MAGIC, FORMAT_VERSION, "model")
     header_end = _PREFIX.size + header_len
     header = _parse_header(blob[_PREFIX.size:header_end])
     data_start = _align(header_end)
@@ -175,9 +177,13 @@ def save(model: Model, path: str | Path) -> None:
     Path(path).write_bytes(to_bytes(model))
 
 
-def load(path: str | Path) -> Model:
+def read_bytes(path: str | Path, what: str = "model", error: type[Exception] = ModelError) -> bytes:
+    """The bytes of the `what` file at `path`; an unreadable file raises `error` with the OS's reason."""
     try:
-        blob = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except OSError as exc:
-        raise ModelError(f"cannot read model file {path}: {exc}") from None
-    return from_bytes(blob)
+        raise error(f"cannot read {what} file {path}: {exc.strerror or exc}") from None
+
+
+def load(path: str | Path) -> Model:
+    return from_bytes(read_bytes(path))

@@ -29,6 +29,15 @@ def _dtype(t: TensorType, allowed: tuple[str, ...], what: str) -> None:
     _expect(t.dtype in allowed, f"{what} must be {' or '.join(allowed)}, got {t}")
 
 
+def _same_shape_int8_pair(ins: Sequence[TensorType], op: str) -> TensorType:
+    """The output type of an elementwise int8 op on two inputs of one shape (Add, Mul)."""
+    a, b = ins
+    _dtype(a, ("int8",), f"{op} input a")
+    _dtype(b, ("int8",), f"{op} input b")
+    _expect(a.shape == b.shape, f"{op}: inputs {a} and {b} must have the same shape")
+    return a
+
+
 def _rank(t: TensorType, rank: int, what: str) -> None:
     _expect(len(t.shape) == rank, f"{what} must have rank {rank}, got {t}")
 
@@ -101,11 +110,7 @@ def global_avg_pool(ins: Sequence[TensorType], attrs: A.NoAttrs) -> TensorType:
 
 
 def add(ins: Sequence[TensorType], attrs: A.AddAttrs) -> TensorType:
-    a, b = ins
-    _dtype(a, ("int8",), "Add input a")
-    _dtype(b, ("int8",), "Add input b")
-    _expect(a.shape == b.shape, f"Add: inputs {a} and {b} must have the same shape")
-    return a
+    return _same_shape_int8_pair(ins, "Add")
 
 
 def reshape(ins: Sequence[TensorType], attrs: A.ReshapeAttrs) -> TensorType:
@@ -227,11 +232,7 @@ def lut(ins: Sequence[TensorType], attrs: A.NoAttrs) -> TensorType:
 
 
 def mul(ins: Sequence[TensorType], attrs: A.MulAttrs) -> TensorType:
-    a, b = ins
-    _dtype(a, ("int8",), "Mul input a")
-    _dtype(b, ("int8",), "Mul input b")
-    _expect(a.shape == b.shape, f"Mul: inputs {a} and {b} must have the same shape")
-    return a
+    return _same_shape_int8_pair(ins, "Mul")
 
 
 def cache_write(ins: Sequence[TensorType], attrs: A.NoAttrs) -> TensorType:

@@ -21,7 +21,7 @@ from opml.vm.fast import run_fast
 from opml.vm.state import Status, VMState
 
 from .errors import MLError
-from .model import Node
+from .model import Model, Node
 from .ops import OPS, infer
 from .tensor import DTYPES, TensorType, type_of
 from .vmparams import attribute_words
@@ -105,3 +105,15 @@ def run_tiles(node: Node, inputs: Sequence[np.ndarray], bounds: Sequence[int]) -
     if output is None:
         raise VMRunError("run_tiles needs at least two bounds")
     return output
+
+
+def run_model(model: Model, x: np.ndarray) -> tuple[int, np.ndarray]:
+    """Every node of a one-input model in the VM, each reading the VM's own earlier outputs (whole nodes, one
+    run each): (total VM steps, the first model output)."""
+    values = {model.inputs[0]: x, **model.constants}
+    steps = 0
+    for node in model.nodes:
+        result = run_node(node, [values[slot] for slot in node.inputs])
+        values[node.output] = result.output
+        steps += result.steps
+    return steps, values[model.outputs[0]]
