@@ -2,7 +2,7 @@
 `opml explorer` follows the chain. The request shows its digit; the game page appears, its bisection picture gains
 one disputed interval per opened level and per pick, each narrower than the last within its level, exactly as the
 chain's events say; the game ends showing the challenger as winner, the decisive MIPS instruction the honest
-party's own trace names, and the payouts the Coordinator made (the submitter's bond, less the burned share).
+party's own trace names, and the payouts the Coordinator made (the winner's share of the slashed bond; the rest burned).
 Screenshots of the game and home pages are written to .cache/artifacts/ (the path is printed).
 """
 
@@ -21,10 +21,12 @@ from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil
 from opml.chain.build import ensure_built
 from opml.paths import REPO_ROOT
 from opml.chain.tx import TxSender
+from opml.game.settlement import slash_burned, slash_share
 from opml.game.solver import next_action
 from opml.game.types import PickSegment, Role, Wait
 from opml.levels.commitments import ModelCommitment
 from opml.levels.faults import WrongOutput
+from opml.levels.lies import LyingRequestLevel
 from opml.levels.request_level import RequestLevel
 from opml.stacks.ml import MlStackConfig, deploy_ml_stack
 from opml.levels.tiling import plan_model
@@ -84,7 +86,7 @@ def test_a_dispute_seen_in_the_browser(tmp_path: Path) -> None:
     commitment = ModelCommitment(quantized.model, plan_model(quantized.model))
     with np.load(REPO_ROOT / "models" / "mnist_data.npz") as data:
         digit = quantized.quantize_input(as_float_input(data["test_x"][437]))
-    honest, liar = RequestLevel(commitment, digit), RequestLevel(commitment, digit, frozenset({LIE}))
+    honest, liar = RequestLevel(commitment, digit), LyingRequestLevel(commitment, digit, frozenset({LIE}))
 
     with Anvil() as node:
         w3 = node.web3()
@@ -170,20 +172,21 @@ def test_a_dispute_seen_in_the_browser(tmp_path: Path) -> None:
             assert "winner" in _text(browser, "#challenger").lower()
             payouts = _wait(lambda: browser.execute_script(
                 "const p = document.getElementById('payouts'); return p && p.innerText"), "the payouts")
-            burned = CONFIG.submitter_bond * CONFIG.burn_bps // 10_000
+            gain = slash_share(CONFIG.submitter_bond, 1)  # one challenger: the whole reward share
+            burned = slash_burned(CONFIG.submitter_bond, 1)
             assert Web3.to_checksum_address(challenger.address) in payouts
-            assert f"+{(CONFIG.submitter_bond - burned) / ETHER:g} ETH" in payouts, payouts
+            assert f"+{gain / ETHER:g} ETH" in payouts, payouts
             assert f"−{CONFIG.submitter_bond / ETHER:g} ETH" in payouts, payouts
             assert f"{burned / ETHER:g} ETH" in payouts, payouts
             status, api = explorer.get(f"/api/games/{game_id}")
-            assert status == 200 and api["payouts"]["winner_gain_wei"] == str(CONFIG.submitter_bond - burned)
+            assert status == 200 and api["payouts"]["winner_gain_wei"] == str(gain)
             assert api["step"]["instruction"] == instruction
             screenshot(browser, "explorer_game.png")
 
             browser.get(explorer.url + "/")
             _wait(lambda: browser.execute_script("return !!document.querySelector('#money')"), "the money table")
             money = _text(browser, "#money")
-            assert f"{(CONFIG.submitter_bond - burned) / ETHER:g} ETH" in money
+            assert f"{gain / ETHER:g} ETH" in money
             screenshot(browser, "explorer_home.png")
 
             browser.get(f"{explorer.url}/requests/{request_id}")

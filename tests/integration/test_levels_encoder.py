@@ -38,7 +38,7 @@ def honest(commitment: ModelCommitment) -> RequestLevel:
 
 @pytest.fixture(scope="module")
 def game(w3: Web3, contracts_built: None, commitment: ModelCommitment) -> Iterator[GameStack]:
-    yield deploy_ml_game_stack(w3, commitment.roots, "opml://bert_mean_erf", ML_STACK_CONFIG)
+    yield deploy_ml_game_stack(w3, commitment, "opml://bert_mean_erf", ML_STACK_CONFIG)
 
 
 @pytest.mark.usefixtures("isolated_chain")

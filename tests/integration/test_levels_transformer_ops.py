@@ -60,7 +60,7 @@ def test_every_node_links_on_chain(contracts: LevelContracts, honest: RequestLev
 
 @pytest.fixture(scope="module")
 def game(w3: Web3, contracts_built: None, commitment: ModelCommitment) -> Iterator[GameStack]:
-    yield deploy_ml_game_stack(w3, commitment.roots, "opml://transformer_block", ML_STACK_CONFIG)
+    yield deploy_ml_game_stack(w3, commitment, "opml://transformer_block", ML_STACK_CONFIG)
 
 
 @pytest.mark.usefixtures("isolated_chain")
