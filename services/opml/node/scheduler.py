@@ -118,9 +118,10 @@ class Scheduler:
         self._deadlines[key] = min(chain_time, self._deadlines.get(key, chain_time))
 
     def tick(self, chain_time: int | None = None) -> None:
-        """A new head: wake the keys that follow every head, and those whose deadline `chain_time` reached."""
+        """A new head: wake the keys that follow every head (games, and waiters that are no task of this scheduler),
+        and those whose deadline `chain_time` reached."""
         for key in list(self._wakes):
-            if key.startswith(self.every_head):
+            if key.startswith(self.every_head) or key not in self._tasks:
                 self._wakes[key].set()
         if chain_time is None:
             return
@@ -142,6 +143,8 @@ class Scheduler:
         except TimeoutError:
             pass
         event.clear()
+        if key not in self._tasks:  # a waiter outside this scheduler: nothing else will wake or forget its key
+            self._wakes.pop(key, None)
         if held:
             await self._take_turn(key)
 
