@@ -17,6 +17,7 @@ from opml.chain.anvil import Anvil
 from opml.chain.bindings import CoordinatorContract, RequestStatus, SubmissionStatus
 from opml.chain.build import load_artifact
 from opml.node.devnet import DevnetParams, deploy_devnet
+from opml.node.monitor import Monitor
 from fixtures_node import NodeNet
 
 WINDOW = 600  # chain time moves with the wall clock: long enough for a rollback and a second game
@@ -103,6 +104,52 @@ def test_challenge_dropped_by_a_reorg_is_sent_again_and_won(net: NodeNet) -> Non
     assert coordinator.get_submission(1).status is SubmissionStatus.SLASHED
     assert len(logs(net, "Challenged")) == 1
     assert_liar_never_finalized(net, request_id)
+
+
+def test_challenge_dropped_above_a_slow_monitors_head_is_sent_again_and_won(net: NodeNet) -> None:
+    """The race the test above can lose: the challenger's monitor last polled the block before its challenge, and
+    the reorg replaces only the challenge's block and the liar's answer above it. The challenger acted on its
+    receipt, so it must see the reorg all the same (not retry a game that no longer exists forever)."""
+    liar = net.daemon("submitter", faults=[LIE])
+    request_id = ask(net, b"reorg above the head")
+    liar.wait_for("result_submitted", timeout=120)
+    for _ in range(2):
+        net.w3.provider.make_request("evm_mine", [])
+    challenger = net.daemon("challenger", poll_interval_s=2.0)  # its next poll comes after the liar's answer
+    challenger.wait_for("challenged", timeout=120)
+    liar.wait_for("move_sent", timeout=30)
+    (challenged,) = logs(net, "Challenged")
+    assert net.w3.eth.block_number > challenged["blockNumber"], "the liar's answer is not above the challenge"
+    depth = reorg_out(net, challenged["blockNumber"])
+    assert logs(net, "Challenged") == [], f"anvil_reorg({depth}) left the challenge in place"
+    challenger.wait_for("chain_reorg")
+    challenger.wait_for("challenged", count=2)
+    over = challenger.wait_for("game_over", timeout=120)[-1]
+    assert over["won"]
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    assert coordinator.get_submission(1).status is SubmissionStatus.SLASHED
+    assert len(logs(net, "Challenged")) == 1
+    assert_liar_never_finalized(net, request_id)
+
+
+def test_reorg_above_the_last_polled_head_is_seen_through_a_witnessed_receipt(net: NodeNet) -> None:
+    """The shape the challenge above can take when the challenger's monitor is slow: its own challenge (block C)
+    and the liar's answer (C+1) are both replaced while the monitor last polled C-1, below every replaced block.
+    The monitor remembers the receipt's block the daemon acted on, so the reorg is seen all the same."""
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    monitors = [Monitor(net.w3, [coordinator.contract], net.deployment.start_block) for _ in range(2)]
+    for monitor in monitors:
+        monitor.poll()
+    polled = net.w3.eth.block_number
+    ask(net, b"a receipt the monitor never polled")
+    receipt = net.w3.eth.get_block("latest")
+    net.w3.provider.make_request("evm_mine", [])
+    witnessing, blind = monitors
+    witnessing.witness(receipt["number"], receipt["hash"])
+    assert reorg_out(net, receipt["number"]) == 2 and receipt["number"] == polled + 1
+    assert blind.poll().fork is None  # what the polled blocks alone show: nothing (every replaced one is above)
+    assert witnessing.poll().fork == polled
+    assert witnessing.reorgs == 1
 
 
 def test_submission_dropped_by_a_reorg_is_sent_again_and_finalized(net: NodeNet) -> None:

@@ -1,5 +1,6 @@
-"""The node's local state on disk: the move journal (intents, so a restarted daemon never sends a move twice) and
-the claim cache (a request's native result, so a restart does not redo inference).
+"""The node's local state on disk: the move journal (intents, so a restarted daemon never sends a move twice), the
+claim cache (a request's native result, so a restart does not redo inference) and the recorded game outcomes (so a
+restart logs a game's end exactly once).
 
 Everything else a daemon needs after a restart comes from the chain, and what is here is only a cache of it: it
 lives under a directory named by the chain's identity (`ChainIdentity`: chain id + the hash of the deployment's
@@ -106,6 +107,25 @@ class Journal:
 
     def all(self) -> list[Intent]:
         return [Intent(**_read(p)) for p in sorted(self.dir.glob("*.json"))]  # type: ignore[arg-type]
+
+
+class Outcomes:
+    """The games whose outcome this node has recorded (logged `game_over`, counted in its metrics), under
+    `<root>/outcomes/`: a run that finds a game it played already over records the outcome exactly when the run
+    that played it was killed before it could."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = Path(root) / "outcomes"
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, game_id: int) -> Path:
+        return self.dir / f"game-{game_id}.json"
+
+    def recorded(self, game_id: int) -> bool:
+        return _read(self._path(game_id)) is not None
+
+    def put(self, game_id: int, phase: str, won: bool) -> None:
+        _write_atomic(self._path(game_id), {"game": game_id, "phase": phase, "won": won})
 
 
 class ClaimCache:

@@ -31,14 +31,14 @@ from opml.game.types import Action, ClaimTimeout, GameView, Role, Step
 
 from .backends import BackendError, Claim, ModelBackend, RequestInput, build_backends
 from .bus import Bus, DisputeNote, NodeStatus, dispute_topic, status_topic
-from .cache import ChainIdentity, ClaimCache, Journal, chain_state_dir, foreign_state
+from .cache import ChainIdentity, ClaimCache, Journal, Outcomes, chain_state_dir, foreign_state
 from .config import ConfigError, NodeConfig
 from .deployment import Deployment, load_deployment
 from .embedded_broker import EmbeddedBroker, EmbeddedBrokerError
 from .metrics import Metrics
 from .monitor import ChainEvent, Monitor, Poll
 from .player import Player
-from .responder import Responder
+from .responder import Outcome, Responder
 from .scheduler import Scheduler
 from .vm_timing import timed_vm
 
@@ -67,6 +67,7 @@ class Daemon:
         self.identity: ChainIdentity | None = None
         self.journal: Journal
         self.claims: ClaimCache
+        self.outcomes: Outcomes
         self.responder: Responder
         self.player = Player(self.bindings, self.address)
         self.metrics = Metrics(self.role.name.lower())
@@ -108,12 +109,21 @@ class Daemon:
         self.journal = Journal(root)
         faults = ",".join(self.config.faults)
         self.claims = ClaimCache(root, sha256(faults.encode()).hexdigest()[:12] if faults else "")
-        self.responder = Responder(self.sender, self.journal, final_depth=self.config.reorg_depth)
+        self.outcomes = Outcomes(root)
+        self.responder = WitnessingResponder(self.sender, self.journal, final_depth=self.config.reorg_depth,
+                                             on_receipt=self._witness_receipt)
         foreign = foreign_state(self.config.cache_dir, identity)
         if foreign:
             self.log.warning("foreign_state_ignored", cache_dir=str(self.config.cache_dir), entries=foreign,
                              chain=identity.name)
         self.log.info("chain_state", chain=identity.name, dir=str(root))
+
+    def _witness_receipt(self, receipt: Any) -> None:
+        """The daemon acts on its own receipts before the monitor polls their blocks: the monitor remembers them,
+        so that a reorganization dropping them is seen even when it replaced only blocks above the last head."""
+        number, block_hash = receipt.get("blockNumber"), receipt.get("blockHash")
+        if number is not None and block_hash is not None:
+            self.monitor.witness(int(number), bytes(block_hash))
 
     def forget(self) -> None:
         """Drop everything derived from chain events (it is derived again from the chain)."""
@@ -391,8 +401,12 @@ class Daemon:
             self.log.warning("game_model_not_served", game=game_id, request=view.request_id)
             return
         log = self.log.bind(game=game_id, request=view.request_id, role=role.name.lower())
-        if self._game_done(view, role):  # over before this run saw it play: counted by the run that did
-            log.debug("game_already_over", phase=view.phase.name)
+        if self._game_done(view, role):  # over before this run saw it play: counted by the run that did, unless
+            # that run moved in it and was killed before recording the end (e.g. its last move mined meanwhile)
+            if self.journal.get(f"game-{game_id}") is not None and not self.outcomes.recorded(game_id):
+                self._record_outcome(view, role, log)
+            else:
+                log.debug("game_already_over", phase=view.phase.name)
             return
         log.info("game_joined", phase=view.phase.name)
         while True:
@@ -438,6 +452,7 @@ class Daemon:
             self.metrics.games_won.inc()
         elif winner is not None:
             self.metrics.games_lost.inc()
+        self.outcomes.put(view.game_id, view.phase.name, winner is role)  # before the log: recorded at most once
         log.info("game_over", phase=view.phase.name, won=winner is role, moot=view.moot)
 
     # -- money ----------------------------------------------------------------------------------------------
@@ -451,8 +466,13 @@ class Daemon:
                 outcome = await self.responder.send("withdraw", f"{balance}:{nonce}",
                                                     self.bindings.coordinator.withdraw(), label="withdraw")
                 if outcome.mined:
-                    self.metrics.withdrawn.inc(balance)
-                    self.log.info("withdrawn", amount=balance)
+                    # the amount paid is what the Withdrawn event says, not the balance read before sending: a
+                    # credit that landed meanwhile (a finalization mined first) went out with this withdrawal
+                    paid = balance if outcome.receipt is None else sum(
+                        int(e["amount"]) for e in self.bindings.coordinator.events("Withdrawn", outcome.receipt)
+                        if str(e["account"]).lower() == self.address.lower())
+                    self.metrics.withdrawn.inc(paid)
+                    self.log.info("withdrawn", amount=paid)
             await self.scheduler.news(self.config.poll_interval_s * 5)
 
     async def chain_time(self) -> int:
@@ -461,6 +481,21 @@ class Daemon:
             return self._head_time
         block = await asyncio.to_thread(self.w3.eth.get_block, "latest")
         return int(block["timestamp"])
+
+
+class WitnessingResponder(Responder):
+    """A Responder that hands the receipt of every transaction it saw mined to `on_receipt` before its caller
+    acts on it."""
+
+    def __init__(self, *args: Any, on_receipt: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_receipt = on_receipt
+
+    async def send(self, key: str, fingerprint: str, call: Any, *, value: int = 0, label: str = "") -> Outcome:
+        outcome = await super().send(key, fingerprint, call, value=value, label=label)
+        if hasattr(outcome.receipt, "get"):
+            self._on_receipt(outcome.receipt)
+        return outcome
 
 
 class LazyProvider:

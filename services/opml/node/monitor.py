@@ -8,6 +8,7 @@ A restarted daemon scans again from the start block: the chain, not the daemon, 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -90,12 +91,25 @@ class Monitor:
         self.head = -1
         self.reorgs = 0
         self._hashes: dict[int, bytes] = {}
+        self._witnessed: list[tuple[int, bytes]] = []  # blocks the daemon learned of outside a poll (receipts)
+        self._witness_lock = threading.Lock()
+
+    def witness(self, number: int, block_hash: bytes) -> None:
+        """Remember a block the daemon acted on without a poll (the block of its own transaction's receipt): a
+        reorganization that replaces it is one, even when every block it replaced is above the last head polled.
+        Thread-safe; checked at the next poll."""
+        with self._witness_lock:
+            self._witnessed.append((int(number), bytes(block_hash)))
 
     def poll(self) -> Poll:
         """The head and the events of the blocks confirmed since the last poll (after a reorg: since the fork)."""
+        with self._witness_lock:  # taken before the head is read: each of them is at or below that head
+            witnessed, self._witnessed = self._witnessed, []
         latest = self.w3.eth.get_block("latest")
         number, block_hash = int(latest["number"]), bytes(latest["hash"])
         fork = self._fork_point(number, block_hash, bytes(latest["parentHash"]))
+        if fork is None:  # the polled blocks first: a witnessed block on a new branch must not hide a reorg below it
+            fork = self._witnessed_fork(number, witnessed)
         if fork is not None:
             self._rewind(fork, number)
         self._remember(number, block_hash)
@@ -139,12 +153,28 @@ class Monitor:
                 return height
         return self.start_block - 1  # nothing seen is left: read everything again
 
+    def _witnessed_fork(self, number: int, witnessed: list[tuple[int, bytes]]) -> int | None:
+        """None while every block witnessed since the last poll is still canonical (they are remembered from then
+        on); else the fork point below the lowest witnessed block that left the chain."""
+        gone = [height for height, seen in witnessed
+                if height > number or self._canonical_hash(height) != seen]
+        if not gone:
+            for height, seen in witnessed:
+                if height >= self.start_block - 1:
+                    self._hashes[height] = seen
+            return None
+        lowest = min(gone)
+        for height in sorted(self._hashes, reverse=True):
+            if height < lowest and self._canonical_hash(height) == self._hashes[height]:
+                return height
+        return self.start_block - 1
+
     def _canonical_hash(self, height: int) -> bytes | None:
         block = self.w3.eth.get_block(height)
         return None if block is None else bytes(block["hash"])
 
     def _rewind(self, fork: int, number: int) -> None:
-        previous = max(self._hashes)
+        previous = max(self._hashes, default=fork)
         self.reorgs += 1
         log.warning("chain_reorg", previous_head=previous, head=number, fork=fork,
                     head_went_back=number < previous, depth=previous - fork)
