@@ -9,3 +9,13 @@ from fixtures_node import net  # noqa: F401
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "net(kind=NodeNet, **settings): the node network the `net` fixture starts")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_structlog():
+    """A test that configures structlog to its captured stdout must not leave later tests in the same worker
+    logging to that closed stream (a log call would raise inside the code under test)."""
+    yield
+    import structlog
+
+    structlog.reset_defaults()

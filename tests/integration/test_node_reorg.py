@@ -16,7 +16,6 @@ from web3 import Web3
 from opml.chain.anvil import Anvil
 from opml.chain.bindings import CoordinatorContract, RequestStatus, SubmissionStatus
 from opml.chain.build import load_artifact
-from opml.logs import configure as configure_logs
 from opml.node.devnet import DevnetParams, deploy_devnet
 from opml.node.monitor import Monitor
 from fixtures_node import NodeNet
@@ -137,7 +136,6 @@ def test_reorg_above_the_last_polled_head_is_seen_through_a_witnessed_receipt(ne
     """The shape the challenge above can take when the challenger's monitor is slow: its own challenge (block C)
     and the liar's answer (C+1) are both replaced while the monitor last polled C-1, below every replaced block.
     The monitor remembers the receipt's block the daemon acted on, so the reorg is seen all the same."""
-    configure_logs()  # log to this test's stdout, not to a stream an earlier test in this worker closed
     coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
     monitors = [Monitor(net.w3, [coordinator.contract], net.deployment.start_block) for _ in range(2)]
     for monitor in monitors:
