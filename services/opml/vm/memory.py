@@ -7,6 +7,10 @@ sits at level 27. A 4 KiB page is the subtree at level 7, so hashing splits in t
 * above pages, one dict per level 7..27 holding only nodes that differ from nothing-written-yet
   (a missing node is the zero hash of its level).
 
+`map_region` places big data (a tensor of tens of MB) without hashing or copying it: its pages are views of the
+data and the nodes above them come from a tree hashed once (opml.vm.regiontree); only the pages a run touches
+are then copied (on write) and rehashed.
+
 Writes only mark pages dirty; `root()` (and everything that needs hashes) rehashes the dirty pages and the
 paths above them. `copy()` shares page buffers copy-on-write, so snapshots cost O(pages), not O(bytes).
 """
@@ -14,8 +18,14 @@ paths above them. `copy()` shares page buffers copy-on-write, so snapshots cost 
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from opml.hashing import keccak
+
+if TYPE_CHECKING:
+    from opml.vm.regiontree import RegionTree
 
 if sys.byteorder != "little":  # word views below read pages as native u32
     raise ImportError("opml.vm.memory needs a little-endian host")
@@ -39,6 +49,7 @@ def _zero_hashes() -> tuple[bytes, ...]:
 ZERO_HASHES: tuple[bytes, ...] = _zero_hashes()  # ZERO_HASHES[h] = root of an all-zero subtree at level h
 EMPTY_ROOT = ZERO_HASHES[TREE_DEPTH]
 _ZERO_PAGE = bytes(PAGE_SIZE)
+BATCH_HASH_BYTES = 1 << 20  # from this size on a region root is hashed in compiled batches (opml.keccak_tree)
 
 
 class VMMemoryError(Exception):
@@ -95,6 +106,10 @@ def region_root_of_bytes(data: bytes, log2_size: int) -> bytes:
         return bytes(data).ljust(32, b"\0")
     if not data:
         return ZERO_HASHES[log2_size - 5]
+    if len(data) >= BATCH_HASH_BYTES:
+        from opml.keccak_tree import subtree_root  # numba: imported by the callers that hash big data only
+
+        return subtree_root(data, log2_size - 5)
     data = bytes(data)
     if len(data) % 64:
         data += bytes(64 - len(data) % 64)
@@ -226,6 +241,11 @@ class Memory:
         page = self._pages.get(idx)
         return bytes(page) if page is not None else None
 
+    def page_view(self, idx: int) -> memoryview | bytearray:
+        """Page `idx` (4096 bytes) without a copy, for reading now (a later write may change or replace it);
+        KeyError if it was never written."""
+        return self._pages[idx]
+
     def set_page(self, idx: int, data: bytes) -> None:
         """Replace page `idx` with `data` (exactly 4096 bytes) and mark it dirty."""
         if not 0 <= idx < 1 << (32 - PAGE_SHIFT):
@@ -325,7 +345,10 @@ class Memory:
             return bytes(page[offset : offset + 32]) if page is not None else ZERO_HASHES[0]
         levels = self._page_nodes.get(page_idx)
         if levels is None:
-            return ZERO_HASHES[level]
+            page = self._pages.get(page_idx)
+            if page is None:
+                return ZERO_HASHES[level]
+            levels = self._page_nodes[page_idx] = _page_levels(page)  # a mapped page, hashed on first need
         return levels[level - 1][index & ((1 << (PAGE_LEVEL - level)) - 1)]
 
     def region_root(self, base: int, log2_size: int) -> bytes:
@@ -335,6 +358,41 @@ class Memory:
             raise MemoryRangeError(f"region base {base:#x} is not aligned to 2^{log2_size} bytes")
         self._flush()
         return self._node(log2_size - 5, base >> log2_size)
+
+    def map_region(self, base: int, data: bytes | memoryview | np.ndarray, tree: RegionTree) -> None:
+        """Place `data` at `base`, the start of the aligned region of 2^tree.log2_size bytes that `tree` describes
+        (`opml.vm.regiontree`), without copying or hashing it. The region must be empty (never written).
+
+        Contents, roots and proofs are then those of `write_bytes(base, data)`: the pages are read-only views of
+        `data` until written (then copied, as after `copy()`), the nodes from the pages up to the region root are
+        the tree's, and a page's own subtree is hashed only when a proof inside it is asked for. `data` must not
+        change while this memory (or a copy of it) lives.
+        """
+        raw = np.ascontiguousarray(data).reshape(-1).view(np.uint8) if isinstance(data, np.ndarray) \
+            else np.frombuffer(data, dtype=np.uint8)
+        top = tree.log2_size - 5
+        _check_log2_size(tree.log2_size)
+        if base < 0 or base & ((1 << tree.log2_size) - 1) or base > ADDR_MASK:
+            raise MemoryRangeError(f"region base {base:#x} is not aligned to 2^{tree.log2_size} bytes")
+        if len(raw) != tree.size:
+            raise MemoryRangeError(f"{len(raw)} bytes given for a region tree of {tree.size} bytes")
+        self._flush()
+        if self._upper[top].get(base >> tree.log2_size) is not None:
+            raise MemoryRangeError(f"region {base:#x} of 2^{tree.log2_size} bytes is not empty")
+        first = base >> PAGE_SHIFT
+        for i in range(-(-len(raw) // PAGE_SIZE)):
+            chunk = raw[i * PAGE_SIZE: (i + 1) * PAGE_SIZE]
+            page = memoryview(chunk) if len(chunk) == PAGE_SIZE else memoryview(chunk.tobytes().ljust(PAGE_SIZE, b"\0"))
+            self._pages[first + i] = page.toreadonly()
+            self._words[first + i] = self._pages[first + i].cast("I")
+        for j, nodes in enumerate(tree.levels):
+            level, offset = PAGE_LEVEL + j, base >> (PAGE_SHIFT + j)
+            self._upper[level].update((offset + i, node.tobytes()) for i, node in enumerate(nodes))
+        index = base >> tree.log2_size
+        for h in range(top + 1, TREE_DEPTH + 1):
+            below, index = self._upper[h - 1], index >> 1
+            self._upper[h][index] = keccak(below.get(2 * index, ZERO_HASHES[h - 1]) +
+                                           below.get(2 * index + 1, ZERO_HASHES[h - 1]))
 
     def proof(self, addr: int) -> bytes:
         """Compact proof (leaf, mask, non-zero siblings) for the 32-byte chunk containing `addr`."""
