@@ -18,7 +18,7 @@ from opml.levels.vm_level import VmLevel
 from opml.ml.model import Model, Node, TensorSpec
 from opml.vm import layout
 from opml.vm.fast import SLOTS_USED, FastMachine
-from opml.vm.memory import Memory, MemoryRangeError, region_root_of_bytes, verify_proof
+from opml.vm.memory import Memory, MemoryRangeError, UnhashableMemory, region_root_of_bytes, verify_proof
 from opml.vm.regiontree import TREE_BYTES, TreeCache, compute_region_tree, page_roots, region_tree
 
 RNG_SEED = 1234
@@ -183,3 +183,16 @@ def test_a_tile_run_loads_only_its_weight_rows() -> None:
     assert weight_pages == set(range(first * 1024 >> 12, (end * 1024 - 1 >> 12) + 1))
     machine.sync_to(state)
     assert state.memory.region_root(layout.OUTPUT.base, 28) == tiles.root_at(t + 1)
+
+
+def test_a_memory_mapped_without_a_tree_runs_but_refuses_every_hash() -> None:
+    data = bytes(range(256)) * 300
+    memory = Memory()
+    memory.map_region(layout.INPUTS[2].base, data, None, 28)
+    assert memory.read_bytes(layout.INPUTS[2].base + 1000, 300) == data[1000:1300]
+    copy = memory.copy()
+    for hashing in (memory.root, copy.root, lambda: memory.proof(0), lambda: memory.region_root(0, 28)):
+        with pytest.raises(UnhashableMemory):
+            hashing()
+    with pytest.raises(MemoryRangeError, match="log2_size"):
+        Memory().map_region(layout.INPUTS[2].base, data, None)

@@ -19,13 +19,15 @@ from opml.vm.state import VMState
 
 
 def load_kernel_mapped(name: str, *, params: bytes = b"", inputs: Sequence[bytes | np.ndarray] = (),
-                       output: bytes = b"") -> VMState:
-    """Initial VM state of kernel `name` (as `load_kernel`), big inputs mapped from their region trees."""
+                       output: bytes = b"", hashed: bool = True) -> VMState:
+    """Initial VM state of kernel `name` (as `load_kernel`), big inputs mapped from their region trees; with
+    `hashed=False` they are mapped without trees (nothing hashed: the state can run, it has no hashes)."""
     raws = [np.ascontiguousarray(x).reshape(-1).view(np.uint8) if isinstance(x, np.ndarray) else bytes(x)
             for x in inputs]
     small = [b"" if len(raw) >= TREE_BYTES else bytes(raw) for raw in raws]
     state = load_kernel(name, params=params, inputs=small, output=output)
     for region, raw in zip(layout.INPUTS, raws):
         if len(raw) >= TREE_BYTES:
-            state.memory.map_region(region.base, raw, region_tree(raw, region.log2_size))
+            tree = region_tree(raw, region.log2_size) if hashed else None
+            state.memory.map_region(region.base, raw, tree, region.log2_size)
     return state

@@ -64,6 +64,10 @@ class MemoryRangeError(VMMemoryError, ValueError):
     """An address, length or region is outside the 32-bit address space or misaligned."""
 
 
+class UnhashableMemory(VMMemoryError):
+    """A hash asked of a memory that holds data mapped without its tree (`Memory.map_region`)."""
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Page subtree hashing
 
@@ -203,7 +207,7 @@ class Memory:
     already marked dirty). The dicts are mutated in place, never replaced, so callers may hold them.
     """
 
-    __slots__ = ("_pages", "_words", "_owned", "_hot", "_dirty", "_page_nodes", "_upper")
+    __slots__ = ("_pages", "_words", "_owned", "_hot", "_dirty", "_page_nodes", "_upper", "_unhashed")
 
     def __init__(self) -> None:
         self._pages: dict[int, bytearray] = {}
@@ -213,6 +217,7 @@ class Memory:
         self._dirty: set[int] = set()
         self._page_nodes: dict[int, list[list[bytes]]] = {}  # hashed pages: levels 1..7 of their subtree
         self._upper: list[dict[int, bytes]] = [{} for _ in range(TREE_DEPTH + 1)]  # levels 7..27 used
+        self._unhashed = False  # data mapped without a tree (map_region): no hashes
 
     # -- page level -------------------------------------------------------------------------------------------
 
@@ -311,6 +316,8 @@ class Memory:
 
     def _flush(self) -> None:
         """Rehash dirty pages and the paths above them."""
+        if self._unhashed:
+            raise UnhashableMemory("this memory holds data mapped without its tree: it runs, it has no hashes")
         if not self._dirty:
             return
         upper = self._upper
@@ -359,7 +366,8 @@ class Memory:
         self._flush()
         return self._node(log2_size - 5, base >> log2_size)
 
-    def map_region(self, base: int, data: bytes | memoryview | np.ndarray, tree: RegionTree) -> None:
+    def map_region(self, base: int, data: bytes | memoryview | np.ndarray, tree: RegionTree | None,
+                   log2_size: int | None = None) -> None:
         """Place `data` at `base`, the start of the aligned region of 2^tree.log2_size bytes that `tree` describes
         (`opml.vm.regiontree`), without copying or hashing it. The region must be empty (never written).
 
@@ -367,24 +375,37 @@ class Memory:
         `data` until written (then copied, as after `copy()`), the nodes from the pages up to the region root are
         the tree's, and a page's own subtree is hashed only when a proof inside it is asked for. `data` must not
         change while this memory (or a copy of it) lives.
+
+        Without a tree (`tree=None`, the region's `log2_size` given) the memory is for running only: its contents
+        are right, and every hash of it (root, region root, proof) raises `UnhashableMemory` from then on.
         """
         raw = np.ascontiguousarray(data).reshape(-1).view(np.uint8) if isinstance(data, np.ndarray) \
             else np.frombuffer(data, dtype=np.uint8)
-        top = tree.log2_size - 5
-        _check_log2_size(tree.log2_size)
-        if base < 0 or base & ((1 << tree.log2_size) - 1) or base > ADDR_MASK:
-            raise MemoryRangeError(f"region base {base:#x} is not aligned to 2^{tree.log2_size} bytes")
-        if len(raw) != tree.size:
+        log2_size = tree.log2_size if tree is not None else log2_size
+        if log2_size is None:
+            raise MemoryRangeError("map_region without a tree needs the region's log2_size")
+        _check_log2_size(log2_size)
+        if base < 0 or base & ((1 << log2_size) - 1) or base > ADDR_MASK or len(raw) > 1 << log2_size:
+            raise MemoryRangeError(f"{len(raw)} bytes at {base:#x} are not an aligned region of 2^{log2_size} bytes")
+        if tree is not None and len(raw) != tree.size:
             raise MemoryRangeError(f"{len(raw)} bytes given for a region tree of {tree.size} bytes")
-        self._flush()
-        if self._upper[top].get(base >> tree.log2_size) is not None:
-            raise MemoryRangeError(f"region {base:#x} of 2^{tree.log2_size} bytes is not empty")
         first = base >> PAGE_SHIFT
+        count = 1 << (log2_size - PAGE_SHIFT)
+        if any(first <= idx < first + count for idx in self._pages) if len(self._pages) < count \
+                else any(first + i in self._pages for i in range(count)):
+            raise MemoryRangeError(f"region {base:#x} of 2^{log2_size} bytes is not empty")
+        if tree is None:
+            self._unhashed = True
+        else:
+            self._flush()
         for i in range(-(-len(raw) // PAGE_SIZE)):
             chunk = raw[i * PAGE_SIZE: (i + 1) * PAGE_SIZE]
             page = memoryview(chunk) if len(chunk) == PAGE_SIZE else memoryview(chunk.tobytes().ljust(PAGE_SIZE, b"\0"))
             self._pages[first + i] = page.toreadonly()
             self._words[first + i] = self._pages[first + i].cast("I")
+        if tree is None:
+            return
+        top = log2_size - 5
         for j, nodes in enumerate(tree.levels):
             level, offset = PAGE_LEVEL + j, base >> (PAGE_SHIFT + j)
             self._upper[level].update((offset + i, node.tobytes()) for i, node in enumerate(nodes))
@@ -414,6 +435,7 @@ class Memory:
         other._dirty = set(self._dirty)
         other._page_nodes = dict(self._page_nodes)
         other._upper = [dict(level) for level in self._upper]
+        other._unhashed = self._unhashed
         self._owned.clear()  # our pages are shared now: the next write to each copies it
         self._hot.clear()
         return other
