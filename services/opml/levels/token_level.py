@@ -91,17 +91,22 @@ def run_generation(c: LlmCommitment, data: bytes, request: GenerationRequest,
 def _run_step(c: LlmCommitment, step: DecodeStep) -> tuple[dict[int, np.ndarray], list[bytes]]:
     """(every tensor of the step, the cache outputs' commitments as the party's graph end state holds them)."""
     if not step.faults:
-        values = executor.run(c.model, step.inputs).values
+        values = _native(c, step)
         return values, [tensor_commitment(values[s]) for s in c.cache_out_slots]
     graph = step_graph(c, step)
     end = graph.commitments_at(graph.length)
     return graph.values, [end[s] for s in c.cache_out_slots]
 
 
+def _native(c: LlmCommitment, step: DecodeStep) -> dict[int, np.ndarray]:
+    """Every tensor of the step as the reference executor computes it."""
+    return executor.run(c.model, [step.inputs[s] for s in c.model.inputs]).values
+
+
 def step_graph(c: LlmCommitment, step: DecodeStep) -> GraphLevel:
     """The graph level of one decode step: every tensor as the party computes it, lying as its faults say."""
     if not step.faults:
-        return GraphLevel(c, executor.run(c.model, step.inputs).values)
+        return GraphLevel(c, _native(c, step))
     return GraphLevel(c, believed_values(c.model, step.inputs, step.faults), step.faults)
 
 
