@@ -98,6 +98,25 @@ def compute_region_tree(data: bytes | bytearray | memoryview | np.ndarray, log2_
     return tree_from_page_roots(page_roots(raw), len(raw), log2_size)
 
 
+def updated_tree(tree: RegionTree, data: bytes | bytearray | memoryview | np.ndarray, first: int,
+                 end: int) -> RegionTree:
+    """`tree` after the bytes [first, end) of its data changed: `data` (its length unchanged) holds them now;
+    only the pages they touch and the nodes above those are rehashed."""
+    raw = _raw(data)
+    if len(raw) != tree.size or not 0 <= first <= end <= len(raw):
+        raise RegionTreeError(f"bytes [{first}, {end}) of {len(raw)} do not update a tree of {tree.size} bytes")
+    if first == end:
+        return tree
+    lo, hi = first // PAGE_BYTES, -(-end // PAGE_BYTES)
+    levels = [level.copy() for level in tree.levels]
+    levels[0][lo:hi] = page_roots(raw[lo * PAGE_BYTES: hi * PAGE_BYTES])
+    for j in range(1, len(levels)):
+        lo, hi = lo >> 1, ((hi - 1) >> 1) + 1
+        below = levels[j - 1][2 * lo: 2 * hi]
+        levels[j][lo:hi] = parent_level(below, PAGE_LEVEL + j - 1)
+    return RegionTree(tree.log2_size, tree.size, tuple(levels))
+
+
 def content_key(data: bytes | bytearray | memoryview | np.ndarray) -> str:
     """sha256 of the bytes and their length: what the cache files are named by."""
     raw = _raw(data)
