@@ -23,6 +23,7 @@ from opml.hashing import keccak
 if numba.config.THREADING_LAYER == "default":  # no spin-waiting workers on shared cores (as opml.llm.fast_ops)
     numba.config.THREADING_LAYER = "workqueue"
 
+PARALLEL_ROWS = 4096  # from this many messages on, keccak64 hashes on every core
 _ROUND_CONSTANTS = np.array([
     0x0000000000000001, 0x0000000000008082, 0x800000000000808A, 0x8000000080008000,
     0x000000000000808B, 0x0000000080000001, 0x8000000080008081, 0x8000000000008009,
@@ -118,6 +119,12 @@ def _keccak64(words, out, rc):
         _hash_row(words, out, i, rc)
 
 
+@njit(cache=True)
+def _keccak64_serial(words, out, rc):  # a few rows: waking the worker threads would cost more than hashing them
+    for i in range(words.shape[0]):
+        _hash_row(words, out, i, rc)
+
+
 def keccak64(messages: np.ndarray) -> np.ndarray:
     """keccak256 of each row of `messages` (uint8 [n, 64], C order): uint8 [n, 32]."""
     rows = np.ascontiguousarray(messages, dtype=np.uint8)
@@ -125,7 +132,8 @@ def keccak64(messages: np.ndarray) -> np.ndarray:
         raise ValueError(f"keccak64 takes [n, 64] bytes, got shape {rows.shape}")
     out = np.empty((rows.shape[0], 4), dtype=np.uint64)
     if rows.shape[0]:
-        _keccak64(rows.view("<u8"), out, _ROUND_CONSTANTS)
+        kernel = _keccak64 if rows.shape[0] >= PARALLEL_ROWS else _keccak64_serial
+        kernel(rows.view("<u8"), out, _ROUND_CONSTANTS)
     return out.view(np.uint8)
 
 

@@ -9,8 +9,8 @@
 The honest trace is computed natively: each decode step is one run of the decode-step graph on the step's inputs,
 its `next_token` and cache outputs feeding the next step — by the fast decoder for the steps without faults
 (`opml.levels.fast_generation`: the same bits, the caches' commitments updated where a row was written), by the
-reference executor for a step with faults and for the whole tensors of a step a dispute opens. A lying party is built around
-the honest one from outside (`opml.levels.generation_lies`) through `Generation`'s hooks.
+reference executor for a step with faults and for the whole tensors of a step a dispute opens. A lying party is
+built around the honest one from outside (`opml.levels.generation_lies`) through `Generation`'s hooks.
 
     party = generation_party(commitment, input_bytes)            # honest
     output, trace_commitment = party.submission()
@@ -26,11 +26,10 @@ import numpy as np
 
 from opml.game.trace import NotLastLevel, StepWitness, TraceProvider, check_root_index, check_transition
 from opml.llm.generation import GenerationRequest, encode_output
-from opml.ml import executor
 from opml.progress import track
 
 from .commitments import tensor_commitment
-from .fast_generation import FastSteps
+from .fast_generation import FastSteps, step_values
 from .faults import Fault, believed_values
 from .graph_level import GraphLevel
 from .llm_commitment import LlmCommitment, TokenState, append_token, input_commitment, output_commitment, \
@@ -110,8 +109,8 @@ def _run_step(c: LlmCommitment, step: DecodeStep) -> tuple[dict[int, np.ndarray]
 
 
 def _native(c: LlmCommitment, step: DecodeStep) -> dict[int, np.ndarray]:
-    """Every tensor of the step as the reference executor computes it."""
-    return executor.run(c.model, [step.inputs[s] for s in c.model.inputs]).values
+    """Every tensor of the step as the reference executor computes it (FullyConnected by the fast kernel)."""
+    return step_values(c.model, [step.inputs[s] for s in c.model.inputs])
 
 
 def step_graph(c: LlmCommitment, step: DecodeStep) -> GraphLevel:
