@@ -3,7 +3,9 @@
 Figures (one run, synthetic-weight GGUF files of bench/llm_synthetic.py):
 - `llm_commit_1b_s`: the full commitment of the 1.1B decode-step graph (`commit_llm`: every weight's tensor
   commitment, the constants and node trees, the tiling plan measured in the VM, the graph root) with an empty
-  region-tree cache, in a fresh process (the import of the GGUF file before it is not counted);
+  region-tree cache, in a fresh process (the import of the GGUF file before it is not counted), and
+  `llm_commit_1b_cpu_s` the CPU seconds it used (all threads: on a machine shared with other work the wall time
+  stretches, the CPU time does not; on two idle cores the wall time is about half of it);
   `llm_commit_1b_weights_s`: the weights' tensor commitments alone (the batched keccak trees of 1.1 GB);
   `llm_commit_1b_cached_s`: the weights' commitments again in a fresh cache that finds their page roots on disk
   (what a node restart pays: one sha256 pass over the weights, no keccak tree); `llm_commit_1b_max_vm_depth`,
@@ -15,6 +17,7 @@ Figures (one run, synthetic-weight GGUF files of bench/llm_synthetic.py):
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -45,6 +48,12 @@ def generate_s(llm, tokens: int = GENERATED) -> float:
     return took[-1]
 
 
+def _cpu_s() -> float:
+    """CPU seconds this process has used (user + system, every thread)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def commit_figures(gguf: Path) -> dict:
     """The 1.1B commitment figures, measured in this process (run it fresh: `--commit-1b GGUF`)."""
     from opml.levels.commitments import tensor_commitment
@@ -54,10 +63,10 @@ def commit_figures(gguf: Path) -> dict:
     llm = _import(gguf)
     with tempfile.TemporaryDirectory() as cache:
         regiontree._CACHE = regiontree.TreeCache(Path(cache))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_s()
         commitment = commit_llm(llm)
         roots = commitment.roots
-        commit_s = time.perf_counter() - started
+        commit_s, commit_cpu_s = time.perf_counter() - started, _cpu_s() - cpu
         constants = llm.graph.constants
         regiontree._CACHE = regiontree.TreeCache(Path(cache) / "weights-only")
         started = time.perf_counter()
@@ -69,7 +78,7 @@ def commit_figures(gguf: Path) -> dict:
         cached_s = time.perf_counter() - started
     if again != weights or weights != commitment.constant_commitments:
         raise RuntimeError("the cached weight commitments differ from the computed ones")
-    return {"llm_commit_1b_s": round(commit_s, 1), "llm_commit_1b_weights_s": round(weights_s, 1),
+    return {"llm_commit_1b_s": round(commit_s, 1), "llm_commit_1b_cpu_s": round(commit_cpu_s, 1), "llm_commit_1b_weights_s": round(weights_s, 1),
             "llm_commit_1b_cached_s": round(cached_s, 1), "root": roots[0].hex(),
             "llm_commit_1b_max_vm_depth": max(node.vm_depth for node in commitment.nodes),
             "llm_commit_1b_nodes": len(commitment.nodes), "llm_commit_1b_slots": len(llm.graph.tensors)}
