@@ -19,7 +19,7 @@ from opml.game.trace import TraceProvider
 from opml.levels import faults, lies
 from opml.levels.faults import ForgeGraphLink, ForgeTileLink, WrongOutput, believed_values
 from opml.levels.graph_level import GraphLevel
-from opml.levels.kernel_level import VmRequestProvider
+from opml.levels.kernel_level import LyingVmRequestProvider, VmRequestProvider
 from opml.levels.lies import LyingGraphLevel, LyingRequestLevel, LyingTileLevel
 from opml.levels.request_level import RequestLevel
 from opml.levels.tile_level import TileLevel
@@ -139,7 +139,7 @@ def test_a_wrong_output_is_carried_in_the_values_and_laid_over_one_vm_run() -> N
 
 
 PROVIDERS = (RequestLevel, GraphLevel, TileLevel, VmLevel, VmRequestProvider, LyingRequestLevel, LyingGraphLevel,
-             LyingTileLevel, LyingVmLevel, ToyTrace, LazyProvider, TimedProvider)
+             LyingTileLevel, LyingVmLevel, LyingVmRequestProvider, ToyTrace, LazyProvider, TimedProvider)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS, ids=lambda cls: cls.__name__)
