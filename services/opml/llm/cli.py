@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from opml.cliargs import integer
 from opml.llm.gguf_import import GGUFImportError
 from opml.llm.importer import import_gguf
 from opml.llm.llmfile import LLMFileError, load, save
@@ -32,20 +33,10 @@ def register(subparsers) -> None:
     gen = subparsers.add_parser("generate", help="generate text with an integer LLM (greedy or seeded sampling)")
     gen.add_argument("model", type=Path, help="LLM model file (from `opml model import X.gguf`)")
     gen.add_argument("--prompt", required=True, help="text to continue")
-    gen.add_argument("--max-tokens", type=_non_negative, default=32, help="tokens to generate (default 32)")
+    gen.add_argument("--max-tokens", type=integer(0, below="is negative"), default=32, help="tokens to generate (default 32)")
     gen.add_argument("--temperature", type=_temperature, default=0.0, help="0 = greedy (default); > 0 samples")
     gen.add_argument("--seed", type=int, default=0, help="sampler seed (with --temperature > 0)")
     gen.set_defaults(func=_guarded("generate", cmd_generate))
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
 
 
 def _temperature(text: str) -> float:
