@@ -30,19 +30,8 @@ from opml.chain.tx import ContractRevert, ErrorDecoder, revert_data
 from opml.game.solver import next_action
 from opml.game.toy import ToyTrace
 from opml.game.trace import TraceProvider
-from opml.game.types import (
-    Action,
-    ClaimTimeout,
-    GameView,
-    OpenLevel,
-    Phase,
-    PickSegment,
-    PostCheckpoints,
-    ReleaseGame,
-    Role,
-    Step,
-    Wait,
-)
+from opml.game.types import (Action, ClaimTimeout, GameView, OpenLevel, Phase, PickSegment, PostCheckpoints,
+                             ReleaseGame, Role, Step, Wait)
 from opml.hashing import keccak
 from opml.stacks.deploy import BURN_ADDRESS, deploy_game  # noqa: F401 (BURN_ADDRESS re-exported)
 from opml.stacks.toy import ToyStackConfig
@@ -69,29 +58,13 @@ class GameStack:
     accounts: dict[str, str] = field(default_factory=dict)
     fees_paid: dict[str, int] = field(default_factory=dict)  # gas fees per sender, of transactions sent by `send`
 
-    @property
-    def admin(self) -> str:
-        return self.accounts["admin"]
-
-    @property
-    def requester(self) -> str:
-        return self.accounts["requester"]
-
-    @property
-    def submitter(self) -> str:
-        return self.accounts["submitter"]
-
-    @property
-    def challenger(self) -> str:
-        return self.accounts["challenger"]
-
-    @property
-    def other(self) -> str:
-        return self.accounts["other"]
-
-    @property
-    def challenger2(self) -> str:
-        return self.accounts["challenger2"]
+    def __getattr__(self, role: str) -> str:
+        """A named account's address: `stack.admin`, `.requester`, `.submitter`, `.challenger`, `.other`,
+        `.challenger2` (the keys of `accounts`)."""
+        accounts = self.__dict__.get("accounts", {})
+        if role not in accounts:
+            raise AttributeError(f"GameStack has no attribute or account {role!r}")
+        return accounts[role]
 
 
 def deploy_stack(w3: Web3, config: StackConfig = StackConfig(), *, link_verifiers: list[Contract] | None = None,
@@ -241,6 +214,22 @@ def request(stack: GameStack, input_bytes: bytes = b"toy input", callback: str |
     receipt = send(stack, call, stack.requester, fee)
     (event,) = events(stack.coordinator.events.RequestCreated, receipt)
     return event["requestId"], receipt
+
+
+CALLBACK_GAS = 200_000
+
+
+def example_consumer(stack: GameStack) -> Contract:
+    """A fresh ExampleConsumer of the stack's model, called back with CALLBACK_GAS."""
+    return deploy(stack.w3, "ExampleConsumer", stack.coordinator.address, stack.model_id, CALLBACK_GAS)
+
+
+def ask_through(stack: GameStack, consumer: Contract, input_bytes: bytes = b"toy input") -> int:
+    """The requester asks through the ExampleConsumer `consumer` (paying the model fee); returns the request id
+    of the consumer's InferenceRequested."""
+    receipt = send(stack, consumer.functions.ask(input_bytes), stack.requester, stack.config.model_fee)
+    (asked,) = events(consumer.events.InferenceRequested, receipt)
+    return asked["requestId"]
 
 
 def anchor_of(stack: GameStack, request_id: int) -> bytes:

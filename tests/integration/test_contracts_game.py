@@ -5,24 +5,8 @@ from __future__ import annotations
 
 import pytest
 from eth_abi import decode as abi_decode
-from fixtures_game import (
-    GameStack,
-    StackConfig,
-    advance_time,
-    challenge,
-    deploy_stack,
-    events,
-    expect_revert,
-    now,
-    play,
-    read_view,
-    request,
-    selector_of,
-    send,
-    set_next_timestamp,
-    submit,
-    toy_trace,
-)
+from fixtures_game import (GameStack, StackConfig, advance_time, challenge, deploy_stack, events, expect_revert, now,
+                           play, read_view, request, selector_of, send, set_next_timestamp, submit, toy_trace)
 
 from opml.chain.contracts import deploy
 from opml.game import bisection

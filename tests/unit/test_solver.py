@@ -14,19 +14,8 @@ from opml.game import bisection
 from opml.game.solver import SolverError, next_action, provider_at_depth
 from opml.game.trace import StepWitness
 from opml.game.toy import ForgeLink, Lie, ToyTrace, WrongStart, project, step, sub_context, sub_start
-from opml.game.types import (
-    Action,
-    ClaimTimeout,
-    GameView,
-    OpenLevel,
-    Phase,
-    PickSegment,
-    PostCheckpoints,
-    ReleaseGame,
-    Role,
-    Step,
-    Wait,
-)
+from opml.game.types import (Action, ClaimTimeout, GameView, OpenLevel, Phase, PickSegment, PostCheckpoints,
+                             ReleaseGame, Role, Step, Wait)
 from opml.hashing import keccak
 
 ANCHOR = keccak(b"solver anchor")
