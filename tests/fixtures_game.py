@@ -28,7 +28,7 @@ from opml.chain.build import load_artifact
 from opml.chain.contracts import deploy
 from opml.chain.tx import ContractRevert, ErrorDecoder, revert_data
 from opml.game.solver import next_action
-from opml.game.toy import ToyTrace
+from opml.game.toy import ToyTrace, project, tagged_encoding
 from opml.game.trace import TraceProvider
 from opml.game.types import (Action, ClaimTimeout, GameView, OpenLevel, Phase, PickSegment, PostCheckpoints,
                              ReleaseGame, Role, Step, Wait)
@@ -204,6 +204,26 @@ def now(w3: Web3) -> int:
 
 
 # -- requests and results -------------------------------------------------------------------------------------
+class RequestAbove:
+    """The request level above one toy-linked level (what `submit` posts and level 0 opens): one transition from
+    the anchor to the projection of the level's end, toy.proj(end, length)."""
+
+    length = 1
+    is_last_level = False
+
+    def __init__(self, anchor: bytes, level: TraceProvider) -> None:
+        self._anchor, self._level = anchor, level
+
+    def root_at(self, i: int) -> bytes:
+        return self._anchor if i == 0 else project(self._level.root_at(self._level.length), self._level.length)
+
+    def open_next(self, k: int) -> tuple[TraceProvider, bytes]:
+        return self._level, b""
+
+    def claim_preimage(self, i: int) -> bytes:
+        return tagged_encoding("toy.proj", self._level.root_at(self._level.length), self._level.length)
+
+
 def request(stack: GameStack, input_bytes: bytes = b"toy input", callback: str | None = None,
             gas_limit: int = 0, fee: int | None = None) -> tuple[int, Any]:
     """Creates a request from the requester; returns (requestId, receipt)."""
