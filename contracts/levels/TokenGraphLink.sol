@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {ILinkVerifier} from "../interfaces/ILinkVerifier.sol";
+import {Link, LinkVerifier} from "../LinkVerifier.sol";
 import {LevelsErrors} from "./LevelsErrors.sol";
 import {LlmGraph, LlmLevelsLib} from "./LlmLevelsLib.sol";
 import {VmMemoryTree} from "../VmMemoryTree.sol";
@@ -14,7 +14,7 @@ import {VmMemoryTree} from "../VmMemoryTree.sol";
 /// graph end must hold the claimed next token and cache outputs, and those must give the claimed S_{index+1}
 /// (the token appended to the generated chain from step P − 1 on). The graph level's context is the one
 /// GraphTileLink reopens.
-contract TokenGraphLink is ILinkVerifier, LevelsErrors {
+contract TokenGraphLink is LinkVerifier, LevelsErrors {
     struct Proof {
         LlmGraph graph;
         bytes32 constantsRoot;
@@ -30,36 +30,30 @@ contract TokenGraphLink is ILinkVerifier, LevelsErrors {
         bytes32[][] cacheOutSiblings;
     }
 
-    /// @inheritdoc ILinkVerifier
-    function verifyLink(
-        bytes32 context,
-        uint256 index,
-        bytes32 agreedPre,
-        bytes32 claimedPost,
-        bytes32 subEnd,
-        uint256 subLength,
-        bytes calldata proof
-    ) external pure returns (bytes32 subStart, bytes32 subContext) {
+    /// @dev The check behind `verifyLink` (see `ILinkVerifier`).
+    function _verify(Link memory link, bytes calldata proof)
+        internal pure override returns (bytes32 subStart, bytes32 subContext)
+    {
         Proof memory p = abi.decode(proof, (Proof));
         bytes32 anchor = LlmLevelsLib.anchorOf(p.graph, p.constantsRoot, p.kernelSetRoot, p.input);
-        if (anchor != context) revert AnchorMismatch(context, anchor);
+        if (anchor != link.context) revert AnchorMismatch(link.context, anchor);
         if (p.input.length < LlmLevelsLib.HEADER_BYTES + 4 || p.input.length % 4 != 0) {
             revert MalformedGeneration(p.input.length);
         }
         uint256 promptLength = (p.input.length - LlmLevelsLib.HEADER_BYTES) / 4;
         uint256 steps = promptLength + LlmLevelsLib.u32At(p.input, 0) - 1;
-        if (index >= steps) revert StepOutOfRange(index, steps);
+        uint256 t = link.index;
+        if (t >= steps) revert StepOutOfRange(t, steps);
         _checkCacheCounts(p);
-        bytes32 pre = LlmLevelsLib.tokenState(index, p.lastToken, p.caches, p.generated);
-        if (pre != agreedPre) revert TokenStateMismatch(agreedPre, pre);
-        if (subLength != p.graph.nodeCount) revert GraphLengthMismatch(p.graph.nodeCount, subLength);
-        uint256 token =
-            index < promptLength ? LlmLevelsLib.u32At(p.input, LlmLevelsLib.HEADER_BYTES + 4 * index) : p.lastToken;
-        subStart = _start(p, token, index);
-        _checkEnd(p, subEnd);
-        bytes32 generated = index + 1 >= promptLength ? LlmLevelsLib.appendToken(p.generated, p.nextToken) : p.generated;
-        bytes32 post = LlmLevelsLib.tokenState(index + 1, p.nextToken, p.nextCaches, generated);
-        if (post != claimedPost) revert NextStateMismatch(claimedPost, post);
+        bytes32 pre = LlmLevelsLib.tokenState(t, p.lastToken, p.caches, p.generated);
+        if (pre != link.agreedPre) revert TokenStateMismatch(link.agreedPre, pre);
+        if (link.subLength != p.graph.nodeCount) revert GraphLengthMismatch(p.graph.nodeCount, link.subLength);
+        uint256 token = t < promptLength ? LlmLevelsLib.u32At(p.input, LlmLevelsLib.HEADER_BYTES + 4 * t) : p.lastToken;
+        subStart = _start(p, token, t);
+        _checkEnd(p, link.subEnd);
+        bytes32 generated = t + 1 >= promptLength ? LlmLevelsLib.appendToken(p.generated, p.nextToken) : p.generated;
+        bytes32 post = LlmLevelsLib.tokenState(t + 1, p.nextToken, p.nextCaches, generated);
+        if (post != link.claimedPost) revert NextStateMismatch(link.claimedPost, post);
         subContext = keccak256(abi.encode(p.graph.nodesRoot, p.graph.nodeCount, p.graph.slotDepth, p.kernelSetRoot));
     }
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from opml.levels.faults import WrongOutput
-from opml.levels.generation_lies import sample_node
+from opml.levels.generation_lies import lying_step_graph, sample_node
 from opml.levels.llm_commitment import LlmCommitment, commit_llm
 from opml.levels.token_level import run_generation
 from opml.llm.generation import GenerationRequest
@@ -33,13 +33,15 @@ def _same_generation(a, b) -> None:  # noqa: ANN001
 def test_fast_steps_give_the_reference_trace(commitment: LlmCommitment, temperature: int) -> None:
     request = GenerationRequest((commitment.llm.tokenizer.bos_id, 40, 41, 42), 5, temperature, salt=3)
     data = request.encode()
-    _same_generation(run_generation(commitment, data, request), run_generation(commitment, data, request, fast=False))
+    _same_generation(run_generation(commitment, data, request),
+                     run_generation(commitment, data, request, fast=False))
 
 
 def test_fast_steps_resume_after_a_lying_step(commitment: LlmCommitment) -> None:
     request = GenerationRequest((commitment.llm.tokenizer.bos_id, 7), 5, 0, salt=0)
     data = request.encode()
     lie = {3: frozenset({WrongOutput(sample_node(commitment), 0, 1, vm_step=None)})}
-    fast, slow = run_generation(commitment, data, request, lie), run_generation(commitment, data, request, lie, False)
+    fast = run_generation(commitment, data, request, lie, lying_step_graph)
+    slow = run_generation(commitment, data, request, lie, lying_step_graph, fast=False)
     _same_generation(fast, slow)
     assert fast.tokens != run_generation(commitment, data, request).tokens

@@ -24,9 +24,12 @@ from functools import cached_property
 
 from opml.llm.generation import GenerationRequest, encode_output
 
-from .faults import FaultError, ForgeGraphLink, ForgeInput, ForgeOutput, ForgeTileLink, WrongOutput, forged
+from .faults import FaultError, ForgeGraphLink, ForgeInput, ForgeOutput, ForgeTileLink, WrongOutput, \
+    believed_values, forged
+from .graph_level import GraphLevel
+from .lies import LyingGraphLevel
 from .llm_commitment import LlmCommitment
-from .token_level import Generation, GenerationParty
+from .token_level import DecodeStep, Generation, GenerationParty, honest_step_graph
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,14 @@ def sample_node(c: LlmCommitment) -> int:
     return next(k for k, node in enumerate(c.model.nodes) if node.output == c.next_token_slot)
 
 
+def lying_step_graph(c: LlmCommitment, step: DecodeStep) -> GraphLevel:
+    """A lying party's graph level of a decode step: the honest graph level of the values it believes (its
+    WrongOutputs applied) with its graph and tile lies laid over it (`opml.levels.lies.LyingGraphLevel`)."""
+    if not step.faults:
+        return honest_step_graph(c, step)
+    return LyingGraphLevel(GraphLevel(c, believed_values(c.model, step.inputs, step.faults)), step.faults)
+
+
 class LyingGenerationParty(GenerationParty):
     """The request level of a party lying as `faults` say."""
 
@@ -64,6 +75,8 @@ class LyingGenerationParty(GenerationParty):
             step = getattr(fault, "step", 0)
             if not 0 <= step < self.request.steps:
                 raise FaultError(f"{fault}: decode step outside 0..{self.request.steps - 1}")
+
+    step_graph = staticmethod(lying_step_graph)
 
     @cached_property
     def honest(self) -> GenerationParty:

@@ -18,7 +18,7 @@ built around the honest one from outside (`opml.levels.generation_lies`) through
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -30,7 +30,7 @@ from opml.progress import track
 
 from .commitments import tensor_commitment
 from .fast_generation import FastSteps, step_values
-from .faults import Fault, believed_values
+from .faults import Fault
 from .graph_level import GraphLevel
 from .llm_commitment import LlmCommitment, TokenState, append_token, input_commitment, output_commitment, \
     sampling_bytes, start_state
@@ -66,11 +66,26 @@ def zero_caches(c: LlmCommitment) -> list[np.ndarray]:
     return [np.zeros(c.model.tensors[s].shape, np.int8) for s in c.cache_slots]
 
 
+def _native(c: LlmCommitment, step: DecodeStep) -> dict[int, np.ndarray]:
+    """Every tensor of the step as the reference executor computes it (FullyConnected by the fast kernel)."""
+    return step_values(c.model, [step.inputs[s] for s in c.model.inputs])
+
+
+def honest_step_graph(c: LlmCommitment, step: DecodeStep) -> GraphLevel:
+    """The graph level of one decode step as the reference executor computes it."""
+    return GraphLevel(c, _native(c, step))
+
+
+StepGraph = Callable[[LlmCommitment, DecodeStep], GraphLevel]
+"""How a party builds the graph level of a decode step (a liar's lays the step's faults over it)."""
+
+
 def run_generation(c: LlmCommitment, data: bytes, request: GenerationRequest,
-                   faults_at: Mapping[int, frozenset[Fault]] | None = None, fast: bool = True) -> Generation:
-    """Every decode step of `request` (input bytes `data`) natively; step t computes with the ML faults
-    `faults_at[t]` (a lying party) and every later step on from what it produced. `fast=False`: every step by
-    the reference executor (the same trace, slower)."""
+                   faults_at: Mapping[int, frozenset[Fault]] | None = None,
+                   step_graph: StepGraph = honest_step_graph, fast: bool = True) -> Generation:
+    """Every decode step of `request` (input bytes `data`) natively; step t carries the ML faults `faults_at[t]`
+    (a lying party, whose `step_graph` lays them over the step) and every later step computes on from what it
+    produced. `fast=False`: every step by the reference executor (the same trace, slower)."""
     faults_at = faults_at or {}
     prompt, p = request.prompt, len(request.prompt)
     out = Generation(states=[start_state(len(c.cache_slots))])
@@ -85,7 +100,7 @@ def run_generation(c: LlmCommitment, data: bytes, request: GenerationRequest,
         else:
             caches = steps.caches_at(t) if steps is not None else caches
             step = DecodeStep(step_inputs(c, data, token_in, t, caches), faults)
-            values, commitments = _run_step(c, step)
+            values, commitments = _run_step(c, step, step_graph)
             token = int(values[c.next_token_slot].reshape(-1).view(np.uint32)[0])
             caches = [values[s] for s in c.cache_out_slots]
             steps = steps if steps is not None and steps.resume(t, caches) else None
@@ -98,7 +113,8 @@ def run_generation(c: LlmCommitment, data: bytes, request: GenerationRequest,
     return out
 
 
-def _run_step(c: LlmCommitment, step: DecodeStep) -> tuple[dict[int, np.ndarray], list[bytes]]:
+def _run_step(c: LlmCommitment, step: DecodeStep,
+              step_graph: StepGraph) -> tuple[dict[int, np.ndarray], list[bytes]]:
     """(every tensor of the step, the cache outputs' commitments as the party's graph end state holds them)."""
     if not step.faults:
         values = _native(c, step)
@@ -108,29 +124,18 @@ def _run_step(c: LlmCommitment, step: DecodeStep) -> tuple[dict[int, np.ndarray]
     return graph.values, [end[s] for s in c.cache_out_slots]
 
 
-def _native(c: LlmCommitment, step: DecodeStep) -> dict[int, np.ndarray]:
-    """Every tensor of the step as the reference executor computes it (FullyConnected by the fast kernel)."""
-    return step_values(c.model, [step.inputs[s] for s in c.model.inputs])
-
-
-def step_graph(c: LlmCommitment, step: DecodeStep) -> GraphLevel:
-    """The graph level of one decode step: every tensor as the party computes it, lying as its faults say."""
-    if not step.faults:
-        return GraphLevel(c, _native(c, step))
-    return GraphLevel(c, believed_values(c.model, step.inputs, step.faults), step.faults)
-
-
 class TokenLevel(TraceProvider):
     """One party's token trace of a generation; `forged` replaces roots by made-up ones (a lying party)."""
 
     is_last_level = False
 
     def __init__(self, commitment: LlmCommitment, data: bytes, generation: Generation,
-                 forged: Mapping[int, bytes] | None = None) -> None:
+                 forged: Mapping[int, bytes] | None = None, step_graph: StepGraph = honest_step_graph) -> None:
         self.commitment = commitment
         self.data = bytes(data)
         self.generation = generation
         self.forged = dict(forged or {})
+        self.step_graph = step_graph
         self.length = len(generation.steps)
         self._graphs: dict[int, GraphLevel] = {}
 
@@ -147,7 +152,7 @@ class TokenLevel(TraceProvider):
     def graph_level(self, t: int) -> GraphLevel:
         check_transition(self.length, t)
         if t not in self._graphs:
-            self._graphs[t] = step_graph(self.commitment, self.generation.steps[t])
+            self._graphs[t] = self.step_graph(self.commitment, self.generation.steps[t])
         return self._graphs[t]
 
     def open_next(self, t: int) -> tuple[GraphLevel, bytes]:
@@ -172,7 +177,7 @@ class TokenLevel(TraceProvider):
 
 class GenerationParty(TraceProvider):
     """One party's view of a generation request on a committed LLM (honest; `opml.levels.generation_lies` builds
-    the liars by overriding `_computed_input`, `_faults_at`, `_forged_roots` and `output`)."""
+    the liars by overriding `_computed_input`, `_faults_at`, `_forged_roots`, `step_graph` and `output`)."""
 
     is_last_level = False
     length = 1
@@ -194,11 +199,14 @@ class GenerationParty(TraceProvider):
         """Token roots this party makes up: none."""
         return {}
 
+    step_graph: StepGraph = staticmethod(honest_step_graph)
+
     @cached_property
     def tokens_level(self) -> TokenLevel:
         data = self._computed_input()
-        generation = run_generation(self.commitment, data, self.commitment.request(data), self._faults_at())
-        return TokenLevel(self.commitment, data, generation, self._forged_roots(generation))
+        generation = run_generation(self.commitment, data, self.commitment.request(data), self._faults_at(),
+                                    self.step_graph)
+        return TokenLevel(self.commitment, data, generation, self._forged_roots(generation), self.step_graph)
 
     @property
     def tokens(self) -> list[int]:
