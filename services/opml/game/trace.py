@@ -13,8 +13,11 @@ its claimed output commitment (S_1), which `open_next(0)` expands into the game'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
+
+T = TypeVar("T")
 
 
 class TraceError(Exception):
@@ -72,6 +75,15 @@ def check_transition(length: int, k: int) -> None:
     """Raise TraceError unless 0 <= k < length (a transition index)."""
     if not 0 <= k < length:
         raise TraceError(f"transition {k} outside 0..{length - 1}")
+
+
+def opened_once(cache: dict[int, T], length: int, k: int, make: Callable[[int], T]) -> T:
+    """The sub-level opened at transition k of a level of `length` transitions: `make(k)`, built the first time
+    and kept in `cache`; TraceError unless 0 <= k < length."""
+    check_transition(length, k)
+    if k not in cache:
+        cache[k] = make(k)
+    return cache[k]
 
 
 def is_power_of_two(n: int) -> bool:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from opml.game.trace import NotLastLevel, StepWitness, TraceProvider, check_root_index, check_transition
+from opml.game.trace import NotLastLevel, StepWitness, TraceProvider, check_root_index, opened_once
 from opml.ml.ops import OPS
 from opml.progress import track
 
@@ -65,10 +65,7 @@ class GraphLevel(TraceProvider):
         raise NotLastLevel(f"graph node {k} opens the tile level")
 
     def tile_level(self, k: int) -> TileLevel:
-        check_transition(self.length, k)
-        if k not in self._tiles:
-            self._tiles[k] = self._make_tile_level(k)
-        return self._tiles[k]
+        return opened_once(self._tiles, self.length, k, self._make_tile_level)
 
     def _make_tile_level(self, k: int) -> TileLevel:
         """Node k's tile level over this party's values (built once, by `tile_level`)."""

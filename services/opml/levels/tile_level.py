@@ -12,7 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
-from opml.game.trace import NotLastLevel, StepWitness, TraceProvider, check_root_index, check_transition
+from opml.game.trace import NotLastLevel, StepWitness, TraceProvider, check_root_index, opened_once
 from opml.kernels.mapped import load_kernel_mapped
 from opml.kernels.vmstart import output_siblings, tile_params
 
@@ -77,10 +77,7 @@ class TileLevel(TraceProvider):
                             tuple(output_siblings(final)))
 
     def vm_level(self, t: int) -> VmLevel:
-        check_transition(self.length, t)
-        if t not in self._vms:
-            self._vms[t] = self._make_vm(t)
-        return self._vms[t]
+        return opened_once(self._vms, self.length, t, self._make_vm)
 
     def _make_vm(self, t: int) -> VmLevel:
         first, end = self.plan.tile(t)

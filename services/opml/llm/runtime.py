@@ -20,6 +20,7 @@ from opml.ml import executor
 
 Q16_ONE = 1 << 16
 GREEDY = sampling_words(0, 0)  # the sampling input of a greedy step: temperature 0 (the seed is not read)
+GREEDY.setflags(write=False)  # a shared default argument
 
 
 class PromptTooLongError(ValueError):

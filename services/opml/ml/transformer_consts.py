@@ -86,10 +86,12 @@ def norm_constants(gamma: np.ndarray, beta: np.ndarray | None, eps: float, in_sc
         raise ValueError(f"norm_constants: gamma must be a vector of 1..{MAX_NORM_AXIS} entries, got {gamma.shape}")
     top = float(np.abs(gamma).max())
     g_exp = math.floor(math.log2(top)) + 1 if top > 0 else 0
-    gain = np.clip(np.round(gamma * 2.0 ** (31 - g_exp)), -INT32_MAX, INT32_MAX).astype(np.int32)
+    # ldexp, not a power of two: 2^(31 − G) overflows a float for a subnormal max |γ| (the products are exact)
+    gain = np.clip(np.round(np.ldexp(gamma, 31 - g_exp)), -INT32_MAX, INT32_MAX).astype(np.int32)
     bias = None
     if beta is not None:
-        scaled = np.asarray(beta, dtype=np.float64) * 2.0 ** (NORM_FRAC_BITS - g_exp)
+        with np.errstate(over="ignore"):  # a bias beyond int32 saturates
+            scaled = np.ldexp(np.asarray(beta, dtype=np.float64), NORM_FRAC_BITS - g_exp)
         bias = np.clip(np.round(scaled), -INT32_MAX, INT32_MAX).astype(np.int32)
     epsilon = int(min(max(round(eps * d * d / (in_scale * in_scale)), 1), EPSILON_MAX))
     m0, shift = quantize_multiplier(2.0 ** (g_exp - NORM_FRAC_BITS) / out_scale)
