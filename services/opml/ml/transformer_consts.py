@@ -105,3 +105,22 @@ def mul_attrs(a_scale: float, b_scale: float, out_scale: float) -> dict:
 def causal_positions(first: int, count: int, batch: int = 1) -> np.ndarray:
     """int32 [batch, count] positions first, first + 1, …: the queries of a decode step or prefill chunk."""
     return np.tile(np.arange(first, first + count, dtype=np.int32), (batch, 1))
+
+
+SAMPLE_MULTIPLIER_LIMIT = 1 << 16
+
+
+def sample_attrs(logit_scale: float) -> dict:
+    """Sample attributes for int32 logits of scale `logit_scale`: step_multiplier / 2^step_shift ≈
+    256 · logit_scale / ln 2 (1/256 steps of log2 per logit unit at temperature 1), with the largest shift ≤ 31
+    that keeps the multiplier below 2^16 (so that the kernel's multiplier · 2^16 / temperature fits 32 bits);
+    ValueError when that leaves fewer than 14 significant bits or no shift fits."""
+    steps = EXP2_TABLE_SIZE * logit_scale / math.log(2)
+    for shift in range(31, -1, -1):
+        multiplier = round(steps * 2.0 ** shift)
+        if multiplier < SAMPLE_MULTIPLIER_LIMIT:
+            if multiplier < SAMPLE_MULTIPLIER_LIMIT >> 2:  # fewer than 14 significant bits
+                break
+            return {"step_multiplier": multiplier, "step_shift": shift}
+    raise ValueError(f"logit scale {logit_scale} gives {steps} steps per logit unit, outside "
+                     f"[2^-17, 2^16) for the Sample op")
