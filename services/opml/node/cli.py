@@ -58,7 +58,8 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
                      help="the model's LLM file (its tokenizer; default: the deployment's model_file)")
     request.add_argument("--index", type=int, help="take entry INDEX of the --input array (e.g. one digit)")
     request.add_argument("--model-dir", type=Path, default=None,
-                         help="where the deployment's ML model files are (default: the repository root)")
+                         help="where the deployment's model files are (ML, or the LLM's for --prompt; default: the "
+                              "repository root)")
     request.add_argument("--wait", action="store_true", help="wait until the result is final and print it")
     request.add_argument("--timeout", type=float, default=600.0, help="seconds --wait waits")
     _chain_args(request)
@@ -73,7 +74,8 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     devnet.add_argument("action", choices=("up", "down", "deploy"),
                         help="up: start Anvil + broker and deploy; down: stop them; deploy: onto --rpc-url")
     devnet.add_argument("--model", type=Path, action="append", default=[], dest="models", metavar="PATH.opml",
-                        help="deploy the ML stack and register this model file (repeatable); default: the toy")
+                        help="deploy the ML stack (the LLM stack for LLM files) and register this model file "
+                             "(repeatable); default: the toy")
     devnet.add_argument("--port", type=int, default=8545, help="Anvil's port (up)")
     devnet.add_argument("--broker-port", type=int, default=1883, help="mosquitto's port (up)")
     devnet.add_argument("--rpc-url", default="http://127.0.0.1:8545", help="the chain to deploy onto (deploy)")
@@ -82,7 +84,8 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     devnet.set_defaults(func=devnet_command)
 
     register_model = subparsers.add_parser("register-model",
-                                           help="register an ML model file on a deployment (any chain)")
+                                           help="register an ML model file (or an LLM file, on an LLM stack) on a "
+                                                "deployment (any chain)")
     register_model.add_argument("model_file", type=Path, metavar="PATH.opml")
     register_model.add_argument("--fee", type=int, default=10**16, help="the request fee in wei (default 0.01 ETH)")
     register_model.add_argument("--uri", help="metadata URI (default opml://<model name>)")
@@ -342,6 +345,9 @@ def register_model_command(args: argparse.Namespace) -> int:
     from opml.chain.build import load_artifact
     from opml.chain.tx import ErrorDecoder, TxSender
 
+    from opml.llm.llmfile import is_llm_file
+
+    from .llm_deploy import register_llm
     from .registration import ModelFileError, register_model
 
     configure("console", "warning", sys.stderr)
@@ -353,7 +359,8 @@ def register_model_command(args: argparse.Namespace) -> int:
                               f"{deployment.chain_id}")
         sender = TxSender(w3, _key(args.key, deployment, 0), ErrorDecoder.from_abis(load_artifact("ModelRegistry").abi))
         _refuse_registered(w3, deployment, args.model_file)
-        model_id, updated = register_model(sender, deployment, args.model_file, args.fee, args.uri)
+        register = register_llm if is_llm_file(args.model_file) else register_model
+        model_id, updated = register(sender, deployment, args.model_file, args.fee, args.uri)
     except (ValueError, ConfigError, DeploymentError, ModelFileError, TxError) as exc:
         return _fail("register-model", str(exc))
     except (OSError, RequestsConnectionError) as exc:
@@ -370,10 +377,16 @@ def _refuse_registered(w3, deployment: Deployment, model_file: Path) -> None:  #
     """ValueError when the registry already holds a model with this file's roots (registering it again would
     only create a second id for the same model)."""
     from opml.chain.bindings import ModelRegistryContract
+    from opml.llm.llmfile import is_llm_file
 
     from .registration import commit_model
 
-    roots = tuple(commit_model(model_file).roots)
+    if is_llm_file(model_file):
+        from .llm_deploy import commit_llm_file
+
+        roots = tuple(commit_llm_file(model_file).roots)
+    else:
+        roots = tuple(commit_model(model_file).roots)
     registry = ModelRegistryContract(w3, deployment.registry)
     count = int(registry.contract.functions.modelCount().call())
     for model_id in range(1, count + 1):

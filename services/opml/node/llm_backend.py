@@ -2,7 +2,8 @@
 (`opml.llm.llmfile`) is committed once (its decode-step graph, weights and kernels: docs/levels.md), a request's
 bytes are a generation request (`opml.llm.generation`: N new tokens after a prompt of token ids, a temperature, a
 salt), the output is exactly the N generated token ids, and the request-level provider is the token level of
-`opml.levels` (`generation_party`, with the node's faults for a node told to lie).
+`opml.levels` (`generation_party`, with the node's faults for a node told to lie: `wrong-token:STEP[:TOKEN]` and
+the other generation fault texts of docs/levels.md).
 
     "models": {"1": {"kind": "llm", "model_file": "models/llm/moby.opml"}}
 
@@ -17,8 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from opml.hashing import keccak
-from opml.levels.llm_faults import parse_llm_fault
-from opml.levels.token_level import commit_llm, generation_party
+from opml.levels.generation_lies import generation_party, parse_generation_fault
+from opml.levels.llm_commitment import commit_llm
 from opml.llm.generation import GenerationRequest
 from opml.llm.llmfile import LLMFileError, from_bytes
 from opml.ml.errors import InputError
@@ -69,6 +70,6 @@ def llm_backend(spec: ModelSpec, config: NodeConfig) -> LlmBackend:
 
 def _fault(text: str):  # noqa: ANN202 — a fault of opml.levels
     try:
-        return parse_llm_fault(text)
-    except ValueError as exc:
-        raise BackendError(f"llm fault {text!r}: {exc}") from None
+        return parse_generation_fault(text)
+    except ValueError as exc:  # FaultError: one line naming the spec texts
+        raise BackendError(str(exc)) from None
