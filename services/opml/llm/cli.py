@@ -20,7 +20,7 @@ from pathlib import Path
 from opml.llm.gguf_import import GGUFImportError
 from opml.llm.importer import import_gguf
 from opml.llm.llmfile import LLMFileError, load, save
-from opml.llm.runtime import IntLlama, PromptTooLongError, generate, prompt_ids
+from opml.llm.runtime import IntLlama, PromptTooLongError, SamplingError, generate, prompt_ids, temperature_q16
 from opml.ml import cli as ml_cli
 from opml.ml.errors import MLError
 
@@ -33,8 +33,9 @@ def register(subparsers) -> None:
     gen.add_argument("model", type=Path, help="LLM model file (from `opml model import X.gguf`)")
     gen.add_argument("--prompt", required=True, help="text to continue")
     gen.add_argument("--max-tokens", type=_non_negative, default=32, help="tokens to generate (default 32)")
-    gen.add_argument("--temperature", type=_temperature, default=0.0, help="0 = greedy (default); > 0 samples")
-    gen.add_argument("--seed", type=int, default=0, help="sampler seed (with --temperature > 0)")
+    gen.add_argument("--temperature", type=_temperature, default=0.0,
+                     help="0 = greedy (default); > 0 samples (rounded once to Q16.16)")
+    gen.add_argument("--seed", type=_seed, default=0, help="sampler seed, 0 … 2^64 − 1 (with --temperature > 0)")
     gen.set_defaults(func=_guarded("generate", cmd_generate))
 
 
@@ -55,6 +56,17 @@ def _temperature(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text} is not a finite number >= 0")
+    try:
+        temperature_q16(value)
+    except SamplingError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def _seed(text: str) -> int:
+    value = _non_negative(text)
+    if value >= 1 << 64:
+        raise argparse.ArgumentTypeError(f"{value} does not fit 64 bits")
     return value
 
 

@@ -11,6 +11,8 @@ The ``input`` bytes of a generation request (all little-endian)::
 exactly N u32 LE token ids: generation never stops early (EOS is a token like any other). Decode step
 t = 0 … P + N − 2 feeds x_t at position t (x_t = prompt[t] for t < P, else generated[t − P]); for t ≥ P − 1 its
 ``next_token`` output is generated[t − P + 1]. Hence P + N − 1 ≤ ctx.
+
+``generate_tokens(llm, request)`` computes those N tokens natively: the result every honest node reproduces.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from opml.hashing import keccak
+from opml.llm.fast import FastLlama
+from opml.llm.graph import sampling_words
+from opml.llm.llmfile import LLMModel
+from opml.llm.runtime import IntLlama
 from opml.ml.errors import InputError
 
 HEADER = struct.Struct("<IIQ")  # maxNewTokens, temperature Q16.16, salt
@@ -91,14 +97,8 @@ class GenerationRequest:
 
     def sampling_words(self) -> np.ndarray:
         """The decode-step graph's ``sampling`` input int32[4]: (seed low 32 bits, seed high 32 bits,
-        temperature Q16.16, 0), each word the bits of the u32."""
+        temperature Q16.16, 0), each word the bits of the u32 (the same for every step of the request)."""
         return sampling_words(self.seed, self.temperature_q16)
-
-
-def sampling_words(seed: int, temperature_q16: int) -> np.ndarray:
-    """int32[4] (seed lo, seed hi, temperature Q16.16, 0) as the Sample op reads it (u32 bits in int32)."""
-    words = np.array([seed & U32, (seed >> 32) & U32, temperature_q16 & U32, 0], dtype=np.uint32)
-    return words.view(np.int32)
 
 
 def decode_output(data: bytes, n: int) -> list[int]:
@@ -111,3 +111,24 @@ def decode_output(data: bytes, n: int) -> list[int]:
 def encode_output(tokens: list[int]) -> bytes:
     """A generation's output bytes: the token ids as u32 LE."""
     return np.asarray(tokens, dtype="<u4").tobytes()
+
+
+def generate_tokens(llm: LLMModel, request: GenerationRequest, model: IntLlama | FastLlama | None = None) -> list[int]:
+    """The request's N output token ids: decode steps t = 0 … P + N − 2 with the request's sampling words, the
+    prompt fed first (one batch through the fast path) and each next_token fed back; InputError for a request
+    the model cannot take. ``model`` (reset here) picks the engine: the fast decoder by default, ``IntLlama(llm)``
+    for the reference (the same bits)."""
+    GenerationRequest.decode(request.encode(), llm.config.ctx, llm.config.vocab)  # InputError unless it fits
+    model = FastLlama(llm) if model is None else model
+    model.reset()
+    words = request.sampling_words()
+    prompt = list(request.prompt)
+    if isinstance(model, FastLlama):
+        out = model.decode_prompt(prompt, 0, words)
+    else:
+        for position, token in enumerate(prompt):
+            out = model.decode(token, position, words)
+    tokens = [out.next_token]
+    for position in range(len(prompt), request.steps):
+        tokens.append(model.decode(tokens[-1], position, words).next_token)
+    return tokens
