@@ -413,12 +413,13 @@ def _is_zombie(pid: int) -> bool:
         return False
 
 
-def run_demo(options: DemoOptions) -> int:
-    """`opml demo`: 0 when the honest results were final and delivered, the liar slashed by a MIPS step; 1 when
-    an outcome did not come; 2 when the devnet could not be set up (one line on stderr)."""
+def run_demo(options: DemoOptions, demo: type[DaemonDemo] = DaemonDemo) -> int:
+    """`opml demo` (`demo`: the MNIST one, or `llm.LlmDemo`): 0 when the honest results were final and delivered,
+    the liar slashed by a MIPS step; 1 when an outcome did not come; 2 when the devnet could not be set up (one line
+    on stderr)."""
     with narrative_only():
         try:
-            summary = DaemonDemo(options).run()
+            summary = demo(options).run()
         except DemoFailed as exc:  # an outcome did not come: exit 1
             print(f"opml demo: {exc}", file=sys.stderr)
             return 1
