@@ -1,5 +1,5 @@
 """The node network in tests: a devnet deployment plus daemons as real processes (`NodeNet`, `MlNet` for the ML
-stack), the one `net` fixture that starts one per test and stops its daemons after it, restart helpers that kill a
+stack, `LlmNet` for the LLM stack), the one `net` fixture that starts one per test and stops its daemons after it, restart helpers that kill a
 daemon at chosen points of its progress, and a talker/listener pair on the MQTT bus.
 
     @pytest.mark.net(kind=MlNet)           # default: NodeNet over the toy stack; net(params=DevnetParams(...))
@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,7 +28,8 @@ from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil
 from opml.chain.bindings import CoordinatorContract
 from opml.chain.build import load_artifact
 from opml.node.bus import Bus
-from opml.node.devnet import DevnetParams, deploy_devnet, deploy_ml_devnet
+from opml.node.devnet import DevnetParams, deploy_devnet, deploy_llm_devnet, deploy_ml_devnet
+from opml.node.llm_requests import load_llm
 from opml.node.process import DaemonProcess, write_config
 from opml.node.registration import load_quantized
 from opml.paths import REPO_ROOT
@@ -85,22 +89,21 @@ class NodeNet:
         self.w3.provider.make_request("evm_mine", [])
 
 
-class MlNet(NodeNet):
-    """NodeNet over the ML stack (`devnet.deploy_ml_devnet`) with one model file registered (kind "ml"):
-    `model_id`, its `fee`, the `quantized` model and the `coordinator` binding."""
+class StackNet(NodeNet):
+    """NodeNet over a stack with one model file registered by `deploy(w3, [file], params, network=…)`: `model_id`,
+    its `fee` and the `coordinator` binding."""
 
-    def __init__(self, w3: Any, rpc_url: str, workdir: Path, model: str = "models/mnist_mlp.opml",
-                 challenge_window: int = 600) -> None:
+    def __init__(self, w3: Any, rpc_url: str, workdir: Path, model: str, challenge_window: int, deploy: Any,
+                 network: str) -> None:
         self.w3, self.rpc_url, self.workdir, self.daemons = w3, rpc_url, workdir, []
         self.keys = {"requester": DEV_PRIVATE_KEYS[1], "submitter": DEV_PRIVATE_KEYS[2],
                      "challenger": DEV_PRIVATE_KEYS[3]}
         self.model_file = REPO_ROOT / model
-        self.deployment = deploy_ml_devnet(w3, [self.model_file], DevnetParams(challenge_window=challenge_window),
-                                           network="ml-test")
-        self.addresses = workdir / "ml.json"
+        self.deployment = deploy(w3, [self.model_file], DevnetParams(challenge_window=challenge_window),
+                                 network=network)
+        self.addresses = workdir / f"{network}.json"
         self.deployment.save(self.addresses)
         (self.model_id,) = self.deployment.models
-        self.quantized = load_quantized(self.model_file)
         self.coordinator = CoordinatorContract(w3, self.deployment.coordinator)
         registry = w3.eth.contract(address=self.deployment.registry, abi=load_artifact("ModelRegistry").abi)
         self.fee = int(registry.functions.modelRoots(self.model_id).call()[3])
@@ -111,6 +114,26 @@ class MlNet(NodeNet):
         call = self.coordinator.request(self.model_id, data)
         receipt = self.w3.eth.wait_for_transaction_receipt(call.transact({"from": requester, "value": self.fee}))
         return int(self.coordinator.events("RequestCreated", receipt)[0]["requestId"])
+
+
+class MlNet(StackNet):
+    """NodeNet over the ML stack (`devnet.deploy_ml_devnet`) with one model file registered (kind "ml"): also the
+    `quantized` model."""
+
+    def __init__(self, w3: Any, rpc_url: str, workdir: Path, model: str = "models/mnist_mlp.opml",
+                 challenge_window: int = 600) -> None:
+        super().__init__(w3, rpc_url, workdir, model, challenge_window, deploy_ml_devnet, "ml-test")
+        self.quantized = load_quantized(self.model_file)
+
+
+class LlmNet(StackNet):
+    """NodeNet over the LLM stack (`devnet.deploy_llm_devnet`) with the Moby-Dick llama registered (kind "llm") and a
+    GenerationConsumer (`deployment.consumer`) asking it: also the `llm`."""
+
+    def __init__(self, w3: Any, rpc_url: str, workdir: Path, model: str = "models/llm/moby.opml",
+                 challenge_window: int = 600) -> None:
+        super().__init__(w3, rpc_url, workdir, model, challenge_window, deploy_llm_devnet, "llm-test")
+        self.llm = load_llm(self.model_file)
 
 
 # -- restarts ------------------------------------------------------------------------------------------------
@@ -214,3 +237,29 @@ async def bus_pair(port: int, chain_id: int = 31337) -> AsyncIterator[tuple[Any,
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# -- the `opml` command as a process ----------------------------------------------------------------------------
+def opml(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`opml ARGS` as a process from the repository root; its completed process (text output)."""
+    return subprocess.run([sys.executable, "-m", "opml.cli", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=REPO_ROOT, env={**os.environ, **(env or {})})
+
+
+def assert_one_line_failure(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    """The command failed with exactly one line on stderr (no traceback) containing every needle."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0, result.stdout
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def nothing_sent(w3: Web3, deployment: Any, requester: str = Account.from_key(DEV_PRIVATE_KEYS[1]).address
+                 ) -> tuple[int, int]:
+    """(the requester's nonce, the coordinator's request count): unchanged when a command sent nothing."""
+    coordinator = w3.eth.contract(address=deployment.coordinator, abi=[{
+        "type": "function", "name": "requestCount", "stateMutability": "view", "inputs": [],
+        "outputs": [{"name": "", "type": "uint256"}]}])
+    return w3.eth.get_transaction_count(requester), int(coordinator.functions.requestCount().call())

@@ -347,7 +347,6 @@ def register_model_command(args: argparse.Namespace) -> int:
 
     from opml.llm.llmfile import is_llm_file
 
-    from .llm_deploy import register_llm
     from .registration import ModelFileError, register_model
 
     configure("console", "warning", sys.stderr)
@@ -359,7 +358,9 @@ def register_model_command(args: argparse.Namespace) -> int:
                               f"{deployment.chain_id}")
         sender = TxSender(w3, _key(args.key, deployment, 0), ErrorDecoder.from_abis(load_artifact("ModelRegistry").abi))
         _refuse_registered(w3, deployment, args.model_file)
-        register = register_llm if is_llm_file(args.model_file) else register_model
+        register = register_model
+        if is_llm_file(args.model_file):
+            from .llm_deploy import register_llm as register  # the LLM levels only for an LLM file
         model_id, updated = register(sender, deployment, args.model_file, args.fee, args.uri)
     except (ValueError, ConfigError, DeploymentError, ModelFileError, TxError) as exc:
         return _fail("register-model", str(exc))
