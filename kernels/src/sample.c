@@ -9,6 +9,7 @@
  * 64-bit values shifted by the attribute F as 32-bit words. No 64-bit division. */
 #include "opml/runtime.h"
 #include "opml/ct.h"
+#include "opml/exp2.h"
 
 typedef struct {
     opml_tile_t tile;
@@ -19,17 +20,7 @@ typedef struct {
 
 #define MAX_VOCAB 0xFFFFu
 #define MAX_MULTIPLIER 0xFFFFu
-#define TABLE_MAX 0x10000
 #define LAST_STEP (17u * 256u)
-#define EXIT_BAD_TABLE 16
-
-static uint32_t table_bad(const int32_t *table)
-{
-    uint32_t bad = ct_lt(table[0], 1);
-    for (uint32_t f = 0; f < 256; f++)
-        bad |= ct_lt(table[f], 0) | ct_lt(TABLE_MAX, table[f]);
-    return bad;
-}
 
 /* min((v >> n), LAST_STEP) for 0 <= n <= 31, shifting the two 32-bit words. */
 static uint32_t steps_of(uint64_t v, uint32_t n)
@@ -64,8 +55,8 @@ int main(void)
     if (!opml_tile_ok(&p->tile, 1))
         return OPML_EXIT_BAD_TILE;
     const int32_t *table = OPML_INPUT_I32(3);
-    if (table_bad(table))
-        return EXIT_BAD_TABLE;
+    if (opml_exp2_table_bad(table))
+        return OPML_EXIT_BAD_TABLE;
     if (p->tile.first_out == p->tile.end_out)
         return OPML_EXIT_OK;
     const int32_t *x = OPML_INPUT_I32(0);
