@@ -45,7 +45,7 @@ class LlmDemoOptions(DemoOptions):
 
     prompts: tuple[str, str] = ("Call me Ishmael.", "The white whale")
     max_tokens: int = 16
-    temperature: float = 0.8
+    temperature: float = 0.6
     salt: int = 7
     timeout_s: float = 300.0
 
@@ -63,6 +63,10 @@ class Continuations:
     def text(self, tokens: list[int]) -> str:
         return generated_text(self.llm, encode_output(tokens))
 
+    def quoted(self, request_id: int, tokens: list[int]) -> str:
+        """The prompt and its continuation on one line (line breaks shown as spaces), in quotes."""
+        return quoted(self.prompts.get(request_id, "") + self.text(tokens))
+
     def asked(self, request_id: int) -> str:
         request = self.requests.get(request_id)
         if request is None:
@@ -72,17 +76,22 @@ class Continuations:
 
     def answered(self, request_id: int, output: bytes) -> str:
         tokens = [int.from_bytes(output[i:i + 4], "little") for i in range(0, len(output), 4)]
-        text = f"“{self.prompts.get(request_id, '')}{self.text(tokens)}”"
+        text = self.quoted(request_id, tokens)
         honest = self.honest.get(request_id)
         if honest is None or tokens == honest:
             return f"{text} — the honest continuation"
         first = next((k for k, (a, b) in enumerate(zip(tokens, honest)) if a != b), len(honest))
-        return f"{text} — wrong from token {first} on (the honest one goes “{self.text(honest)}”)"
+        return f"{text} — wrong from token {first} on (the honest continuation: {self.quoted(request_id, honest)})"
 
     def about(self, level: str, index: int) -> str:
         if level == "graph":
             return f" ({self.node_names[index] if 0 <= index < len(self.node_names) else '?'})"
         return ""
+
+
+def quoted(text: str) -> str:
+    """`text` on one line (every run of white space one space), in quotes: a narrative line stays one line."""
+    return "“" + " ".join(text.split()) + "”"
 
 
 class LlmDemo(DaemonDemo):
@@ -159,7 +168,7 @@ class LlmDemo(DaemonDemo):
             answered = consumer.functions.answered(request_id).call()
             tokens = [int(t) for t in consumer.functions.tokensOf(request_id).call()] if answered else None
             delivered[request_id] = None if tokens is None else self.llm.tokenizer.decode(tokens)
-            self.say(f"request #{request_id}: “{prompt}{delivered[request_id] or ''}” — answered by "
+            self.say(f"request #{request_id}: {quoted(prompt + (delivered[request_id] or ''))} — answered by "
                      f"{tally.finalized.get(request_id)}", indent=4)
         return delivered
 

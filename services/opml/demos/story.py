@@ -176,7 +176,8 @@ class Story:
         game, level, parent, length = a["gameId"], a["level"], a["parentIndex"], a["subLength"]
         state = self._games.setdefault(game, {"request": 0, "parents": [], "lo": 0, "hi": 0})
         self.tally.levels.setdefault(game, []).append((level, parent, length))
-        name, unit = self._level(level).name, self._level(level).unit
+        name = self._level(level).name
+        unit = self._level(level).unit if length != 1 else self._level(level).item
         if level == 0:
             self.say(f"game #{game}: level 1 ({name}): {length} {unit}", indent=4)
             return
