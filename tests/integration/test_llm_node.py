@@ -2,7 +2,8 @@
 shipped Moby-Dick llama: a generation asked with `opml request --prompt` through the honest submitter is final,
 delivered to the GenerationConsumer as the reference tokens and printed as text; a submitter that changes one
 generated token is disputed by the honest challenger down to one MIPS step and slashed; a generation no node could
-run is refused by `opml request` in one line, nothing sent. Short prompts and few tokens keep it fast.
+run is refused by `opml request` in one line, nothing sent; `opml register-model` registers an LLM file on a bare
+LLM stack (bound in its GenerationCommitment) and refuses it twice. Short prompts and few tokens keep it fast.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from fixtures_node import LlmNet, assert_one_line_failure, nothing_sent, opml
@@ -17,10 +19,13 @@ from fixtures_node import LlmNet, assert_one_line_failure, nothing_sent, opml
 from opml.chain.anvil import DEV_PRIVATE_KEYS
 from opml.chain.bindings import RequestStatus, SubmissionStatus
 from opml.chain.build import load_artifact
+from opml.hashing import keccak
 from opml.llm.generation import encode_output, generate_tokens
+from opml.node.deployment import Deployment, load_deployment
 from opml.node.llm_requests import generated_text, generation_request
 from opml.node.sdk import Requester
 from opml.paths import REPO_ROOT
+from opml.stacks.llm import deploy_llm_stack
 
 pytestmark = pytest.mark.net(kind=LlmNet)
 
@@ -100,3 +105,29 @@ def test_a_generation_no_node_could_run_is_refused_before_paying(net: LlmNet) ->
     unknown = opml("request", "--model", "9", "--prompt", PROMPT, "--llm", "models/llm/moby.opml", *chain_args(net))
     assert_one_line_failure(unknown, "UnknownModel")
     assert nothing_sent(net.w3, net.deployment) == before
+
+
+def test_an_llm_file_is_registered_on_an_llm_stack_by_the_cli(net: LlmNet, tmp_path: Path) -> None:
+    start = net.w3.eth.block_number + 1
+    stack = deploy_llm_stack(net.w3)
+    bare = Deployment(network="bare", chain_id=net.w3.eth.chain_id, start_block=start,
+                      coordinator=stack.bindings.coordinator.address, game=stack.bindings.game.address,
+                      registry=stack.registry.address)
+    addresses = tmp_path / "bare.json"
+    bare.save(addresses)
+    common = ["--rpc-url", net.rpc_url, "--deployment", str(addresses)]
+    registered = opml("register-model", "models/llm/moby.opml", "--fee", "12345", *common)
+    assert registered.returncode == 0, registered.stderr
+    answer = json.loads(registered.stdout)
+    assert answer["model_id"] == 1 and answer["model_file"] == "models/llm/moby.opml"
+    spec = load_deployment(addresses).models[1]
+    assert (spec.kind, spec.param("model_file")) == ("llm", "models/llm/moby.opml")
+    registry = net.w3.eth.contract(address=stack.registry.address, abi=load_artifact("ModelRegistry").abi)
+    file_hash, _ = registry.functions.modelFile(1).call()
+    assert file_hash == keccak((REPO_ROOT / "models" / "llm" / "moby.opml").read_bytes())
+    assert registry.functions.modelRoots(1).call()[3] == 12345
+    assert stack.commitment.functions.shapeOf(1).call() == [net.llm.config.ctx, net.llm.config.vocab]
+    assert_one_line_failure(opml("register-model", "models/llm/moby.opml", *common), "already registered as model 1")
+    mixed = opml("devnet", "deploy", "--model", "models/mnist_cnn.opml", "--model", "models/llm/moby.opml",
+                 "--rpc-url", net.rpc_url, "--addresses", str(tmp_path / "mixed.json"))
+    assert_one_line_failure(mixed, "cannot share a deployment")
