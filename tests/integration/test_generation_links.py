@@ -18,12 +18,14 @@ from web3.exceptions import ContractLogicError
 from opml.chain.tx import ErrorDecoder, revert_data
 from opml.hashing import keccak
 from opml.levels.commitments import EMPTY_TENSOR
-from opml.levels.generation_lies import generation_party
+from opml.levels.faults import FaultError
+from opml.levels.generation_lies import ForgeTokenLink, generation_party
 from opml.levels.llm_commitment import LlmCommitment, commit_llm, input_commitment, output_commitment
 from opml.levels.token_level import GenerationParty
 from opml.llm.generation import GenerationRequest
 from opml.llm.importer import import_gguf
-from opml.stacks.llm import LlmStack, deploy_llm_stack
+from opml.ml.errors import InputError
+from opml.stacks.llm import LlmStack, deploy_llm_stack, llm_file_hash
 
 BAD = keccak(b"not this root")
 REQUEST = GenerationRequest((1, 5, 9), 4, 0, 7)
@@ -207,3 +209,22 @@ def test_token_graph_link_rejects_forgeries(stack, errors, party, forgery: str, 
         case "claimed_post":
             args[3] = level.root_at(t + 2)
     assert both(s.links[1], errors, proof, tuple(args)) == (error, error)
+
+
+# -- registration and parties ---------------------------------------------------------------------------------
+def test_an_llm_is_registered_without_sizes_and_with_its_file_hash(stack, errors, commitment) -> None:
+    s, model_id = stack
+    assert s.registry.functions.modelSizes(model_id).call() == [0, 0]
+    file_hash, uri = s.registry.functions.modelFile(model_id).call()
+    assert (bytes(file_hash), uri) == (llm_file_hash(commitment), f"opml://{commitment.llm.name}")
+    register = s.registry.functions.registerUnsizedModelFile
+    assert _commit_error(register, ErrorDecoder.from_abis(s.registry.abi), *commitment.roots, "x", 0, bytes(32)) == \
+        "ZeroFileHash"
+
+
+def test_faults_outside_the_generation_and_bad_requests_are_one_line_errors(commitment) -> None:
+    with pytest.raises(FaultError, match="decode step outside 0..5"):
+        generation_party(commitment, REQUEST.encode(), {ForgeTokenLink(REQUEST.steps)})
+    with pytest.raises(InputError) as caught:
+        generation_party(commitment, REQUEST.encode()[:18])
+    assert "\n" not in str(caught.value)

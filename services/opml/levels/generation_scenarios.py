@@ -55,7 +55,9 @@ def draw_generation_fault(kind: str, honest: GenerationParty, rng: random.Random
     cache_writers = [k for k, node in enumerate(c.model.nodes) if node.output in c.cache_out_slots]
     match kind:
         case "token":
-            return WrongToken(step, rng.choice([None, rng.randrange(c.config.vocab)]))
+            sampled = level.state_at(step + 1).last_token
+            other = (sampled + rng.randrange(1, c.config.vocab)) % c.config.vocab
+            return WrongToken(step, rng.choice([None, other]))
         case "node" | "tile" | "vm":
             return _visible_value_lie(kind, honest, rng)
         case "link-token":

@@ -27,14 +27,13 @@ from eth_abi import encode
 
 from opml.hashing import keccak
 from opml.llm.generation import GenerationRequest
-from opml.llm.graph import POSITION, TOKEN, k_cache_name, v_cache_name
+from opml.llm.graph import NEXT_TOKEN, POSITION, SAMPLING, TOKEN, k_cache_name, v_cache_name
 from opml.llm.llmfile import LLMModel
 from opml.ml.errors import InputError
 
 from .commitments import EMPTY_TENSOR, CommitmentError, GraphCommitment, tensor_commitment
 from .tiling import DEFAULT_HEADROOM, DEFAULT_MAX_TILES, NodePlan, plan_model
 
-SAMPLING, NEXT_TOKEN = "sampling", "next_token"
 LLM_GRAPH_TYPE = "(bytes32,uint256,uint256,uint256,uint256,uint256,uint256,uint256[],uint256[],uint256,uint256)"
 GENERATED_START = bytes(32)
 TOKEN_BYTES = 4

@@ -20,7 +20,8 @@ from pathlib import Path
 from opml.llm.gguf_import import GGUFImportError
 from opml.llm.importer import import_gguf
 from opml.llm.llmfile import LLMFileError, load, save
-from opml.llm.runtime import IntLlama, PromptTooLongError, SamplingError, generate, prompt_ids, temperature_q16
+from opml.llm.fast import FastLlama
+from opml.llm.runtime import PromptTooLongError, SamplingError, generate, prompt_ids, temperature_q16
 from opml.ml import cli as ml_cli
 from opml.ml.errors import MLError
 
@@ -135,7 +136,7 @@ def cmd_import_gguf(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     llm = load(args.model)
     prompt_ids(llm, args.prompt)  # a prompt that does not fit fails before anything is printed
-    model = IntLlama(llm)
+    model = FastLlama(llm)  # the reference runtime's bits (tests/differential/test_llm_fast.py), faster
     tok = llm.tokenizer
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     sys.stdout.write(args.prompt)

@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from opml.hashing import keccak
-from opml.llm.fast import FastLlama
 from opml.llm.graph import sampling_words
 from opml.llm.llmfile import LLMModel
 from opml.llm.runtime import IntLlama
 from opml.ml.errors import InputError
+
+if TYPE_CHECKING:
+    from opml.llm.fast import FastLlama
 
 HEADER = struct.Struct("<IIQ")  # maxNewTokens, temperature Q16.16, salt
 TOKEN_BYTES = 4
@@ -118,6 +121,8 @@ def generate_tokens(llm: LLMModel, request: GenerationRequest, model: IntLlama |
     prompt fed first (one batch through the fast path) and each next_token fed back; InputError for a request
     the model cannot take. ``model`` (reset here) picks the engine: the fast decoder by default, ``IntLlama(llm)``
     for the reference (the same bits)."""
+    from opml.llm.fast import FastLlama  # numba loads here, not for the codec's users
+
     GenerationRequest.decode(request.encode(), llm.config.ctx, llm.config.vocab)  # InputError unless it fits
     model = FastLlama(llm) if model is None else model
     model.reset()

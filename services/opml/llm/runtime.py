@@ -110,7 +110,8 @@ def prompt_ids(llm: LLMModel, prompt: str) -> list[int]:
 def generate(model: IntLlama, prompt: str, max_tokens: int, temperature: float = 0.0,
              seed: int = 0) -> Iterator[int]:
     """Token ids generated after ``prompt`` (BOS first), each the graph's ``next_token`` with the sampling input of
-    ``temperature`` (Q16.16, rounded once) and ``seed``; stopping at EOS, ``max_tokens`` or the context end."""
+    ``temperature`` (Q16.16, rounded once) and ``seed``; stopping at EOS, ``max_tokens`` or the context end.
+    ``model`` is an ``IntLlama`` or anything with its ``reset`` and ``decode`` (``opml.llm.fast.FastLlama``)."""
     llm = model.llm
     ids = prompt_ids(llm, prompt)
     sampling = sampling_input(temperature, seed)
