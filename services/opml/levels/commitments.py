@@ -30,6 +30,7 @@ from opml.ml.vmparams import attribute_words
 from opml.progress import track
 from opml.vm import layout
 from opml.vm.memory import region_root_of_bytes
+from opml.vm.regiontree import TREE_BYTES, region_tree
 
 from .tiling import DEFAULT_HEADROOM, DEFAULT_MAX_TILES, NodePlan, plan_model
 
@@ -44,10 +45,13 @@ class CommitmentError(ValueError):
     """A model the levels cannot commit to (input/output count, kernel entry point, too many inputs)."""
 
 
-def tensor_commitment(value: np.ndarray | bytes) -> bytes:
-    """Root of the 2^28-byte region holding the tensor's C-order little-endian bytes."""
-    data = np.ascontiguousarray(value).tobytes() if isinstance(value, np.ndarray) else bytes(value)
-    return region_root_of_bytes(data, TENSOR_LOG2)
+def tensor_commitment(value: np.ndarray | bytes, persist: bool = False) -> bytes:
+    """Root of the 2^28-byte region holding the tensor's C-order little-endian bytes. A big tensor's comes from its
+    cached region tree (opml.vm.regiontree: hashed once per process, and once per machine with `persist`)."""
+    data = np.ascontiguousarray(value).reshape(-1).view(np.uint8) if isinstance(value, np.ndarray) else bytes(value)
+    if len(data) >= TREE_BYTES:
+        return region_tree(data, TENSOR_LOG2, persist).root
+    return region_root_of_bytes(bytes(data), TENSOR_LOG2)
 
 
 def _abi(types: str, *values) -> bytes:  # noqa: ANN001
@@ -142,7 +146,7 @@ class GraphCommitment:
     @cached_property
     def constant_commitments(self) -> dict[int, bytes]:
         constants = track(list(self.model.constants.items()), f"commitments of {self.model.name}'s constants")
-        return {slot: tensor_commitment(data) for slot, data in constants}
+        return {slot: tensor_commitment(data, persist=True) for slot, data in constants}
 
     @cached_property
     def nodes(self) -> tuple[NodeDef, ...]:

@@ -170,5 +170,6 @@ class LlmCommitment(GraphCommitment):
 
 
 def commit_llm(llm: LLMModel, max_tiles: int = DEFAULT_MAX_TILES, headroom: int = DEFAULT_HEADROOM) -> LlmCommitment:
-    """The LLM's commitment with the default tiling plan (deterministic: every party derives the same roots)."""
-    return LlmCommitment(llm, plan_model(llm.graph, max_tiles=max_tiles, headroom=headroom))
+    """The LLM's commitment with the default tiling plan (deterministic: every party derives the same roots),
+    measured on the sampled tiles (`plan_model(sampled=True)`: a decode step repeats its layers)."""
+    return LlmCommitment(llm, plan_model(llm.graph, max_tiles=max_tiles, headroom=headroom, sampled=True))

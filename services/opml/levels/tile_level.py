@@ -10,7 +10,7 @@ from functools import cached_property
 import numpy as np
 
 from opml.game.trace import NotLastLevel, StepWitness, TraceProvider, check_root_index, check_transition
-from opml.kernels import load_kernel
+from opml.kernels.mapped import load_kernel_mapped
 from opml.kernels.vmstart import output_siblings, tile_params
 from opml.vm import layout
 
@@ -93,8 +93,8 @@ class TileLevel(TraceProvider):
     def _make_vm(self, t: int) -> VmLevel:
         first, end = self.plan.tile(t)
         params = tile_params(self.claim.attrs, first, end)
-        inputs = [np.ascontiguousarray(x).tobytes() for x in self.claim.inputs]
-        initial = load_kernel(self.claim.kernel, params=params, inputs=inputs, output=self.tile_bytes(t))
+        initial = load_kernel_mapped(self.claim.kernel, params=params, inputs=self.claim.inputs,
+                                     output=self.tile_bytes(t))
         vm = VmLevel.run(initial, self.plan.vm_length)
         element = self.claim.wrong_element
         if element is not None and first <= element < end:

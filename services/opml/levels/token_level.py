@@ -6,9 +6,11 @@
   t = 0..P+N−1; transition t is decode step t, opened into that step's graph level (proof: TokenGraphProof),
   below which the ML levels (graph → tile → VM) play unchanged.
 
-The honest trace is computed natively: each decode step is one run of the decode-step graph on the step's inputs
-(the reference executor), its `next_token` and cache outputs feeding the next step. A lying party is built around
-the honest one from outside (`opml.levels.generation_lies`) through `Generation`'s hooks.
+The honest trace is computed natively: each decode step is one run of the decode-step graph on the step's inputs,
+its `next_token` and cache outputs feeding the next step — by the fast decoder for the steps without faults
+(`opml.levels.fast_generation`: the same bits, the caches' commitments updated where a row was written), by the
+reference executor for a step with faults and for the whole tensors of a step a dispute opens. A lying party is
+built around the honest one from outside (`opml.levels.generation_lies`) through `Generation`'s hooks.
 
     party = generation_party(commitment, input_bytes)            # honest
     output, trace_commitment = party.submission()
@@ -24,10 +26,10 @@ import numpy as np
 
 from opml.game.trace import NotLastLevel, StepWitness, TraceProvider, check_root_index, check_transition
 from opml.llm.generation import GenerationRequest, encode_output
-from opml.ml import executor
 from opml.progress import track
 
 from .commitments import tensor_commitment
+from .fast_generation import FastSteps, step_values
 from .faults import Fault, believed_values
 from .graph_level import GraphLevel
 from .llm_commitment import LlmCommitment, TokenState, append_token, input_commitment, output_commitment, \
@@ -65,24 +67,32 @@ def zero_caches(c: LlmCommitment) -> list[np.ndarray]:
 
 
 def run_generation(c: LlmCommitment, data: bytes, request: GenerationRequest,
-                   faults_at: Mapping[int, frozenset[Fault]] | None = None) -> Generation:
+                   faults_at: Mapping[int, frozenset[Fault]] | None = None, fast: bool = True) -> Generation:
     """Every decode step of `request` (input bytes `data`) natively; step t computes with the ML faults
-    `faults_at[t]` (a lying party) and every later step on from what it produced."""
+    `faults_at[t]` (a lying party) and every later step on from what it produced. `fast=False`: every step by
+    the reference executor (the same trace, slower)."""
     faults_at = faults_at or {}
     prompt, p = request.prompt, len(request.prompt)
     out = Generation(states=[start_state(len(c.cache_slots))])
+    steps = FastSteps(c, data) if fast else None  # honest steps at decoding speed (opml.levels.fast_generation)
     caches = zero_caches(c)
     for t in track(range(request.steps), f"decode steps of {c.llm.name}"):
         state = out.states[-1]
-        step = DecodeStep(step_inputs(c, data, prompt[t] if t < p else state.last_token, t, caches),
-                          frozenset(faults_at.get(t, ())))
-        values, commitments = _run_step(c, step)
-        token = int(values[c.next_token_slot].reshape(-1).view(np.uint32)[0])
+        token_in, faults = prompt[t] if t < p else state.last_token, frozenset(faults_at.get(t, ()))
+        if steps is not None and not faults:
+            inputs, token, commitments = steps.step(token_in, t)
+            step = DecodeStep(inputs)
+        else:
+            caches = steps.caches_at(t) if steps is not None else caches
+            step = DecodeStep(step_inputs(c, data, token_in, t, caches), faults)
+            values, commitments = _run_step(c, step)
+            token = int(values[c.next_token_slot].reshape(-1).view(np.uint32)[0])
+            caches = [values[s] for s in c.cache_out_slots]
+            steps = steps if steps is not None and steps.resume(t, caches) else None
         generated = state.generated
         if t >= p - 1:
             generated = append_token(generated, token)
             out.tokens.append(token)
-        caches = [values[s] for s in c.cache_out_slots]
         out.steps.append(step)
         out.states.append(TokenState(t + 1, token, tuple(commitments), generated))
     return out
@@ -99,8 +109,8 @@ def _run_step(c: LlmCommitment, step: DecodeStep) -> tuple[dict[int, np.ndarray]
 
 
 def _native(c: LlmCommitment, step: DecodeStep) -> dict[int, np.ndarray]:
-    """Every tensor of the step as the reference executor computes it."""
-    return executor.run(c.model, [step.inputs[s] for s in c.model.inputs]).values
+    """Every tensor of the step as the reference executor computes it (FullyConnected by the fast kernel)."""
+    return step_values(c.model, [step.inputs[s] for s in c.model.inputs])
 
 
 def step_graph(c: LlmCommitment, step: DecodeStep) -> GraphLevel:
