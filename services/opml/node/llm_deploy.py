@@ -29,7 +29,7 @@ log = structlog.get_logger(__name__)
 
 def commit_llm_file(path: Path) -> LlmCommitment:
     """The registry commitment of the LLM file `path`; ModelFileError (one line) when it is none. A process commits
-    the same file bytes once (the tiling plan runs every tile in the VM)."""
+    the same file bytes once (planning the tiles runs kernels in the VM)."""
     if not Path(path).is_file():
         raise ModelFileError(f"LLM file {path} does not exist")
     try:
