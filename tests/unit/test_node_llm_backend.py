@@ -46,6 +46,9 @@ def test_a_claim_is_the_reference_generation(backend: LlmBackend) -> None:
     lied = liar.claim(ask(request.encode()))
     assert lied.output[:-4] == claim.output[:-4] and lied.output[-4:] != claim.output[-4:]
     assert lied.trace_commitment != claim.trace_commitment
+    liar.faults = frozenset({_fault(f"wrong-token:{request.steps + 5}")})  # past the request's last decode step
+    with pytest.raises(BackendError, match="fault does not fit request 1"):
+        liar.claim(ask(request.encode()))
 
 
 def test_a_generation_the_model_cannot_run_is_one_line(backend: LlmBackend) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from opml.hashing import keccak
+from opml.levels.faults import FaultError
 from opml.levels.generation_lies import generation_party, parse_generation_fault
 from opml.levels.llm_commitment import commit_llm
 from opml.llm.generation import GenerationRequest
@@ -57,8 +58,11 @@ class LlmBackend:
 
     def claim(self, request: RequestInput) -> Claim:
         self.generation(request.input)
-        level = generation_party(self.commitment, request.input, self.faults)
-        output, trace_commitment = level.submission()
+        try:
+            level = generation_party(self.commitment, request.input, self.faults)
+            output, trace_commitment = level.submission()
+        except FaultError as exc:  # a lying node's fault that does not fit this request (a step past its end)
+            raise BackendError(f"fault does not fit request {request.request_id}: {exc}") from None
         return Claim(output=output, output_commitment=level.root_at(1), trace_commitment=trace_commitment,
                      provider=level, runs_vm=True)
 
