@@ -32,7 +32,6 @@ from opml.chain.anvil import ANVIL_BINARY, CHAIN_ID, AnvilError, rpc_call
 from opml.chain.build import ensure_built
 from opml.chain.contracts import deploy
 from opml.hashing import keccak
-from opml.llm.llmfile import LLMFileError, is_llm_file, load
 from opml.paths import REPO_ROOT
 from opml.stacks.toy import ToyStackConfig, deploy_toy_stack
 
@@ -145,6 +144,8 @@ def _commitment(path: Path, commit: Any = commit_model):  # noqa: ANN202 — a M
 
 
 def _loadable(path: Path) -> None:
+    from opml.llm.llmfile import LLMFileError, is_llm_file, load  # the LLM modules only when a file is given
+
     try:
         if is_llm_file(path):
             load(path)
@@ -157,6 +158,8 @@ def _loadable(path: Path) -> None:
 def _stack_kind(models: Sequence[Path]) -> str:
     """"llm" when every file is an LLM file, "ml" when none is; DevnetError for a mix (a deployment file
     describes one stack: the LLM stack has its own Coordinator and DisputeGame)."""
+    from opml.llm.llmfile import is_llm_file
+
     llms = [is_llm_file(path) for path in models]
     if any(llms) and not all(llms):
         raise DevnetError("LLM files and ML model files cannot share a deployment (each stack has its own "
