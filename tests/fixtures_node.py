@@ -1,5 +1,5 @@
 """The node network in tests: a devnet deployment plus daemons as real processes (`NodeNet`, `MlNet` for the ML
-stack, `LlmNet` for the LLM stack), the one `net` fixture that starts one per test and stops its daemons after it, restart helpers that kill a
+stack), the one `net` fixture that starts one per test and stops its daemons after it, restart helpers that kill a
 daemon at chosen points of its progress, and a talker/listener pair on the MQTT bus.
 
     @pytest.mark.net(kind=MlNet)           # default: NodeNet over the toy stack; net(params=DevnetParams(...))
@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,11 @@ from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil
 from opml.chain.bindings import CoordinatorContract
 from opml.chain.build import load_artifact
 from opml.node.bus import Bus
-from opml.node.devnet import DevnetParams, deploy_devnet, deploy_llm_devnet, deploy_ml_devnet
+from opml.node.devnet import DevnetParams, deploy_devnet, deploy_ml_devnet
 from opml.node.llm_requests import load_llm
 from opml.node.process import DaemonProcess, write_config
 from opml.node.registration import load_quantized
+from opml.node.sdk import Requester
 from opml.paths import REPO_ROOT
 
 
@@ -54,13 +55,13 @@ class NodeNet:
 
     Accounts are Anvil's dev keys: 1 requester, 2 submitter, 3 challenger (as in `config/*.toml`)."""
 
-    def __init__(self, w3: Any, rpc_url: str, workdir: Path, params: Any = None) -> None:
+    def __init__(self, w3: Any, rpc_url: str, workdir: Path, params: Any = None, models: Sequence[Path] = ()) -> None:
         self.w3 = w3
         self.rpc_url = rpc_url
         self.workdir = workdir
         self.keys = {"requester": DEV_PRIVATE_KEYS[1], "submitter": DEV_PRIVATE_KEYS[2],
                      "challenger": DEV_PRIVATE_KEYS[3]}
-        self.deployment = deploy_devnet(w3, params or DevnetParams())
+        self.deployment = deploy_devnet(w3, params or DevnetParams(), models=models)
         self.addresses = workdir / "local.json"
         self.deployment.save(self.addresses)
         self.daemons: list[DaemonProcess] = []
@@ -89,21 +90,22 @@ class NodeNet:
         self.w3.provider.make_request("evm_mine", [])
 
 
-class StackNet(NodeNet):
-    """NodeNet over a stack with one model file registered by `deploy(w3, [file], params, network=…)`: `model_id`,
-    its `fee` and the `coordinator` binding."""
+class MlNet(NodeNet):
+    """NodeNet over the ML stack (`devnet.deploy_ml_devnet`) with one model file registered (kind "ml"):
+    `model_id`, its `fee`, the `quantized` model and the `coordinator` binding."""
 
-    def __init__(self, w3: Any, rpc_url: str, workdir: Path, model: str, challenge_window: int, deploy: Any,
-                 network: str) -> None:
+    def __init__(self, w3: Any, rpc_url: str, workdir: Path, model: str = "models/mnist_mlp.opml",
+                 challenge_window: int = 600) -> None:
         self.w3, self.rpc_url, self.workdir, self.daemons = w3, rpc_url, workdir, []
         self.keys = {"requester": DEV_PRIVATE_KEYS[1], "submitter": DEV_PRIVATE_KEYS[2],
                      "challenger": DEV_PRIVATE_KEYS[3]}
         self.model_file = REPO_ROOT / model
-        self.deployment = deploy(w3, [self.model_file], DevnetParams(challenge_window=challenge_window),
-                                 network=network)
-        self.addresses = workdir / f"{network}.json"
+        self.deployment = deploy_ml_devnet(w3, [self.model_file], DevnetParams(challenge_window=challenge_window),
+                                           network="ml-test")
+        self.addresses = workdir / "ml.json"
         self.deployment.save(self.addresses)
         (self.model_id,) = self.deployment.models
+        self.quantized = load_quantized(self.model_file)
         self.coordinator = CoordinatorContract(w3, self.deployment.coordinator)
         registry = w3.eth.contract(address=self.deployment.registry, abi=load_artifact("ModelRegistry").abi)
         self.fee = int(registry.functions.modelRoots(self.model_id).call()[3])
@@ -114,26 +116,6 @@ class StackNet(NodeNet):
         call = self.coordinator.request(self.model_id, data)
         receipt = self.w3.eth.wait_for_transaction_receipt(call.transact({"from": requester, "value": self.fee}))
         return int(self.coordinator.events("RequestCreated", receipt)[0]["requestId"])
-
-
-class MlNet(StackNet):
-    """NodeNet over the ML stack (`devnet.deploy_ml_devnet`) with one model file registered (kind "ml"): also the
-    `quantized` model."""
-
-    def __init__(self, w3: Any, rpc_url: str, workdir: Path, model: str = "models/mnist_mlp.opml",
-                 challenge_window: int = 600) -> None:
-        super().__init__(w3, rpc_url, workdir, model, challenge_window, deploy_ml_devnet, "ml-test")
-        self.quantized = load_quantized(self.model_file)
-
-
-class LlmNet(StackNet):
-    """NodeNet over the LLM stack (`devnet.deploy_llm_devnet`) with the Moby-Dick llama registered (kind "llm") and a
-    GenerationConsumer (`deployment.consumer`) asking it: also the `llm`."""
-
-    def __init__(self, w3: Any, rpc_url: str, workdir: Path, model: str = "models/llm/moby.opml",
-                 challenge_window: int = 600) -> None:
-        super().__init__(w3, rpc_url, workdir, model, challenge_window, deploy_llm_devnet, "llm-test")
-        self.llm = load_llm(self.model_file)
 
 
 # -- restarts ------------------------------------------------------------------------------------------------
@@ -237,6 +219,26 @@ async def bus_pair(port: int, chain_id: int = 31337) -> AsyncIterator[tuple[Any,
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# -- the LLM stack ----------------------------------------------------------------------------------------------
+class LlmNet(NodeNet):
+    """NodeNet over the LLM stack (`devnet.deploy_llm_devnet`) with the Moby-Dick llama registered (kind "llm") and a
+    GenerationConsumer (`deployment.consumer`) asking it: `model_id`, its `fee`, the `llm` and the `coordinator`
+    binding."""
+
+    def __init__(self, w3: Any, rpc_url: str, workdir: Path, challenge_window: int = 600) -> None:
+        self.model_file = REPO_ROOT / "models" / "llm" / "moby.opml"
+        super().__init__(w3, rpc_url, workdir, DevnetParams(challenge_window=challenge_window), [self.model_file])
+        (self.model_id,) = self.deployment.models
+        self.llm = load_llm(self.model_file)
+        self.coordinator = CoordinatorContract(w3, self.deployment.coordinator)
+        self.requester = Requester(w3, self.keys["requester"], self.deployment)
+        self.fee = self.requester.fee(self.model_id)
+
+    def request(self, data: bytes) -> int:
+        """The requester asks the model directly (no callback), paying its fee; returns the request id."""
+        return self.requester.request(self.model_id, data)
 
 
 # -- the `opml` command as a process ----------------------------------------------------------------------------
