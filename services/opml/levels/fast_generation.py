@@ -21,29 +21,20 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from opml.llm import fast_ops
 from opml.llm.fast import FastLlama
 from opml.ml import executor
 from opml.ml.model import Model
-from opml.ml.ops import OPS, OpType
 from opml.vm.regiontree import region_tree, updated_tree
 
 from .commitments import TENSOR_LOG2
+from .fast_reference import FAST_KERNELS
 from .llm_commitment import LlmCommitment, sampling_bytes
-
-
-def _fully_connected(ins: list[np.ndarray], attrs: object) -> np.ndarray:
-    x, w, b = ins
-    if fast_ops.linear_exact(x.shape[-1]):
-        return fast_ops.fully_connected(x, w, b)
-    return OPS[OpType.FULLY_CONNECTED].reference(ins, attrs)
 
 
 def step_values(model: Model, inputs: Sequence[np.ndarray]) -> dict[int, np.ndarray]:
     """Every tensor of one run of `model` (inputs in `model.inputs` order), as `opml.ml.executor.run` computes it,
-    FullyConnected by the fast kernel (`fast_ops.fully_connected`: the reference's bits,
-    tests/differential/test_llm_fast_ops.py; the reference converts each weight to float64 on every call)."""
-    return executor.run(model, inputs, {OpType.FULLY_CONNECTED: _fully_connected}).values
+    with the fast kernels of the same bits (`opml.levels.fast_reference`)."""
+    return executor.run(model, inputs, FAST_KERNELS).values
 
 
 class CachePrefixInputs(Mapping):

@@ -20,6 +20,8 @@ from opml.ml.tensor import DTYPES
 from opml.ml.vmrun import run_node
 from opml.progress import track
 
+from .fast_reference import FAST_KERNELS
+
 log = structlog.get_logger(__name__)
 
 DEFAULT_MAX_TILES = 16
@@ -136,7 +138,7 @@ def plan_model(model: Model, inputs: list[np.ndarray] | None = None, max_tiles: 
     nodes of one signature differ in steps by a few percent on the sample (data enters the kernels through few
     branches), well inside the factor `headroom`; an honest node still checks its own runs (`tiles_over_budget`).
     """
-    trace = executor.run(model, sample_inputs(model) if inputs is None else inputs)
+    trace = executor.run(model, sample_inputs(model) if inputs is None else inputs, FAST_KERNELS)
     tiled = []
     for node in model.nodes:
         out_elems = model.tensor_type(node.output).size
