@@ -148,3 +148,9 @@ class ClaimCache:
             "output": output.hex(), "output_commitment": output_commitment.hex(),
             "trace_commitment": trace_commitment.hex(), "runs_vm": runs_vm,
         })
+
+    def note_refusal(self, model_id: int, anchor: bytes, refusal: str | None) -> None:
+        """Keep, with the cached claim, why it must not be submitted (None: it may be)."""
+        entry = self.get(model_id, anchor)
+        if entry is not None:
+            _write_atomic(self._path(model_id, anchor), {**entry, "refusal": refusal})

@@ -39,9 +39,9 @@ class Submitter(Daemon):
         if event.name == "RequestCreated" and args["modelId"] in self.backends:
             request_id = args["requestId"]
             self.served.add(request_id)
-            if not self.config.requests or request_id in self.config.requests:
+            if request_id not in self.closed and (not self.config.requests or request_id in self.config.requests):
                 self._serve(request_id)
-        elif event.name == "Slashed" and args["requestId"] in self.served:
+        elif event.name == "Slashed" and args["requestId"] in self.served and args["requestId"] not in self.closed:
             self._serve(args["requestId"])  # reopened: answered by every submitter whose result was not slashed
         elif event.name == "ResultSubmitted":
             self.submissions.setdefault(args["requestId"], []).append(args["submissionId"])
@@ -93,6 +93,8 @@ class Submitter(Daemon):
         """Whether games on the request's last slashed result are still open (the Coordinator takes no new result
         until they end: `SlashedGamesOpen`); releases those it may (anyone may release a moot game)."""
         coordinator = self.bindings.coordinator
+        if not self.submissions.get(request_id):
+            return False  # no result was ever submitted on it (as far as the events say), so none was slashed
         slashed = await asyncio.to_thread(coordinator.last_slashed, request_id)
         if not slashed:
             return False
@@ -112,7 +114,7 @@ class Submitter(Daemon):
 
     async def _submit(self, request_id: int, claim: Claim, log: Any) -> None:
         coordinator = self.bindings.coordinator
-        bond = await asyncio.to_thread(coordinator.submitter_bond)
+        bond = await self.constant("submitter_bond", coordinator.submitter_bond)
         if bond > self.config.max_bond_wei:
             log.error("bond_too_high", bond=bond, max_bond_wei=self.config.max_bond_wei)
             return

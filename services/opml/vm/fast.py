@@ -15,6 +15,8 @@ Machine image inside the compiled loop:
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numba import njit
 
@@ -121,7 +123,7 @@ def _branch_taken(op, rt_field, a, b):
 # -- the interpreter loop -------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # other threads (the daemons' event loops) run while a kernel runs
 def _execute(regs, ctl, table, pool, slot_page, dirty, limit):  # noqa: C901 - one loop, one dispatch, on purpose
     """Runs up to `limit` steps; returns the number of steps executed and sets ctl[STOP] to why it stopped."""
     pc = ctl[PC]
@@ -440,7 +442,9 @@ class FastMachine:
     fields, and every page written since the last sync via `Memory.set_page`).
     """
 
-    def __init__(self, state: VMState) -> None:
+    def __init__(self, state: VMState, table: np.ndarray | None = None) -> None:
+        """`table`: an all-zero page table to fill in (reused across runs: allocating 4 MiB per run cost more
+        than a short kernel's run); a fresh one when None."""
         pages = state.memory.page_indices()
         n_slots = len(pages) + 65  # slot 0 + room for 64 new pages; grows by doubling
         self.regs = np.array(state.regs, dtype=np.int64)
@@ -448,7 +452,7 @@ class FastMachine:
         self.ctl[[PC, NEXT_PC, LO, HI, STATUS, EXIT_CODE]] = (
             state.pc, state.next_pc, state.lo, state.hi, int(state.status), state.exit_code)
         self.step = state.step
-        self.table = np.zeros(PAGE_COUNT, dtype=np.int32)
+        self.table = np.zeros(PAGE_COUNT, dtype=np.int32) if table is None else table
         self.pool = np.zeros((n_slots, PAGE_WORDS), dtype=np.uint32)
         self.slot_page = np.zeros(n_slots, dtype=np.int32)
         self.dirty = np.zeros(n_slots, dtype=np.uint8)
@@ -508,7 +512,16 @@ def run_fast(state: VMState, max_steps: int | None = None) -> int:
         raise FastExecutorError(f"max_steps must be >= 0, got {max_steps}")
     if not state.running or max_steps == 0:
         return 0
-    machine = FastMachine(state)
-    done = machine.run(max_steps)
-    machine.sync_to(state)
+    table = getattr(_spare, "table", None)
+    _spare.table = None  # a nested run (none today) would allocate its own
+    machine = FastMachine(state, table)
+    try:
+        done = machine.run(max_steps)
+        machine.sync_to(state)
+    finally:
+        machine.table[machine.slot_page[1:machine.ctl[SLOTS_USED]]] = 0  # all zero again for the next run
+        _spare.table = machine.table
     return done
+
+
+_spare = threading.local()  # each thread's page table for `run_fast`
