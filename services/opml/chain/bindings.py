@@ -328,8 +328,12 @@ class GameBindings:
     def read_game(self, game_id: int) -> GameView:
         """The game as the solver sees it, read at the latest block."""
         state = self.game.get_game(game_id)
-        challenge = self.coordinator.get_challenge(game_id)
         submission = self.coordinator.get_submission(state.submission_id)
+        if submission.status is SubmissionStatus.SLASHED and not state.phase.is_over:
+            # the two reads may straddle a block: read the game again after the slash, which, when this game
+            # made it, is over by now (else a lost game would pass for one made moot by another game)
+            state = self.game.get_game(game_id)
+        challenge = self.coordinator.get_challenge(game_id)
         return GameView(
             game_id=game_id, phase=state.phase, depth=state.depth, num_levels=self._num_levels,
             lo=state.lo, hi=state.hi, root_lo=bytes(state.root_lo), root_hi=bytes(state.root_hi),
