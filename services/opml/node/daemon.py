@@ -46,7 +46,7 @@ from .vm_timing import timed_vm
 STATUS_EVERY_S = 5.0
 WITHDRAW_CHECK_S = 30.0  # how often an idle node reads its credit and balance without an event naming it
 MIN_GAS_WEI = 10**16  # what a few moves cost on a devnet-priced chain
-WORKER_THREADS = 32  # chain reads and sends in flight at once (asyncio.to_thread)
+WORKER_THREADS = 32  # threads beyond the sends and request tasks: monitor, games, reads (asyncio.to_thread)
 # Attributes (of the daemon or its subclasses) derived from chain events: dropped when the chain reorganizes.
 DERIVED = ("inputs", "_request_keys", "closed", "_claims", "_game_requests", "submissions", "served", "models",
            "challenged", "_constants")
@@ -75,7 +75,7 @@ class Daemon:
         self.responder: Responder
         self.player = Player(self.bindings, self.address)
         self.metrics = Metrics(self.role.name.lower())
-        self.scheduler = Scheduler(on_failure=self._task_failed)
+        self.scheduler = Scheduler(on_failure=self._task_failed, active=config.active_requests)
         self.monitor = self._new_monitor()
         self.inputs: dict[int, bytes] = {}
         self._request_keys: dict[int, tuple[int, bytes]] = {}  # request id → (model id, anchor), from its event
@@ -117,8 +117,8 @@ class Daemon:
         faults = ",".join(self.config.faults)
         self.claims = ClaimCache(root, sha256(faults.encode()).hexdigest()[:12] if faults else "")
         self.outcomes = Outcomes(root)
-        self.responder = WitnessingResponder(self.sender, self.journal, final_depth=self.config.reorg_depth,
-                                             on_receipt=self._witness_receipt)
+        self.responder = WitnessingResponder(self.sender, self.journal, in_flight=self.config.tx_in_flight,
+                                             final_depth=self.config.reorg_depth, on_receipt=self._witness_receipt)
         foreign = foreign_state(self.config.cache_dir, identity)
         if foreign:
             self.log.warning("foreign_state_ignored", cache_dir=str(self.config.cache_dir), entries=foreign,
@@ -230,7 +230,8 @@ class Daemon:
 
     async def run(self) -> None:
         """Run until cancelled."""
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(WORKER_THREADS))
+        threads = WORKER_THREADS + self.config.tx_in_flight + self.config.active_requests
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads))
         await asyncio.to_thread(self.check_chain)
         identity = await asyncio.to_thread(self.chain_identity)
         if identity is None:

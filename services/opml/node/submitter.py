@@ -22,6 +22,8 @@ from .daemon import Daemon
 from .deployment import Deployment
 from .monitor import ChainEvent
 
+SUBMITTED_CHECK_S = 30.0  # a submitted request's task re-reads the chain this often when nothing woke it
+
 
 class Submitter(Daemon):
     role = Role.SUBMITTER
@@ -77,7 +79,11 @@ class Submitter(Daemon):
                     continue
                 await self._submit(request_id, claim, log)
             elif request.status is RequestStatus.SUBMITTED:
-                await self._maybe_finalize(request_id, request.active_submission, log)
+                if await self._maybe_finalize(request_id, request.active_submission, log):
+                    return  # finalized by this node (a reorganization that drops it starts the task again)
+                # the window's end (`wake_at`) or an event naming the request wakes it: the timeout is a safety net
+                await self.scheduler.news(SUBMITTED_CHECK_S)
+                continue
             await self.scheduler.news(self.config.poll_interval_s * 5)
 
     async def _was_slashed(self, request_id: int) -> bool:
@@ -133,16 +139,18 @@ class Submitter(Daemon):
             request_id=request_id, submission_id=event["submissionId"], submitter=self.address,
             output_commitment="0x" + claim.output_commitment.hex()))
 
-    async def _maybe_finalize(self, request_id: int, submission_id: int, log: Any) -> None:
+    async def _maybe_finalize(self, request_id: int, submission_id: int, log: Any) -> bool:
+        """Finalize this node's result once its window has passed with no open game; True when it did."""
         coordinator = self.bindings.coordinator
         submission = await asyncio.to_thread(coordinator.get_submission, submission_id)
         if Web3.to_checksum_address(submission.submitter) != self.address:
-            return  # another node's result: its owner finalizes it (or a challenger reopens the request)
+            return False  # another node's result: its owner finalizes it (or a challenger reopens the request)
         if submission.open_games or await self.chain_time() < submission.window_end:
-            return
+            return False
         outcome = await self.responder.send(f"finalize-{request_id}", str(submission_id),
                                             coordinator.finalize(request_id), label="finalize")
         if outcome.mined:
             callbacks = coordinator.events("CallbackResult", outcome.receipt)
             log.info("request_finalized", submission=submission_id,
                      callback_ok=callbacks[0]["success"] if callbacks else None)
+        return outcome.mined
