@@ -13,6 +13,7 @@ from typing import Any
 
 from web3 import Web3
 from web3.contract import Contract
+from web3.logs import DISCARD
 
 from opml.chain.build import OUT_DIR, ensure_built, load_artifact
 from opml.chain.tx import ErrorDecoder
@@ -116,7 +117,8 @@ def _bound(w3: Web3, name: str, address: str) -> Contract:
 def _event_args(contract: Contract, event: str, receipt: Any) -> list[dict[str, Any]]:
     """The decoded args of every `event` of `contract` in a receipt (other contracts' logs ignored)."""
     logs = [log for log in receipt["logs"] if log["address"] == contract.address]
-    return [dict(e["args"]) for e in getattr(contract.events, event)().process_receipt({**receipt, "logs": logs})]
+    decoded = getattr(contract.events, event)().process_receipt({**receipt, "logs": logs}, errors=DISCARD)
+    return [dict(e["args"]) for e in decoded]  # (DISCARD: the contract's other events are no error to warn of)
 
 
 class DisputeGameContract:

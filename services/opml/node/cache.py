@@ -41,11 +41,15 @@ def chain_state_dir(root: Path, identity: ChainIdentity) -> Path:
     return Path(root) / identity.name
 
 
+SHARED_ENTRIES = ("models", "plans")  # fetched model files and tiling plans: the same on every chain
+
+
 def foreign_state(root: Path, identity: ChainIdentity) -> list[str]:
     """Entries of `root` that hold another chain's state (or the unkeyed layout of older nodes): ignored."""
     if not Path(root).is_dir():
         return []
-    return sorted(p.name for p in Path(root).iterdir() if p.name != identity.name and not p.name.startswith("."))
+    return sorted(p.name for p in Path(root).iterdir()
+                  if p.name not in (identity.name, *SHARED_ENTRIES) and not p.name.startswith("."))
 
 
 @dataclass(frozen=True)
