@@ -94,7 +94,7 @@ class LoadBench:
 
     # -- the figures ----------------------------------------------------------------------------------------
     def burst(self) -> dict[str, float | int]:
-        self.daemon("submitter", "burst", DEV_PRIVATE_KEYS[2])
+        self.daemon("submitter", "burst", DEV_PRIVATE_KEYS[2], requests=self.next_ids(int(BURST_RATE * BURST_S)))
         watch = Watch(self.w3, self.deployment)
         sent = self.send_at(BURST_RATE, BURST_S, watch)
         first = min(sent.values())
@@ -108,7 +108,7 @@ class LoadBench:
                 "node_burst_window_s": WINDOW_S, "node_burst_loadavg": _load()}
 
     def steady(self) -> dict[str, float | int]:
-        self.daemon("submitter", "steady", DEV_PRIVATE_KEYS[4])
+        self.daemon("submitter", "steady", DEV_PRIVATE_KEYS[4], requests=self.next_ids(int(STEADY_RATE * STEADY_S)))
         watch = Watch(self.w3, self.deployment)
         sent = self.send_at(STEADY_RATE, STEADY_S, watch)
         watch.until(lambda: all(r in watch.submitted for r in sent), DRAIN_TIMEOUT_S)
@@ -126,8 +126,9 @@ class LoadBench:
     def restart(self) -> dict[str, float | int]:
         broke = Account.create()
         watch = Watch(self.w3, self.deployment)
+        backlog = self.next_ids(BACKLOG)
         self.send_all(BACKLOG, watch)
-        first = self.daemon("submitter", "restart", broke.key.hex())
+        first = self.daemon("submitter", "restart", broke.key.hex(), requests=backlog)
         first.wait_for("claim_computed", count=BACKLOG, timeout=BACKLOG_TIMEOUT_S)
         first.kill()
         self.w3.provider.make_request("anvil_setBalance", [broke.address, hex(10**24)])
@@ -146,7 +147,9 @@ class LoadBench:
         counts = {}
         for role, key in (("submitter", DEV_PRIVATE_KEYS[2]), ("challenger", DEV_PRIVATE_KEYS[3])):
             with CountingProxy(self.anvil.url) as proxy:
-                daemon = self.daemon(role, f"idle-{role}", key, rpc_url=proxy.url, poll_interval_s=1.0)
+                # no new request to answer (`requests = [0]`): idle, even when an earlier phase left some open
+                daemon = self.daemon(role, f"idle-{role}", key, rpc_url=proxy.url, poll_interval_s=1.0,
+                                     requests=[0] if role == "submitter" else None)
                 daemon.wait_for("daemon_started", timeout=60)
                 time.sleep(10)  # the start-up replay of every past request is over
                 before, head = proxy.total, self.w3.eth.block_number
@@ -171,6 +174,12 @@ class LoadBench:
         self.daemons.append(process)
         process.wait_for("daemon_started", timeout=120)
         return process
+
+    def next_ids(self, count: int) -> list[int]:
+        """The ids the next `count` requests will get: each phase's submitter answers its own requests only, so
+        what an earlier phase left open (on a loaded machine) does not count in the next one's figures."""
+        first = self.coordinator.contract.functions.requestCount().call() + 1
+        return list(range(first, first + count))
 
     def stop_daemons(self) -> None:
         for daemon in self.daemons:
