@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {ICommitment} from "./interfaces/ICommitment.sol";
-import {ILinkVerifier} from "./interfaces/ILinkVerifier.sol";
+import {Link, LinkVerifier} from "./LinkVerifier.sol";
 import {VmMemoryTree} from "./VmMemoryTree.sol";
 
 /// @notice The commitments of a single-kernel "model" (one MIPS kernel run is the whole computation): the input
@@ -92,7 +92,7 @@ interface IModelRoots {
 ///                    bytes endState, bytes32[4] outputSiblings)
 /// where endState is the 186-byte packed end state and outputSiblings the memory-tree siblings of the output
 /// region at levels 23..26.
-contract VmLinkVerifier is ILinkVerifier {
+contract VmLinkVerifier is LinkVerifier {
     error VmLengthMismatch(uint256 expected, uint256 got);
     error VmAnchorMismatch(bytes32 expected, bytes32 got);
     error VmEndStateMismatch(bytes32 expected, bytes32 got);
@@ -106,23 +106,17 @@ contract VmLinkVerifier is ILinkVerifier {
         traceLength = traceLength_;
     }
 
-    /// @inheritdoc ILinkVerifier
-    function verifyLink(
-        bytes32 context,
-        uint256,
-        bytes32 agreedPre,
-        bytes32 claimedPost,
-        bytes32 subEnd,
-        uint256 subLength,
-        bytes calldata proof
-    ) external view returns (bytes32 subStart, bytes32 subContext) {
-        if (subLength != traceLength) revert VmLengthMismatch(traceLength, subLength);
+    /// @dev The check behind `verifyLink` (see `ILinkVerifier`).
+    function _verify(Link memory link, bytes calldata proof)
+        internal view override returns (bytes32 subStart, bytes32 subContext)
+    {
+        if (link.subLength != traceLength) revert VmLengthMismatch(traceLength, link.subLength);
         (bytes32 g, bytes32 c, bytes32 k, bytes32 start, bytes memory endState, bytes32[4] memory siblings) =
             abi.decode(proof, (bytes32, bytes32, bytes32, bytes32, bytes, bytes32[4]));
         bytes32 anchor = keccak256(abi.encode(g, c, k, start));
-        if (anchor != agreedPre) revert VmAnchorMismatch(agreedPre, anchor);
-        _checkEnd(endState, subEnd, claimedPost, siblings);
-        return (start, context);
+        if (anchor != link.agreedPre) revert VmAnchorMismatch(link.agreedPre, anchor);
+        _checkEnd(endState, link.subEnd, link.claimedPost, siblings);
+        return (start, link.context);
     }
 
     function _checkEnd(bytes memory endState, bytes32 subEnd, bytes32 claimedPost, bytes32[4] memory siblings)

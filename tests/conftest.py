@@ -13,8 +13,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_structlog():
-    """A test that configures structlog to its captured stdout must not leave later tests in the same worker
-    logging to that closed stream (a log call would raise inside the code under test)."""
+    """A test that configures structlog (format, level, an explicit stream) must not leave later tests in the same
+    worker with its configuration: events asserted on would come out in the wrong format, or go to a stream that
+    test closed. (The default stream is looked up at each write, so it is never a closed capture.)"""
     yield
     import structlog
 

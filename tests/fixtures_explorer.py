@@ -28,6 +28,7 @@ import pytest
 
 from opml.chain.anvil import free_port
 from opml.paths import REPO_ROOT
+from opml.processes import stop_process
 
 ARTIFACTS = REPO_ROOT / ".cache" / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -54,14 +55,8 @@ class ExplorerProcess:
         return self
 
     def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, grace=10)
 
     def get(self, path: str) -> tuple[int, Any]:
         """(HTTP status, decoded JSON body) of a GET; (0, None) while nothing listens."""

@@ -28,21 +28,10 @@ from opml.chain.build import load_artifact
 from opml.chain.contracts import deploy
 from opml.chain.tx import ContractRevert, ErrorDecoder, revert_data
 from opml.game.solver import next_action
-from opml.game.toy import ToyTrace
+from opml.game.toy import ToyTrace, project, tagged_encoding
 from opml.game.trace import TraceProvider
-from opml.game.types import (
-    Action,
-    ClaimTimeout,
-    GameView,
-    OpenLevel,
-    Phase,
-    PickSegment,
-    PostCheckpoints,
-    ReleaseGame,
-    Role,
-    Step,
-    Wait,
-)
+from opml.game.types import (Action, ClaimTimeout, GameView, OpenLevel, Phase, PickSegment, PostCheckpoints,
+                             ReleaseGame, Role, Step, Wait)
 from opml.hashing import keccak
 from opml.stacks.deploy import BURN_ADDRESS, deploy_game  # noqa: F401 (BURN_ADDRESS re-exported)
 from opml.stacks.toy import ToyStackConfig
@@ -69,29 +58,13 @@ class GameStack:
     accounts: dict[str, str] = field(default_factory=dict)
     fees_paid: dict[str, int] = field(default_factory=dict)  # gas fees per sender, of transactions sent by `send`
 
-    @property
-    def admin(self) -> str:
-        return self.accounts["admin"]
-
-    @property
-    def requester(self) -> str:
-        return self.accounts["requester"]
-
-    @property
-    def submitter(self) -> str:
-        return self.accounts["submitter"]
-
-    @property
-    def challenger(self) -> str:
-        return self.accounts["challenger"]
-
-    @property
-    def other(self) -> str:
-        return self.accounts["other"]
-
-    @property
-    def challenger2(self) -> str:
-        return self.accounts["challenger2"]
+    def __getattr__(self, role: str) -> str:
+        """A named account's address: `stack.admin`, `.requester`, `.submitter`, `.challenger`, `.other`,
+        `.challenger2` (the keys of `accounts`)."""
+        accounts = self.__dict__.get("accounts", {})
+        if role not in accounts:
+            raise AttributeError(f"GameStack has no attribute or account {role!r}")
+        return accounts[role]
 
 
 def deploy_stack(w3: Web3, config: StackConfig = StackConfig(), *, link_verifiers: list[Contract] | None = None,
@@ -231,6 +204,26 @@ def now(w3: Web3) -> int:
 
 
 # -- requests and results -------------------------------------------------------------------------------------
+class RequestAbove:
+    """The request level above one toy-linked level (what `submit` posts and level 0 opens): one transition from
+    the anchor to the projection of the level's end, toy.proj(end, length)."""
+
+    length = 1
+    is_last_level = False
+
+    def __init__(self, anchor: bytes, level: TraceProvider) -> None:
+        self._anchor, self._level = anchor, level
+
+    def root_at(self, i: int) -> bytes:
+        return self._anchor if i == 0 else project(self._level.root_at(self._level.length), self._level.length)
+
+    def open_next(self, k: int) -> tuple[TraceProvider, bytes]:
+        return self._level, b""
+
+    def claim_preimage(self, i: int) -> bytes:
+        return tagged_encoding("toy.proj", self._level.root_at(self._level.length), self._level.length)
+
+
 def request(stack: GameStack, input_bytes: bytes = b"toy input", callback: str | None = None,
             gas_limit: int = 0, fee: int | None = None) -> tuple[int, Any]:
     """Creates a request from the requester; returns (requestId, receipt)."""
@@ -241,6 +234,22 @@ def request(stack: GameStack, input_bytes: bytes = b"toy input", callback: str |
     receipt = send(stack, call, stack.requester, fee)
     (event,) = events(stack.coordinator.events.RequestCreated, receipt)
     return event["requestId"], receipt
+
+
+CALLBACK_GAS = 200_000
+
+
+def example_consumer(stack: GameStack) -> Contract:
+    """A fresh ExampleConsumer of the stack's model, called back with CALLBACK_GAS."""
+    return deploy(stack.w3, "ExampleConsumer", stack.coordinator.address, stack.model_id, CALLBACK_GAS)
+
+
+def ask_through(stack: GameStack, consumer: Contract, input_bytes: bytes = b"toy input") -> int:
+    """The requester asks through the ExampleConsumer `consumer` (paying the model fee); returns the request id
+    of the consumer's InferenceRequested."""
+    receipt = send(stack, consumer.functions.ask(input_bytes), stack.requester, stack.config.model_fee)
+    (asked,) = events(consumer.events.InferenceRequested, receipt)
+    return asked["requestId"]
 
 
 def anchor_of(stack: GameStack, request_id: int) -> bytes:

@@ -1,9 +1,11 @@
 """The node network in tests: a devnet deployment plus daemons as real processes (`NodeNet`, `MlNet` for the ML
-stack), the one `net` fixture that starts one per test and stops its daemons after it, restart helpers that kill a
-daemon at chosen points of its progress, and a talker/listener pair on the MQTT bus.
+stack), the one `net` fixture that starts one per test and stops its daemons after it, `ask` (the requester's
+request), restart helpers that kill a daemon at chosen points of its progress, and a talker/listener pair on the
+MQTT bus.
 
     @pytest.mark.net(kind=MlNet)           # default: NodeNet over the toy stack; net(params=DevnetParams(...))
-    def test_x(net: MlNet) -> None: ...
+    def test_x(net: MlNet) -> None:
+        request_id = ask(net, b"input")
 """
 
 from __future__ import annotations
@@ -48,7 +50,10 @@ def net(request: pytest.FixtureRequest, anvil: Anvil, w3: Web3, contracts_built:
 class NodeNet:
     """A fresh devnet deployment on a running chain plus daemons on it, for one test.
 
-    Accounts are Anvil's dev keys: 1 requester, 2 submitter, 3 challenger (as in `config/*.toml`)."""
+    Accounts are Anvil's dev keys: 1 requester, 2 submitter, 3 challenger (as in `config/*.toml`). Requests go to
+    `model_id`."""
+
+    model_id = 1
 
     def __init__(self, w3: Any, rpc_url: str, workdir: Path, params: Any = None) -> None:
         self.w3 = w3
@@ -79,6 +84,16 @@ class NodeNet:
         for process in self.daemons:
             process.stop()
 
+    @contextlib.contextmanager
+    def manual_mining(self) -> Iterator[None]:
+        """Inside the block, transactions wait in the pool until an explicit `evm_mine`; automine is back on after
+        it, whatever happens (the chain is shared by the session's tests)."""
+        self.w3.provider.make_request("evm_setAutomine", [False])
+        try:
+            yield
+        finally:
+            self.w3.provider.make_request("evm_setAutomine", [True])
+
     def warp(self, seconds: int) -> None:
         """Advance chain time and mine a block."""
         self.w3.provider.make_request("evm_increaseTime", [seconds])
@@ -102,15 +117,32 @@ class MlNet(NodeNet):
         (self.model_id,) = self.deployment.models
         self.quantized = load_quantized(self.model_file)
         self.coordinator = CoordinatorContract(w3, self.deployment.coordinator)
-        registry = w3.eth.contract(address=self.deployment.registry, abi=load_artifact("ModelRegistry").abi)
-        self.fee = int(registry.functions.modelRoots(self.model_id).call()[3])
+        self.fee = model_fee(self)
 
     def request(self, data: bytes) -> int:
         """The requester asks the model directly (no callback); returns the request id."""
-        requester = Account.from_key(self.keys["requester"]).address
-        call = self.coordinator.request(self.model_id, data)
-        receipt = self.w3.eth.wait_for_transaction_receipt(call.transact({"from": requester, "value": self.fee}))
-        return int(self.coordinator.events("RequestCreated", receipt)[0]["requestId"])
+        return ask(self, data)
+
+
+def model_fee(net: NodeNet) -> int:
+    """The fee `net.model_id` is registered with (wei)."""
+    registry = net.w3.eth.contract(address=net.deployment.registry, abi=load_artifact("ModelRegistry").abi)
+    return int(registry.functions.modelRoots(net.model_id).call()[3])
+
+
+def ask(net: NodeNet, data: bytes, through_consumer: bool = False) -> int:
+    """The requester asks `net.model_id`, paying its registered fee, directly or through the devnet's
+    ExampleConsumer (so the final output is called back); returns the request id."""
+    requester = Account.from_key(net.keys["requester"]).address
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    fee = model_fee(net)
+    if through_consumer:
+        consumer = net.w3.eth.contract(address=net.deployment.consumer, abi=load_artifact("ExampleConsumer").abi)
+        call = consumer.functions.ask(data)
+    else:
+        call = coordinator.request(net.model_id, data)
+    receipt = net.w3.eth.wait_for_transaction_receipt(call.transact({"from": requester, "value": fee}))
+    return int(coordinator.events("RequestCreated", receipt)[0]["requestId"])
 
 
 # -- restarts ------------------------------------------------------------------------------------------------

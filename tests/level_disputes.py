@@ -1,9 +1,10 @@
 """Shared checks for the level tests on chain: every node's graph → tile → VM links verify on Anvil as in Python,
-and a submitter lying in one output element of a node loses a dispute decided by one MIPS step at that node."""
+a submitter lying in one output element of a node loses a dispute decided by one MIPS step at that node, and
+`dispute_to_the_end` (request, submit, challenge, play until the game is over)."""
 
 from __future__ import annotations
 
-from fixtures_game import ML_STACK_CONFIG, GameStack, challenge, events, play, request, send
+from fixtures_game import ML_STACK_CONFIG, GameStack, Played, advance_time, challenge, events, play, request, send
 from web3.contract import Contract
 
 from opml.game.types import Phase, Role
@@ -11,6 +12,26 @@ from opml.levels.commitments import EMPTY_TENSOR, tensor_commitment
 from opml.levels.faults import WrongOutput
 from opml.levels.lies import LyingRequestLevel
 from opml.levels.request_level import RequestLevel
+
+
+def dispute_to_the_end(stack: GameStack, submitter: RequestLevel, challenger: RequestLevel) -> Played:
+    """Request `submitter`'s input (the chain's anchor must be the one Python computes), submit what it claims,
+    challenge, and play to the end: a party that stalls loses on time. `rejected` holds the moves of both rounds."""
+    request_id, receipt = request(stack, submitter.input_value.tobytes())
+    (created,) = events(stack.coordinator.events.RequestCreated, receipt)
+    request_anchor = submitter.commitment.anchor(tensor_commitment(submitter.input_value))
+    assert bytes(created["anchor"]) == request_anchor  # the anchor the chain computed is Python's
+    send(stack, stack.coordinator.functions.submit(request_id, *submitter.submission()), stack.submitter,
+         stack.config.submitter_bond)
+    game_id, _ = challenge(stack, request_id)
+    providers = {Role.SUBMITTER: submitter, Role.CHALLENGER: challenger}
+    played = play(stack, game_id, providers)
+    if not played.final.phase.is_over:
+        advance_time(stack.w3, stack.config.clock_seconds + 1)
+        rest = play(stack, game_id, providers)
+        rest.rejected[:0] = played.rejected
+        played = rest
+    return played
 
 
 def assert_every_node_links(graph_tile: Contract, tile_vm: Contract, honest: RequestLevel) -> None:

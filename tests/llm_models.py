@@ -12,6 +12,7 @@ import pathlib
 import gguf
 import numpy as np
 
+from opml.llm.gguf_import import LlamaConfig, add_llama_config
 from opml.llm.tokenizer import TOKEN_CONTROL, TOKEN_NORMAL, Tokenizer, byte_alphabet
 
 TINY = dict(dim=256, n_layers=2, n_heads=4, n_kv_heads=2, ffn=256, ctx=32, eps=1e-5, rope_base=10000.0)
@@ -61,16 +62,8 @@ def write_tiny_llama(path: pathlib.Path, qtype=gguf.GGMLQuantizationType.F32, *,
     d, hd, f, v = c["dim"], c["dim"] // c["n_heads"], c["ffn"], tok.vocab_size
     w = gguf.GGUFWriter(str(path), arch)
     w.add_name("tiny")
-    w.add_context_length(c["ctx"])
-    w.add_embedding_length(d)
-    w.add_block_count(c["n_layers"])
-    w.add_feed_forward_length(f)
-    w.add_head_count(c["n_heads"])
-    w.add_head_count_kv(c["n_kv_heads"])
-    w.add_rope_dimension_count(hd)
-    w.add_rope_freq_base(c["rope_base"])
-    w.add_layer_norm_rms_eps(c["eps"])
-    w.add_vocab_size(v)
+    add_llama_config(w, LlamaConfig(dim=d, n_layers=c["n_layers"], n_heads=c["n_heads"], n_kv_heads=c["n_kv_heads"],
+                                    ffn=f, ctx=c["ctx"], vocab=v, eps=c["eps"], rope_base=c["rope_base"]))
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre("gpt-2")
     w.add_token_list(tok.tokens)

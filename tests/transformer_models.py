@@ -90,3 +90,18 @@ def transformer_block_model(rng: np.random.Generator) -> Model:
     scores8 = g.node("scores8", "Requantize", [scores], requant(0.002))
     out = g.node("next", "ArgMax", [scores8])
     return Model("transformer_block", g.tensors, [ids], [out], g.nodes, g.constants).validate()
+
+
+def sampler_model(rng: np.random.Generator, temperature_q16: int = 52429, seed: int = 2**63 + 5,
+                  position: int = 3) -> Model:
+    """x int8 [1, DIM] → an LM head → int32 logits [1, VOCAB] → Sample (fixed sampling words and position) → the
+    token int32 [1]: the sampler of a decode step as a one-input model the ML levels can dispute."""
+    g = _Graph()
+    x = g.input("x", "int8", (1, DIM))
+    head = rng.integers(-127, 128, (VOCAB, DIM), dtype=np.int8)
+    logits = g.node("logits", "FullyConnected", [x, g.const("head", head), g.const("bias", np.zeros(VOCAB, np.int32))])
+    words = np.array([seed & 0xFFFFFFFF, seed >> 32, temperature_q16, 0], np.uint32).view(np.int32)
+    token = g.node("next_token", "Sample", [logits, g.const("sampling", words),
+                                            g.const("position", np.array([[position]], np.int32)),
+                                            g.const("exp2", tc.exp2_table())], tc.sample_attrs(0.004))
+    return Model("sampler", g.tensors, [x], [token], g.nodes, g.constants).validate()

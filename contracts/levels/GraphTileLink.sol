@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {ILinkVerifier} from "../interfaces/ILinkVerifier.sol";
+import {Link, LinkVerifier} from "../LinkVerifier.sol";
 import {LevelsErrors} from "./LevelsErrors.sol";
 import {VmMemoryTree} from "../VmMemoryTree.sol";
 import {LevelsLib, NodeDef} from "./LevelsLib.sol";
@@ -10,7 +10,7 @@ import {LevelsLib, NodeDef} from "./LevelsLib.sol";
 /// the kernel set, its input roots in the agreed S_index and its output slot empty there; the tile trace starts
 /// from the empty tensor and its claimed end, put in the output slot with the same path, gives the claimed
 /// S_{index+1} (so every other slot is unchanged).
-contract GraphTileLink is ILinkVerifier, LevelsErrors {
+contract GraphTileLink is LinkVerifier, LevelsErrors {
     uint256 internal constant KERNEL_SET_DEPTH = 5;
     uint256 internal constant MAX_INPUTS = 6;
 
@@ -28,32 +28,26 @@ contract GraphTileLink is ILinkVerifier, LevelsErrors {
         bytes32[] outputSiblings;
     }
 
-    /// @inheritdoc ILinkVerifier
-    function verifyLink(
-        bytes32 context,
-        uint256 index,
-        bytes32 agreedPre,
-        bytes32 claimedPost,
-        bytes32 subEnd,
-        uint256 subLength,
-        bytes calldata proof
-    ) external pure returns (bytes32 subStart, bytes32 subContext) {
+    /// @dev The check behind `verifyLink` (see `ILinkVerifier`).
+    function _verify(Link memory link, bytes calldata proof)
+        internal pure override returns (bytes32 subStart, bytes32 subContext)
+    {
         Proof memory p = abi.decode(proof, (Proof));
         bytes32 expected = keccak256(abi.encode(p.nodesRoot, p.nodeCount, p.slotDepth, p.kernelSetRoot));
-        if (expected != context) revert ContextMismatch(context, expected);
-        _checkNode(p, index);
-        _checkInputs(p, agreedPre);
+        if (expected != link.context) revert ContextMismatch(link.context, expected);
+        _checkNode(p, link.index);
+        _checkInputs(p, link.agreedPre);
         bytes32 empty = VmMemoryTree.zeroHashes()[VmMemoryTree.TENSOR_LEVEL];
         _checkSlotProof(p.node.output, p.slotDepth, p.outputSiblings);
-        if (VmMemoryTree.fold(empty, p.node.output, p.outputSiblings) != agreedPre) {
+        if (VmMemoryTree.fold(empty, p.node.output, p.outputSiblings) != link.agreedPre) {
             revert OutputSlotNotEmpty(p.node.output);
         }
-        bytes32 post = VmMemoryTree.fold(subEnd, p.node.output, p.outputSiblings);
-        if (post != claimedPost) revert TileEndMismatch(claimedPost, post);
+        bytes32 post = VmMemoryTree.fold(link.subEnd, p.node.output, p.outputSiblings);
+        if (post != link.claimedPost) revert TileEndMismatch(link.claimedPost, post);
         NodeDef memory node = p.node;
         if (node.tileElems == 0 || node.outElems == 0) revert BadTiling(node.tileElems, node.outElems);
         uint256 tiles = (node.outElems + node.tileElems - 1) / node.tileElems;
-        if (subLength != tiles) revert TileCountMismatch(tiles, subLength);
+        if (link.subLength != tiles) revert TileCountMismatch(tiles, link.subLength);
         subStart = empty;
         subContext = keccak256(
             abi.encode(p.codeRoot, node.attrsHash, p.inputRoots, node.tileElems, node.outElems, node.vmDepth)

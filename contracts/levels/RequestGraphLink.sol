@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {ILinkVerifier} from "../interfaces/ILinkVerifier.sol";
+import {Link, LinkVerifier} from "../LinkVerifier.sol";
 import {LevelsErrors} from "./LevelsErrors.sol";
 import {VmMemoryTree} from "../VmMemoryTree.sol";
 import {LevelsLib} from "./LevelsLib.sol";
@@ -9,7 +9,7 @@ import {LevelsLib} from "./LevelsLib.sol";
 /// @notice Opens the graph level from a request (docs/levels.md): the proof reopens the anchor's roots; S_0 is the
 /// constants slot tree with the input commitment placed in the input slot; the claimed graph end must hold the
 /// output commitment in the output slot; the graph trace has one transition per node.
-contract RequestGraphLink is ILinkVerifier, LevelsErrors {
+contract RequestGraphLink is LinkVerifier, LevelsErrors {
     struct Proof {
         bytes32 nodesRoot;
         uint256 nodeCount;
@@ -23,30 +23,24 @@ contract RequestGraphLink is ILinkVerifier, LevelsErrors {
         bytes32[] outputSiblings;
     }
 
-    /// @inheritdoc ILinkVerifier
-    function verifyLink(
-        bytes32 context,
-        uint256,
-        bytes32 agreedPre,
-        bytes32 claimedPost,
-        bytes32 subEnd,
-        uint256 subLength,
-        bytes calldata proof
-    ) external pure returns (bytes32 subStart, bytes32 subContext) {
+    /// @dev The check behind `verifyLink` (see `ILinkVerifier`).
+    function _verify(Link memory link, bytes calldata proof)
+        internal pure override returns (bytes32 subStart, bytes32 subContext)
+    {
         Proof memory p = abi.decode(proof, (Proof));
         bytes32 graphRoot =
             keccak256(abi.encode(p.nodesRoot, p.nodeCount, p.slotDepth, p.inputSlot, p.outputSlot));
         bytes32 anchor = keccak256(abi.encode(graphRoot, p.constantsRoot, p.kernelSetRoot, p.inputCommitment));
-        if (anchor != agreedPre || anchor != context) revert AnchorMismatch(agreedPre, anchor);
-        if (subLength != p.nodeCount) revert GraphLengthMismatch(p.nodeCount, subLength);
+        if (anchor != link.agreedPre || anchor != link.context) revert AnchorMismatch(link.agreedPre, anchor);
+        if (link.subLength != p.nodeCount) revert GraphLengthMismatch(p.nodeCount, link.subLength);
         _checkSlotProof(p.inputSlot, p.slotDepth, p.inputSiblings);
         _checkSlotProof(p.outputSlot, p.slotDepth, p.outputSiblings);
         bytes32 empty = VmMemoryTree.zeroHashes()[VmMemoryTree.TENSOR_LEVEL];
         if (VmMemoryTree.fold(empty, p.inputSlot, p.inputSiblings) != p.constantsRoot) {
             revert InputSlotNotEmpty(p.inputSlot);
         }
-        if (VmMemoryTree.fold(claimedPost, p.outputSlot, p.outputSiblings) != subEnd) {
-            revert OutputNotInEndState(claimedPost, subEnd);
+        if (VmMemoryTree.fold(link.claimedPost, p.outputSlot, p.outputSiblings) != link.subEnd) {
+            revert OutputNotInEndState(link.claimedPost, link.subEnd);
         }
         subStart = VmMemoryTree.fold(p.inputCommitment, p.inputSlot, p.inputSiblings);
         subContext = keccak256(abi.encode(p.nodesRoot, p.nodeCount, p.slotDepth, p.kernelSetRoot));

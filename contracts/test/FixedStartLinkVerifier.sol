@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {ILinkVerifier} from "../interfaces/ILinkVerifier.sol";
+import {Link, LinkVerifier} from "../LinkVerifier.sol";
 
 /// @notice A test link into a VM level: every sub-trace starts at one fixed VM state (set at deployment), and
 /// its end projects onto the claimed post as in the toy: keccak256(abi.encode("toy.proj", subEnd, subLength)).
 /// Lets tests play a real MIPS trace through the DisputeGame before the graph/tile links exist.
-contract FixedStartLinkVerifier is ILinkVerifier {
+contract FixedStartLinkVerifier is LinkVerifier {
     error FixedProjectionMismatch(bytes32 expected, bytes32 got);
     error FixedLengthMismatch(uint256 expected, uint256 got);
 
@@ -18,19 +18,13 @@ contract FixedStartLinkVerifier is ILinkVerifier {
         expectedLength = expectedLength_;
     }
 
-    /// @inheritdoc ILinkVerifier
-    function verifyLink(
-        bytes32 context,
-        uint256,
-        bytes32,
-        bytes32 claimedPost,
-        bytes32 subEnd,
-        uint256 subLength,
-        bytes calldata
-    ) external view returns (bytes32 subStart, bytes32 subContext) {
-        if (subLength != expectedLength) revert FixedLengthMismatch(expectedLength, subLength);
-        bytes32 projected = keccak256(abi.encode("toy.proj", subEnd, subLength));
-        if (projected != claimedPost) revert FixedProjectionMismatch(claimedPost, projected);
-        return (startState, context);
+    /// @dev The check behind `verifyLink` (see `ILinkVerifier`).
+    function _verify(Link memory link, bytes calldata)
+        internal view override returns (bytes32 subStart, bytes32 subContext)
+    {
+        if (link.subLength != expectedLength) revert FixedLengthMismatch(expectedLength, link.subLength);
+        bytes32 projected = keccak256(abi.encode("toy.proj", link.subEnd, link.subLength));
+        if (projected != link.claimedPost) revert FixedProjectionMismatch(link.claimedPost, projected);
+        return (startState, link.context);
     }
 }

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {ILinkVerifier} from "../interfaces/ILinkVerifier.sol";
+import {Link, LinkVerifier} from "../LinkVerifier.sol";
 
 /// @notice The "alphabet" link between two toy levels (docs/game.md): the sub-trace starts at
 /// keccak256(abi.encode("toy.sub", context, index, agreedPre)) and its end must project onto the claimed post:
 /// keccak256(abi.encode("toy.proj", subEnd, subLength)) == claimedPost.
-contract ToyLinkVerifier is ILinkVerifier {
+contract ToyLinkVerifier is LinkVerifier {
     error ToyProjectionMismatch(bytes32 expected, bytes32 got);
     error ToyProofNotEmpty();
     error ToyLengthMismatch(uint256 expected, uint256 got);
@@ -18,21 +18,15 @@ contract ToyLinkVerifier is ILinkVerifier {
         expectedLength = expectedLength_;
     }
 
-    /// @inheritdoc ILinkVerifier
-    function verifyLink(
-        bytes32 context,
-        uint256 index,
-        bytes32 agreedPre,
-        bytes32 claimedPost,
-        bytes32 subEnd,
-        uint256 subLength,
-        bytes calldata proof
-    ) external view returns (bytes32 subStart, bytes32 subContext) {
+    /// @dev The check behind `verifyLink` (see `ILinkVerifier`).
+    function _verify(Link memory link, bytes calldata proof)
+        internal view override returns (bytes32 subStart, bytes32 subContext)
+    {
         if (proof.length != 0) revert ToyProofNotEmpty();
-        if (expectedLength != 0 && subLength != expectedLength) revert ToyLengthMismatch(expectedLength, subLength);
-        bytes32 projected = keccak256(abi.encode("toy.proj", subEnd, subLength));
-        if (projected != claimedPost) revert ToyProjectionMismatch(claimedPost, projected);
-        subStart = keccak256(abi.encode("toy.sub", context, index, agreedPre));
-        subContext = keccak256(abi.encode("toy.ctx", context, index));
+        if (expectedLength != 0 && link.subLength != expectedLength) revert ToyLengthMismatch(expectedLength, link.subLength);
+        bytes32 projected = keccak256(abi.encode("toy.proj", link.subEnd, link.subLength));
+        if (projected != link.claimedPost) revert ToyProjectionMismatch(link.claimedPost, projected);
+        subStart = keccak256(abi.encode("toy.sub", link.context, link.index, link.agreedPre));
+        subContext = keccak256(abi.encode("toy.ctx", link.context, link.index));
     }
 }

@@ -9,6 +9,7 @@
  * (kept in SCRATCH). Steps depend on the tile and shapes only: maxima and masks are branch-free. */
 #include "opml/runtime.h"
 #include "opml/ct.h"
+#include "opml/exp2.h"
 
 typedef struct {
     opml_tile_t tile;
@@ -27,17 +28,7 @@ typedef struct {
 
 #define MAX_DIM 0x400u
 #define MAX_KEYS 0x8000u
-#define TABLE_MAX 0x10000
 #define PROB_BITS 15
-#define EXIT_BAD_TABLE 16
-
-static uint32_t table_bad(const int32_t *table)
-{
-    uint32_t bad = ct_lt(table[0], 1);
-    for (uint32_t f = 0; f < 256; f++)
-        bad |= ct_lt(table[f], 0) | ct_lt(TABLE_MAX, table[f]);
-    return bad;
-}
 
 /* prob[t] of row (b, s, h) into SCRATCH. */
 static void row_probabilities(const attention_params_t *p, uint32_t b, uint32_t s, uint32_t h, uint32_t *prob)
@@ -88,8 +79,8 @@ int main(void)
         return OPML_EXIT_BAD_SHAPE;
     if (!opml_tile_ok(&p->tile, p->batch * p->seq * p->heads * d))
         return OPML_EXIT_BAD_TILE;
-    if (table_bad(OPML_INPUT_I32(5)))
-        return EXIT_BAD_TABLE;
+    if (opml_exp2_table_bad(OPML_INPUT_I32(5)))
+        return OPML_EXIT_BAD_TABLE;
     uint32_t *prob = (uint32_t *)OPML_SCRATCH;
     uint32_t i = p->tile.first_out;
     while (i < p->tile.end_out) {

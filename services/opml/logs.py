@@ -16,8 +16,20 @@ import structlog
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
+class _CurrentStdout:
+    """Writes to whatever `sys.stdout` is at the time of the write, not at configuration (a test runner swaps it
+    per test and closes the old one)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 def configure(fmt: str = "console", level: str = "info", stream: TextIO | None = None) -> None:
-    """Route structlog events to `stream` (stdout) as `fmt` ('console' or 'json') at or above `level`."""
+    """Route structlog events to `stream` (default: the `sys.stdout` of each write) as `fmt` ('console' or 'json')
+    at or above `level`."""
     if fmt not in ("console", "json"):
         raise ValueError(f"log format must be 'console' or 'json', got {fmt!r}")
     if level not in _LEVELS:
@@ -33,7 +45,7 @@ def configure(fmt: str = "console", level: str = "info", stream: TextIO | None =
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(stream or _CurrentStdout()),
         cache_logger_on_first_use=False,
     )
     warnings.showwarning = _warning_to_structlog  # library warnings become events too (JSON logs stay JSON)

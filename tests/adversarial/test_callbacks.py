@@ -5,20 +5,16 @@ docs' consumer, which checks only `msg.sender == coordinator` for the delivery, 
 from __future__ import annotations
 
 import pytest
-from fixtures_game import GameStack, advance_time, events, expect_revert, send, submit, toy_trace
-
+from fixtures_game import (CALLBACK_GAS, GameStack, advance_time, ask_through, events, example_consumer, expect_revert,
+                           send, submit, toy_trace)
 from web3 import Web3
 
-from opml.chain.contracts import deploy
-
 pytestmark = [pytest.mark.usefixtures("isolated_chain"), pytest.mark.attack]
-
-CALLBACK_GAS = 200_000
 
 
 def test_request_naming_another_contract_as_callback_is_refused(toy_stack3: GameStack) -> None:
     s = toy_stack3
-    victim = deploy(s.w3, "ExampleConsumer", s.coordinator.address, s.model_id, CALLBACK_GAS)
+    victim = example_consumer(s)
     request = s.coordinator.functions.request
     revert = expect_revert(s, request(s.model_id, b"attacker's input", victim.address, CALLBACK_GAS), s.other,
                            "CallbackNotRequester", s.config.model_fee)
@@ -28,10 +24,8 @@ def test_request_naming_another_contract_as_callback_is_refused(toy_stack3: Game
 
 def test_only_the_consumer_that_asked_is_called_back(toy_stack3: GameStack) -> None:
     s = toy_stack3
-    consumer = deploy(s.w3, "ExampleConsumer", s.coordinator.address, s.model_id, CALLBACK_GAS)
-    receipt = send(s, consumer.functions.ask(b"toy input"), s.requester, s.config.model_fee)
-    (asked,) = events(consumer.events.InferenceRequested, receipt)
-    request_id = asked["requestId"]
+    consumer = example_consumer(s)
+    request_id = ask_through(s, consumer)
     submit(s, request_id, toy_trace(s, request_id))
     advance_time(s.w3, s.config.challenge_window + 1)
     receipt = send(s, s.coordinator.functions.finalize(request_id), s.other)

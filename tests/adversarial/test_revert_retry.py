@@ -11,40 +11,16 @@ again and win.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from eth_account import Account
-from web3 import Web3
 
-from opml.chain.anvil import Anvil
 from opml.chain.bindings import CoordinatorContract, RequestStatus, SubmissionStatus
-from opml.chain.build import load_artifact
 from opml.node.devnet import DevnetParams
-from fixtures_node import NodeNet
+from fixtures_node import NodeNet, ask
 
 WINDOW = 600
-
-
-@pytest.fixture
-def net(anvil: Anvil, w3: Web3, contracts_built: None, tmp_path: Path) -> Iterator[NodeNet]:
-    network = NodeNet(w3, anvil.url, tmp_path, DevnetParams(challenge_window=WINDOW))
-    try:
-        yield network
-    finally:
-        network.w3.provider.make_request("evm_setAutomine", [True])
-        network.stop_all()
-
-
-def _ask(net: NodeNet, data: bytes) -> int:
-    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
-    requester = Account.from_key(net.keys["requester"]).address
-    fee = net.w3.eth.contract(address=net.deployment.registry, abi=load_artifact("ModelRegistry").abi) \
-        .functions.modelRoots(1).call()[3]
-    receipt = net.w3.eth.wait_for_transaction_receipt(
-        coordinator.request(1, data).transact({"from": requester, "value": fee}))
-    return int(coordinator.events("RequestCreated", receipt)[0]["requestId"])
+pytestmark = pytest.mark.net(params=DevnetParams(challenge_window=WINDOW))
 
 
 def _pool_has_tx_from(net: NodeNet, address: str, timeout: float = 30.0) -> None:
@@ -57,22 +33,21 @@ def _pool_has_tx_from(net: NodeNet, address: str, timeout: float = 30.0) -> None
 def test_a_move_reverted_in_a_replaced_block_is_sent_again(net: NodeNet) -> None:
     coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
     liar = net.daemon("submitter", faults=["lie:0.7.3:1"])
-    request_id = _ask(net, b"revert the honest move")
+    request_id = ask(net, b"revert the honest move")
     liar.wait_for("result_submitted")
     window_end = coordinator.get_submission(1).window_end
     honest = Account.from_key(net.keys["challenger"]).address
     before_attack = net.w3.provider.make_request("evm_snapshot", [])["result"]
-    net.w3.provider.make_request("evm_setAutomine", [False])
-    challenger = net.daemon("challenger")
-    _pool_has_tx_from(net, honest)
-    # the attacking producer mines the challenge into a block stamped after the window: it reverts, gas spent
-    net.w3.provider.make_request("evm_setNextBlockTimestamp", [window_end + 1])
-    net.w3.provider.make_request("evm_mine", [])
-    (reverted,) = challenger.wait_for("move_reverted", timeout=30)
-    assert reverted["action"] == "challenge"  # (its replay on the parent block cannot name the error)
-    # … and its block is replaced by one at the honest time: on the canonical chain nothing was challenged
-    assert net.w3.provider.make_request("evm_revert", [before_attack])["result"]
-    net.w3.provider.make_request("evm_setAutomine", [True])
+    with net.manual_mining():
+        challenger = net.daemon("challenger")
+        _pool_has_tx_from(net, honest)
+        # the attacking producer mines the challenge into a block stamped after the window: it reverts, gas spent
+        net.w3.provider.make_request("evm_setNextBlockTimestamp", [window_end + 1])
+        net.w3.provider.make_request("evm_mine", [])
+        (reverted,) = challenger.wait_for("move_reverted", timeout=30)
+        assert reverted["action"] == "challenge"  # (its replay on the parent block cannot name the error)
+        # … and its block is replaced by one at the honest time: on the canonical chain nothing was challenged
+        assert net.w3.provider.make_request("evm_revert", [before_attack])["result"]
     net.w3.provider.make_request("evm_mine", [])
     assert coordinator.get_submission(1).status is SubmissionStatus.PENDING
     (over,) = challenger.wait_for("game_over", timeout=90)

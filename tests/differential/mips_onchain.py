@@ -12,6 +12,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 
 from opml.chain.contracts import revert_error_name
+from opml.chain.tx import ContractRevert, revert_data
 from opml.vm import interp
 from opml.vm.isa import disassemble
 from opml.vm.state import Status, VMState, decode_state
@@ -19,14 +20,6 @@ from opml.vm.state import Status, VMState, decode_state
 STEP = function_signature_to_4byte_selector("step(bytes,bytes)")
 STEP_FROM = function_signature_to_4byte_selector("stepFrom(bytes32,bytes,bytes)")
 STEP_STATE = function_signature_to_4byte_selector("stepState(bytes,bytes)")
-
-
-class StepReverted(Exception):
-    """The contract rejected a step; `error` is the custom error's name."""
-
-    def __init__(self, error: str) -> None:
-        super().__init__(error)
-        self.error = error
 
 
 @dataclass
@@ -37,7 +30,7 @@ class OnChainMips:
     contract: Contract
 
     def step(self, state: bytes, proof: bytes) -> bytes:
-        """Post-state hash from `step(state, proof)`; raises StepReverted with the error name."""
+        """Post-state hash from `step(state, proof)`; raises ContractRevert named by the error."""
         return self._call(STEP + encode(["bytes", "bytes"], [state, proof]))
 
     def step_from(self, pre_hash: bytes, state: bytes, proof: bytes) -> bytes:
@@ -52,7 +45,7 @@ class OnChainMips:
         try:
             return bytes(self.w3.eth.call({"to": self.contract.address, "data": Web3.to_hex(data)}))
         except ContractLogicError as exc:
-            raise StepReverted(revert_error_name(self.contract.abi, exc)) from exc
+            raise ContractRevert(revert_error_name(self.contract.abi, exc), (), revert_data(exc) or b"") from exc
 
 
 def instruction_at(state: VMState) -> str:
@@ -72,8 +65,8 @@ def check_steps(chain: OnChainMips, state: VMState, steps: int, label: str = "")
         witness = interp.step(state, witness=True)
         try:
             got = chain.step(witness.state, witness.proof)
-        except StepReverted as exc:
-            raise AssertionError(f"{where}: contract reverted {exc.error}") from exc
+        except ContractRevert as exc:
+            raise AssertionError(f"{where}: contract reverted {exc.name}") from exc
         if got != state.hash():
             on_chain = chain.step_state(witness.state, witness.proof)
             raise AssertionError(f"{where}: post-states differ: {state_diff(on_chain, state.encode())}")

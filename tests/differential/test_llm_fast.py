@@ -1,6 +1,6 @@
 """The fast decoder (opml.llm.fast.FastLlama) against the reference runtime (opml.llm.runtime.IntLlama, the numpy
-references of the decode-step graph): the same int32 logits and KV caches, bit for bit, token by token and for
-a batched prefill."""
+references of the decode-step graph): the same int32 logits, sampled next tokens and KV caches, bit for bit,
+token by token and for a batched prefill."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from llm_small import TEXT, write_small_llama
 
 from opml.llm.fast import FastLlama, _batched_shape
 from opml.llm.importer import import_gguf
-from opml.llm.runtime import IntLlama
+from opml.llm.runtime import IntLlama, sampling_input
 
 @pytest.fixture(scope="module")
 def llm(tmp_path_factory):
@@ -51,6 +51,23 @@ def test_prefill_equals_steps_one_by_one(llm):
     np.testing.assert_array_equal(fast.prefill(ids[9:], first=9), expected)  # a second chunk after the first
     _assert_caches_equal(fast, reference)
     np.testing.assert_array_equal(fast.step(ids[3], 15), reference.step(ids[3], 15))
+
+
+@pytest.mark.parametrize("temperature, seed", [(0.0, 0), (0.7, 3), (1.3, 2**64 - 5)])
+def test_decode_gives_the_reference_next_token(llm, temperature, seed):
+    words = sampling_input(temperature, seed)
+    fast, reference = FastLlama(llm), IntLlama(llm)
+    token, picks = llm.tokenizer.bos_id, []
+    for position in range(12):
+        expected = reference.decode(token, position, words)
+        got = fast.decode(token, position, words)
+        np.testing.assert_array_equal(got.logits, expected.logits, err_msg=f"position {position}")
+        assert got.next_token == expected.next_token, position
+        token = expected.next_token
+        picks.append(token)
+    _assert_caches_equal(fast, reference)
+    prompt = FastLlama(llm).decode_prompt([llm.tokenizer.bos_id, *picks[:-1]], 0, words)
+    assert prompt.next_token == picks[-1]  # the batch samples its last row at the last position
 
 
 def test_reset_empties_the_caches(llm):

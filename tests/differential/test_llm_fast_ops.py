@@ -122,3 +122,22 @@ def test_attention(seed):
     table = C.exp2_table()
     ins = [q, k, v, positions, key_mask, table]
     assert np.array_equal(F.attention(*ins, attrs), R.attention(ins, attrs))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_sample(seed):
+    """Greedy and sampled, on logits with many ties, wide and extreme values, any temperature and constants."""
+    rng = np.random.default_rng(seed)
+    table = C.exp2_table()
+    for case in range(40):
+        vocab = int(rng.integers(1, 3000))
+        low, high = [(-3, 3), (-5000, 5000), (-(1 << 31), 1 << 31)][case % 3]
+        logits = rng.integers(low, high, (1, vocab), dtype=np.int64).astype(np.int32)
+        temperature = int(rng.choice([0, 1, 1 << 16, (1 << 32) - 1, int(rng.integers(1, 1 << 32))]))
+        words = np.array([*rng.integers(0, 1 << 32, 2), temperature, 0], dtype=np.uint32).view(np.int32)
+        position = rng.integers(-5, 4000, (1, 1), dtype=np.int32)
+        attrs = A.SampleAttrs(**C.sample_attrs(float(2.0 ** rng.uniform(-14, 4))))
+        inputs = [logits, words, position, table]
+        assert np.array_equal(F.sample(*inputs, attrs), R.sample(inputs, attrs)), (case, temperature)
+    with pytest.raises(OpError, match="Sample exp2 table"):
+        F.sample(logits, words, position, np.zeros(256, np.int32), attrs)

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from opml.chain.tx import ContractRevert
 from opml.hashing import keccak
 from opml.kernels import load_kernel
 from opml.kernels.params import pack_matmul_params
@@ -24,7 +25,7 @@ from opml.vm.isa import Fields
 from opml.vm.memory import ZERO_HASHES
 from opml.vm.state import U64, Fault, Status, VMState
 from opml.vm.witness import build_witness, split_proofs
-from differential.mips_onchain import OnChainMips, StepReverted, check_steps
+from differential.mips_onchain import OnChainMips, check_steps
 from unit import mips_asm as asm
 from unit.vm_programs import PROGRAMS, build_program
 from unit.mips_asm import (A0, A1, RA, S0, S1, S2, S3, S4, S5, S6, T0, T1, T2, T3, T4, T5, T6, T7, T8, T9, V0,
@@ -430,9 +431,9 @@ def _with_mask(proof: bytes, mask: int) -> bytes:
 
 
 def _reverts(chain: OnChainMips, state: bytes, proof: bytes) -> str:
-    with pytest.raises(StepReverted) as info:
+    with pytest.raises(ContractRevert) as info:
         chain.step(state, proof)
-    return info.value.error
+    return info.value.name
 
 
 def test_honest_witness_gives_the_python_post_state_bytes(chain: OnChainMips) -> None:
@@ -497,9 +498,9 @@ def test_wrong_proof_lengths_are_rejected(chain: OnChainMips) -> None:
 def test_step_from_checks_the_pre_state_hash(chain: OnChainMips) -> None:
     state, proof, _ = _load_witness()
     assert chain.step_from(keccak(state), state, proof) == chain.step(state, proof)
-    with pytest.raises(StepReverted) as info:
+    with pytest.raises(ContractRevert) as info:
         chain.step_from(_flip(keccak(state), 0), state, proof)
-    assert info.value.error == "PreStateMismatch"
+    assert info.value.name == "PreStateMismatch"
 
 
 @pytest.mark.parametrize("mutate,error", [

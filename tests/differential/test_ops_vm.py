@@ -332,6 +332,48 @@ def test_cache_write(data):
     check_node(data, Node.make(OpType.CACHE_WRITE, [0, 1, 2], 3), [cache, new, positions])
 
 
+@st.composite
+def sample_case(draw):
+    """Logits with many ties or the full int32 range, every kind of temperature, real or random constants."""
+    vocab = draw(st.integers(1, 40))
+    elements = draw(st.sampled_from([st.integers(-3, 3), st.integers(-3000, 3000), I32]))
+    logits = draw(i32_array((1, vocab), elements=elements))
+    temperature = draw(st.one_of(st.just(0), st.just(1), st.integers(1, 2**32 - 1), st.integers(2**14, 2**18)))
+    words = np.array([draw(st.integers(0, 2**32 - 1)) for _ in range(2)] + [temperature, draw(st.integers(0, 9))],
+                     dtype=np.uint32).view(np.int32)
+    position = draw(i32_array((1, 1)))
+    if draw(st.booleans()):
+        attrs, table = tc.sample_attrs(draw(st.floats(1e-4, 10))), tc.exp2_table()
+    else:
+        attrs = {"step_multiplier": draw(st.integers(1, 2**16 - 1)), "step_shift": draw(st.integers(0, 31))}
+        table = draw(i32_array((256,), elements=st.integers(0, SOFTMAX_TABLE_MAX)))
+        table[0] = max(int(table[0]), 1)
+    return [logits, words, position, table], attrs
+
+
+@differential
+def test_sample(data):
+    inputs, attrs = data.draw(sample_case())
+    check_node(data, Node.make(OpType.SAMPLE, [0, 1, 2, 3], 4, attrs), inputs)
+
+
+def test_sample_step_count_does_not_depend_on_the_data():
+    """Greedy or sampled, whatever the logits, seed and position: the same number of VM steps (docs/ops.md)."""
+    rng = np.random.default_rng(8)
+    node = Node.make(OpType.SAMPLE, [0, 1, 2, 3], 4, tc.sample_attrs(0.03))
+    fills = [rng.integers(-(2**31), 2**31, (1, 50)), np.zeros((1, 50)), np.full((1, 50), -(2**31)),
+             np.full((1, 50), 2**31 - 1), np.arange(50)[None, :], rng.integers(-5, 5, (1, 50))]
+    steps = set()
+    for logits in fills:
+        for temperature in (0, 1, 65536, 2**32 - 1, int(rng.integers(1, 2**32))):
+            words = np.array([*rng.integers(0, 2**32, 2), temperature, 0], dtype=np.uint32).view(np.int32)
+            inputs = [logits.astype(np.int32), words, rng.integers(-9, 200, (1, 1), dtype=np.int32), tc.exp2_table()]
+            run = vmrun.run_node(node, inputs)
+            assert np.array_equal(run.output, ops.evaluate(node.op, inputs, node.attrs))
+            steps.add(run.steps)
+    assert len(steps) == 1, f"Sample: steps vary with the data: {steps}"
+
+
 @pytest.mark.parametrize("op, inputs", [
     (OpType.GATHER, [np.zeros((4, 2), np.int8), np.array([1, 4], np.int32)]),
     (OpType.GATHER, [np.zeros((4, 2), np.int8), np.array([-1], np.int32)]),
@@ -340,10 +382,13 @@ def test_cache_write(data):
     (OpType.ATTENTION, [np.zeros((1, 1, 1, 2), np.int8), np.zeros((1, 2, 1, 2), np.int8),
                         np.zeros((1, 2, 1, 2), np.int8), np.zeros((1, 1), np.int32), np.ones((1, 2), np.int32),
                         np.zeros(256, np.int32)]),
-], ids=["gather-high", "gather-negative", "rope", "cache_write", "attention-table"])
+    (OpType.SAMPLE, [np.zeros((1, 3), np.int32), np.zeros(4, np.int32), np.zeros((1, 1), np.int32),
+                     np.full(256, SOFTMAX_TABLE_MAX + 1, np.int32)]),
+], ids=["gather-high", "gather-negative", "rope", "cache_write", "attention-table", "sample-table"])
 def test_out_of_range_ids_positions_and_tables_fail_both_ways(op, inputs):
     """The native path raises OpError and the kernel exits with code 16, for every tile."""
-    attrs = {OpType.ATTENTION: {"score_multiplier": 0, "score_shift": 0, "out_multiplier": 0, "out_shift": 0}}
+    attrs = {OpType.ATTENTION: {"score_multiplier": 0, "score_shift": 0, "out_multiplier": 0, "out_shift": 0},
+             OpType.SAMPLE: tc.sample_attrs(0.1)}
     node = Node.make(op, list(range(len(inputs))), len(inputs), attrs.get(op, {}))
     with pytest.raises(OpError):
         ops.evaluate(node.op, inputs, node.attrs)
@@ -431,6 +476,9 @@ def _fixed_cases() -> dict[OpType, tuple[Node, list[np.ndarray]]]:
         OpType.SOFTMAX: (Node.make("Softmax", [0, 1], 2), [r8(2, 7), softmax_exp_table(0.07)]),
         OpType.ARGMAX: (Node.make("ArgMax", [0], 1), [rng.integers(-3, 3, (4, 5), dtype=np.int8)]),
         **{op: _random_inputs(op, rng, "random") for op in TRANSFORMER_OPS},
+        OpType.SAMPLE: (Node.make("Sample", [0, 1, 2, 3], 4, tc.sample_attrs(0.05)),
+                        [rng.integers(-400, 400, (1, 30), dtype=np.int32), np.array([5, 6, 50000, 0], np.int32),
+                         np.array([[3]], np.int32), tc.exp2_table()]),
     }
 
 

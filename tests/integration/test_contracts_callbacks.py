@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from fixtures_game import (
-    GameStack,
-    advance_time,
-    events,
-    expect_revert,
-    fee_paid,
-    send,
-    submit,
-    toy_trace,
-)
+from fixtures_game import (CALLBACK_GAS, GameStack, advance_time, ask_through, events, example_consumer, expect_revert,
+                           fee_paid, send, submit, toy_trace)
 from web3.exceptions import ContractLogicError
 
 from opml.chain.contracts import deploy
@@ -20,8 +12,6 @@ from opml.chain.tx import revert_data
 from opml.hashing import keccak
 
 pytestmark = pytest.mark.usefixtures("isolated_chain")
-
-CALLBACK_GAS = 200_000
 
 
 def _answer(stack: GameStack, request_id: int) -> bytes:
@@ -34,10 +24,8 @@ def _answer(stack: GameStack, request_id: int) -> bytes:
 
 def test_example_consumer_receives_the_final_output(toy_stack3: GameStack) -> None:
     s = toy_stack3
-    consumer = deploy(s.w3, "ExampleConsumer", s.coordinator.address, s.model_id, CALLBACK_GAS)
-    receipt = send(s, consumer.functions.ask(b"toy input"), s.requester, s.config.model_fee)
-    (asked,) = events(consumer.events.InferenceRequested, receipt)
-    request_id = asked["requestId"]
+    consumer = example_consumer(s)
+    request_id = ask_through(s, consumer)
     assert consumer.functions.askerOf(request_id).call() == s.requester
     output = _answer(s, request_id)
     assert not consumer.functions.answered(request_id).call()
@@ -55,11 +43,9 @@ def test_example_consumer_receives_the_final_output(toy_stack3: GameStack) -> No
 
 def test_example_consumer_refunds_an_unanswered_request_to_its_asker(toy_stack3: GameStack) -> None:
     s = toy_stack3
-    consumer = deploy(s.w3, "ExampleConsumer", s.coordinator.address, s.model_id, CALLBACK_GAS)
+    consumer = example_consumer(s)
     fee = s.config.model_fee
-    receipt = send(s, consumer.functions.ask(b"nobody answers"), s.requester, fee)
-    (asked,) = events(consumer.events.InferenceRequested, receipt)
-    request_id = asked["requestId"]
+    request_id = ask_through(s, consumer, b"nobody answers")
 
     expect_revert(s, consumer.functions.refund(request_id), s.requester, "RequestNotExpired")  # too early
     advance_time(s.w3, s.config.request_timeout)

@@ -4,33 +4,18 @@ by its requester after its deadline for an exact refund."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pytest
 from eth_abi import encode
 from web3 import Web3
 from web3.exceptions import ContractLogicError
-from fixtures_game import (
-    BURN_ADDRESS,
-    GameStack,
-    advance_time,
-    challenge,
-    deploy_game,
-    events,
-    expect_revert,
-    now,
-    play,
-    read_view,
-    request,
-    send,
-    set_next_timestamp,
-    submit,
-    toy_trace,
-)
+from fixtures_game import (BURN_ADDRESS, GameStack, advance_time, challenge, deploy_game, events, expect_revert, now,
+                           play, read_view, request, send, set_next_timestamp, submit, toy_trace)
 
 from opml.chain.bindings import CoordinatorContract, RequestStatus
 from opml.chain.tx import ContractRevert, revert_data
-from opml.game.toy import Lie
+from opml.game.toy import Lie, ToyTrace
 from opml.game.settlement import slash_burned, slash_share
 from opml.hashing import keccak
 from opml.game.types import Phase, Role
@@ -164,16 +149,33 @@ def test_submit_and_challenge_reject_bad_bonds_and_states(toy_stack3: GameStack)
 
 
 # -- disputes and settlement ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TwoChallenges:
+    request_id: int
+    honest: ToyTrace
+    submitted: ToyTrace
+    submission_id: int
+    games: tuple[int, int]
+
+
+def submitted_and_challenged_twice(s: GameStack, lies: frozenset = frozenset()) -> TwoChallenges:
+    """A request, the submitter's result (the honest one, or with `lies`), challenged by challenger (first game)
+    and challenger2 (second game)."""
+    request_id, _ = request(s)
+    honest = toy_trace(s, request_id)
+    submitted = toy_trace(s, request_id, lies) if lies else honest
+    submission_id, _ = submit(s, request_id, submitted)
+    games = (challenge(s, request_id, s.challenger)[0], challenge(s, request_id, s.challenger2)[0])
+    return TwoChallenges(request_id, honest, submitted, submission_id, games)
+
+
 def test_slashed_submitter_pays_the_winner_request_reopens_and_moot_games_are_released(toy_stack3: GameStack) -> None:
     s, cfg = toy_stack3, toy_stack3.config
     ledger = Ledger(s)
     fn = s.coordinator.functions
-    request_id, _ = request(s)
-    honest = toy_trace(s, request_id)
-    liar = toy_trace(s, request_id, frozenset({Lie((0, 5, 1), 7)}))
-    bad_submission, _ = submit(s, request_id, liar)
-    game1, _ = challenge(s, request_id, s.challenger)
-    game2, _ = challenge(s, request_id, s.challenger2)
+    setup = submitted_and_challenged_twice(s, frozenset({Lie((0, 5, 1), 7)}))
+    request_id, honest, liar, bad_submission, (game1, game2) = (setup.request_id, setup.honest, setup.submitted,
+                                                                 setup.submission_id, setup.games)
     assert read_submission(s, bad_submission)[5] == 2  # open games
 
     played = play(s, game1, {Role.SUBMITTER: liar, Role.CHALLENGER: honest})
@@ -221,11 +223,8 @@ def test_lying_challengers_lose_their_bonds_to_the_honest_submitter(toy_stack3: 
     s, cfg = toy_stack3, toy_stack3.config
     ledger = Ledger(s)
     fn = s.coordinator.functions
-    request_id, _ = request(s)
-    honest = toy_trace(s, request_id)
-    submit(s, request_id, honest)
-    game1, _ = challenge(s, request_id, s.challenger)
-    game2, _ = challenge(s, request_id, s.challenger2)
+    setup = submitted_and_challenged_twice(s)
+    request_id, honest, (game1, game2) = setup.request_id, setup.honest, setup.games
     liar1 = toy_trace(s, request_id, frozenset({Lie((0,), 2)}))
     liar2 = toy_trace(s, request_id, frozenset({Lie((0, 7, 3), 16)}))
     assert play(s, game1, {Role.SUBMITTER: honest, Role.CHALLENGER: liar1}).final.phase is Phase.SUBMITTER_WON

@@ -5,28 +5,13 @@ from __future__ import annotations
 
 import pytest
 from eth_abi import decode as abi_decode
-from fixtures_game import (
-    GameStack,
-    StackConfig,
-    advance_time,
-    challenge,
-    deploy_stack,
-    events,
-    expect_revert,
-    now,
-    play,
-    read_view,
-    request,
-    selector_of,
-    send,
-    set_next_timestamp,
-    submit,
-    toy_trace,
-)
+from fixtures_game import (GameStack, RequestAbove, StackConfig, advance_time, challenge, deploy_stack, events,
+                           expect_revert, now, play, read_view, request, selector_of, send, set_next_timestamp, submit,
+                           toy_trace)
 
 from opml.chain.contracts import deploy
 from opml.game import bisection
-from opml.game.toy import ForgeLink, Lie, WrongStart, corrupt, project, sub_start, tagged_encoding
+from opml.game.toy import ForgeLink, Lie, WrongStart, corrupt, sub_start
 from opml.game.toy import step as toy_step
 from opml.game.trace import LastLevel, StepWitness
 from opml.game.types import OpenLevel, Phase, PickSegment, Role
@@ -310,25 +295,6 @@ class ChainLevel:
         return StepWitness(self._roots[k], b"")
 
 
-class OneLevelRequest:
-    """The request level above one ChainLevel (what `submit` posts and level 0 opens)."""
-
-    length = 1
-    is_last_level = False
-
-    def __init__(self, anchor: bytes, level: ChainLevel) -> None:
-        self._anchor, self._level = anchor, level
-
-    def root_at(self, i: int) -> bytes:
-        return self._anchor if i == 0 else project(self._level.root_at(self._level.length), self._level.length)
-
-    def open_next(self, k: int):
-        return self._level, b""
-
-    def claim_preimage(self, i: int) -> bytes:
-        return tagged_encoding("toy.proj", self._level.root_at(self._level.length), self._level.length)
-
-
 @pytest.fixture(scope="module")
 def any_length_stack(w3, contracts_built) -> GameStack:
     """One level of at most 2^3 transitions whose link accepts any length; N = 3."""
@@ -343,8 +309,8 @@ def test_levels_of_any_length_are_bisected_to_the_lie(any_length_stack: GameStac
     request_id, _ = request(s)
     anchor = bytes(s.coordinator.functions.getRequest(request_id).call()[4])
     start = sub_start(anchor, 0, anchor)
-    liar = OneLevelRequest(anchor, ChainLevel(start, length, lie_at))
-    honest = OneLevelRequest(anchor, ChainLevel(start, length))
+    liar = RequestAbove(anchor, ChainLevel(start, length, lie_at))
+    honest = RequestAbove(anchor, ChainLevel(start, length))
     submit(s, request_id, liar)
     game_id, _ = challenge(s, request_id)
     played = play(s, game_id, {Role.SUBMITTER: liar, Role.CHALLENGER: honest})

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from fixtures_game import GameStack, StackConfig, challenge, deploy_stack, events, play, request, submit
+from fixtures_game import (GameStack, RequestAbove, StackConfig, challenge, deploy_stack, events, play, request,
+                           submit)
 from web3 import Web3
 
 from opml.chain.contracts import deploy
-from opml.game.toy import project, tagged_encoding
 from opml.game.trace import LastLevel, StepWitness, check_root_index, check_transition
 from opml.game.types import Phase, Role
 from opml.kernels import load_kernel
@@ -66,25 +66,6 @@ class VmLevel:
         return StepWitness(witness.state, witness.proof)
 
 
-class RequestLevel:
-    """One transition from the anchor to the projection of the VM level's end (what `submit` posts)."""
-
-    length = 1
-    is_last_level = False
-
-    def __init__(self, anchor: bytes, vm: VmLevel) -> None:
-        self._anchor, self._vm = anchor, vm
-
-    def root_at(self, i: int) -> bytes:
-        return self._anchor if i == 0 else project(self._vm.root_at(LENGTH), LENGTH)
-
-    def open_next(self, k: int):
-        return self._vm, b""
-
-    def claim_preimage(self, i: int) -> bytes:
-        return tagged_encoding("toy.proj", self._vm.root_at(LENGTH), LENGTH)
-
-
 @pytest.fixture(scope="module")
 def vm_stack(w3: Web3, contracts_built: None, mips) -> Iterator[GameStack]:
     link = deploy(w3, "FixedStartLinkVerifier", _initial().hash(), LENGTH)
@@ -100,7 +81,7 @@ def honest_vm() -> VmLevel:
 def _dispute(stack: GameStack, submitter_vm: VmLevel, challenger_vm: VmLevel):
     request_id, _ = request(stack)
     anchor = bytes(stack.coordinator.functions.getRequest(request_id).call()[4])
-    submitter, challenger = RequestLevel(anchor, submitter_vm), RequestLevel(anchor, challenger_vm)
+    submitter, challenger = RequestAbove(anchor, submitter_vm), RequestAbove(anchor, challenger_vm)
     submit(stack, request_id, submitter)
     game_id, _ = challenge(stack, request_id)
     return play(stack, game_id, {Role.SUBMITTER: submitter, Role.CHALLENGER: challenger})

@@ -13,6 +13,7 @@ import pytest
 from eth_account import Account
 from structlog.testing import capture_logs
 from fixtures_game import BURN_ADDRESS, GameStack
+from toy_faults import one_lie_per_place
 from web3 import Web3
 
 from opml.game.settlement import slash_share
@@ -26,20 +27,7 @@ from opml.stacks.driver import GameDriver, GameLog, GameStalled, Party, anvil_wa
 from opml.stacks.toy import ToyStack, ToyStackConfig, deploy_toy_stack
 
 LAST = (0, 5, 2)  # a level-2 (last level) sub-trace of the 8/4/16 stack
-LIES = {
-    "last level, first step": Lie(LAST, 1),
-    "last level, middle step": Lie(LAST, 7),
-    "last level, final step": Lie(LAST, 16),
-    "level 1, first root": Lie((0, 3), 1),
-    "level 1, middle root": Lie((0, 3), 2),
-    "level 1, last root": Lie((0, 3), 4),
-    "level 0, first root": Lie((0,), 1),
-    "level 0, middle root": Lie((0,), 5),
-    "level 0, last root": Lie((0,), 8),
-    "level 0 start": WrongStart((0,)),
-    "level 1 start": WrongStart((0, 6)),
-    "level 2 start": WrongStart((0, 6, 1)),
-}
+LIES = one_lie_per_place((8, 4, 16), LAST)
 FORGERIES = {
     "output not the trace's projection": (ForgeLink((), 1), "LinkProofInvalid(ToyProjectionMismatch)"),
     "link level 0 → 1": (ForgeLink((0,), 1), "LinkProofInvalid(ToyProjectionMismatch)"),
@@ -69,14 +57,6 @@ class Table:
     request_id: int
     anchor: bytes
 
-    @property
-    def bindings(self) -> GameBindings:
-        return self.stack.bindings
-
-    @property
-    def config(self) -> ToyStackConfig:
-        return self.stack.config
-
     def trace(self, *faults: Fault) -> ToyTrace:
         return self.stack.trace(self.anchor, frozenset(faults))
 
@@ -87,7 +67,7 @@ class Table:
         return self.stack.challenge(self.senders[who], self.request_id)[0]
 
     def driver(self) -> GameDriver:
-        return GameDriver(self.bindings, chain_time(self.w3), anvil_warp(self.w3))
+        return GameDriver(self.stack.bindings, chain_time(self.w3), anvil_warp(self.w3))
 
     def party(self, role: Role, who: str, trace: ToyTrace) -> Party:
         return Party(role, self.senders[who], trace, who)
@@ -100,7 +80,7 @@ class Ledger:
     def __init__(self, table: Table) -> None:
         self.w3 = table.w3
         self.senders = {s.address for s in table.senders.values()}
-        self.holders = [*self.senders, table.bindings.coordinator.address, BURN_ADDRESS]
+        self.holders = [*self.senders, table.stack.bindings.coordinator.address, BURN_ADDRESS]
         self.first_block = self.w3.eth.block_number + 1
         self.opening = self.held()
 
@@ -195,12 +175,12 @@ def test_lying_submitter_against_three_challengers_pays_one(table: Table) -> Non
                                     table.party(Role.CHALLENGER, who, trace)] for who, trace in crew.items()}
     log = table.driver().play(games)
     outcomes = {g: log.outcomes[g] for g in games}
-    c = table.bindings.coordinator
+    c = table.stack.bindings.coordinator
     assert all(v.settled for v in outcomes.values())
     submission = c.get_submission(1)
     assert submission.status is SubmissionStatus.SLASHED
     assert c.get_request(table.request_id).status is RequestStatus.OPEN
-    bonds = table.config
+    bonds = table.stack.config
     (slash,) = c.contract.events.Slashed.get_logs(from_block=ledger.first_block)
     winner = next(who for who, s in table.senders.items() if s.address == slash["args"]["challenger"])
     assert winner in ("challenger", "challenger3")
@@ -232,7 +212,7 @@ def test_honest_submitter_beats_three_challengers_and_finalizes(table: Table) ->
                                     table.party(Role.CHALLENGER, who, trace)] for who, trace in crew.items()}
     log = table.driver().play(games)
     assert all(log.outcomes[g].phase is Phase.SUBMITTER_WON for g in games)
-    c, bonds = table.bindings.coordinator, table.config
+    c, bonds = table.stack.bindings.coordinator, table.stack.config
     sender = table.senders["submitter"]
     window_end = c.get_submission(1).window_end
     anvil_warp(table.w3)(max(1, window_end - chain_time(table.w3)() + 1))
@@ -247,7 +227,7 @@ def test_honest_submitter_beats_three_challengers_and_finalizes(table: Table) ->
 
 # -- helpers --------------------------------------------------------------------------------------------------
 def _assert_slashed(table: Table, winner: str) -> None:
-    c, bonds = table.bindings.coordinator, table.config
+    c, bonds = table.stack.bindings.coordinator, table.stack.config
     assert c.balance_of(table.senders[winner].address) == bonds.challenger_bond + slash_share(bonds.submitter_bond, 1)
     assert c.balance_of(table.senders["submitter"].address) == 0
     assert c.get_submission(1).status is SubmissionStatus.SLASHED
@@ -256,7 +236,7 @@ def _assert_slashed(table: Table, winner: str) -> None:
 
 
 def _assert_submitter_paid(table: Table, games: int) -> None:
-    c, bonds = table.bindings.coordinator, table.config
+    c, bonds = table.stack.bindings.coordinator, table.stack.config
     burned = bonds.challenger_bond * bonds.burn_bps // 10_000
     assert c.balance_of(table.senders["submitter"].address) == games * (bonds.challenger_bond - burned)
     assert c.balance_of(table.senders["challenger"].address) == 0
@@ -265,7 +245,7 @@ def _assert_submitter_paid(table: Table, games: int) -> None:
 
 
 def _withdraw_all(table: Table) -> None:
-    c = table.bindings.coordinator
+    c = table.stack.bindings.coordinator
     for sender in table.senders.values():
         if c.balance_of(sender.address):
             sender.send(c.withdraw())
@@ -296,12 +276,12 @@ def test_driver_without_time_travel_reports_a_stalled_game(table: Table) -> None
     table.submit(honest)
     game_id = table.challenge("challenger")
     parties = [table.party(Role.SUBMITTER, "submitter", honest), table.party(Role.CHALLENGER, "challenger", honest)]
-    driver = GameDriver(table.bindings, chain_time(table.w3), warp=None)
+    driver = GameDriver(table.stack.bindings, chain_time(table.w3), warp=None)
     with capture_logs() as events:
         with pytest.raises(GameStalled):
             driver.play({game_id: parties})
     assert [(e["event"], e.get("action")) for e in events if e["event"] == "move_sent"] == [("move_sent", "OpenLevel")]
-    assert table.bindings.read_game(game_id).phase is Phase.PICK
+    assert table.stack.bindings.read_game(game_id).phase is Phase.PICK
 
 
 def test_deploy_toy_stack_plays_a_game(isolated_chain: Web3, contracts_built: None) -> None:

@@ -15,23 +15,14 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from fixtures_game import (
-    ML_STACK_CONFIG,
-    GameStack,
-    advance_time,
-    challenge,
-    deploy_ml_game_stack,
-    events,
-    play,
-    request,
-    send,
-)
+from fixtures_game import ML_STACK_CONFIG, GameStack, deploy_ml_game_stack, events, request
+from level_disputes import dispute_to_the_end
 from onnx_models import every_op_model
 from web3 import Web3
 
 from opml.chain.bindings import SubmissionStatus
 from opml.game.types import Phase, Role
-from opml.levels.commitments import EMPTY_TENSOR, ModelCommitment, commit_model, tensor_commitment
+from opml.levels.commitments import EMPTY_TENSOR, ModelCommitment, commit_model
 from opml.levels.faults import WrongOutput, corrupt_element
 from opml.levels.lies import LyingRequestLevel
 from opml.levels.request_level import RequestLevel
@@ -114,22 +105,6 @@ def _lie_in(honest: RequestLevel, op: OpType, rng: random.Random) -> WrongOutput
     return WrongOutput(node, element, delta=delta, vm_step=vm_step)
 
 
-def _dispute(stack: GameStack, submitter: RequestLevel, challenger: RequestLevel):  # noqa: ANN202
-    """Request, submit what `submitter` claims, challenge, and play to the end (a stalled party loses on time)."""
-    request_id, receipt = request(stack, submitter.input_value.tobytes())
-    (created,) = events(stack.coordinator.events.RequestCreated, receipt)
-    assert bytes(created["anchor"]) == submitter.commitment.anchor(tensor_commitment(submitter.input_value))
-    send(stack, stack.coordinator.functions.submit(request_id, *submitter.submission()), stack.submitter,
-         CONFIG.submitter_bond)
-    game_id, _ = challenge(stack, request_id)
-    providers = {Role.SUBMITTER: submitter, Role.CHALLENGER: challenger}
-    played = play(stack, game_id, providers)
-    if not played.final.phase.is_over:
-        advance_time(stack.w3, CONFIG.clock_seconds + 1)
-        played = play(stack, game_id, providers)
-    return played
-
-
 def _assert_decided_by_one_step(stack: GameStack, played, honest: RequestLevel, liar: RequestLevel,  # noqa: ANN001
                                 fault: WrongOutput, liar_role: Role, why: str) -> None:
     """The honest side won by one MIPS step at the lie's node and tile, executed on chain: its computed
@@ -165,5 +140,5 @@ def test_a_lie_in_a_node_of_each_op_is_decided_by_one_mips_step(stack, honest, o
     fault = _lie_in(honest, op, rng)
     why = f"{fault} ({op.value}) by the {liar_role.name.lower()}"
     liar = LyingRequestLevel(honest.commitment, honest.input_value, {fault})
-    played = _dispute(stack, liar, honest) if liar_role is Role.SUBMITTER else _dispute(stack, honest, liar)
+    played = dispute_to_the_end(stack, liar, honest) if liar_role is Role.SUBMITTER else dispute_to_the_end(stack, honest, liar)
     _assert_decided_by_one_step(stack, played, honest, liar, fault, liar_role, why)

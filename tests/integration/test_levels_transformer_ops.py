@@ -2,8 +2,9 @@
 graph uses every transformer op — several with op ids >= 16, so its kernel proofs need the depth-5 kernel set —
 is committed; for every node the GraphTileLink and TileVmLink verifiers on Anvil accept the honest openings and
 return the sub-start and context Python computes, the graph level's values are the native executor's, and a
-submitter lying in the output of the Attention node and of the CacheWrite node (the highest op id) loses a
-dispute decided by one MIPS step at that node."""
+submitter lying in the output of the Attention node and of the CacheWrite node loses a dispute decided by one
+MIPS step at that node; so does a submitter lying in the token that a Sample node (the highest op id) draws from
+an LM head's logits."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from fixtures_game import ML_STACK_CONFIG, GameStack, deploy_ml_game_stack
 from level_disputes import assert_a_lie_at_node_loses_in_one_step, assert_every_node_links
-from transformer_models import transformer_block_model
+from transformer_models import sampler_model, transformer_block_model
 from web3 import Web3
 
 from opml.levels.commitments import KERNEL_SET_DEPTH, OP_IDS, ModelCommitment, commit_model
@@ -69,3 +70,25 @@ def test_a_lie_in_a_transformer_node_is_decided_by_one_mips_step(game: GameStack
                                                                   op: OpType) -> None:
     node = next(k for k, n in enumerate(honest.commitment.model.nodes) if n.op is op)
     assert_a_lie_at_node_loses_in_one_step(game, honest, node, delta=5)
+
+
+@pytest.fixture(scope="module")
+def sampler() -> RequestLevel:
+    rng = np.random.default_rng(9)
+    return RequestLevel(commit_model(sampler_model(rng)), rng.integers(-128, 128, (1, 8), dtype=np.int8))
+
+
+def test_the_sampler_links_on_chain(contracts: LevelContracts, sampler: RequestLevel) -> None:
+    assert OP_IDS[OpType.SAMPLE] == max(OP_IDS.values()) and OP_IDS[OpType.SAMPLE] < 1 << KERNEL_SET_DEPTH
+    assert_every_node_links(contracts.links[1], contracts.links[2], sampler)
+
+
+@pytest.fixture(scope="module")
+def sampler_game(w3: Web3, contracts_built: None, sampler: RequestLevel) -> Iterator[GameStack]:
+    yield deploy_ml_game_stack(w3, sampler.commitment, "opml://sampler", ML_STACK_CONFIG)
+
+
+@pytest.mark.usefixtures("isolated_chain")
+def test_a_lie_in_the_sampled_token_is_decided_by_one_mips_step(sampler_game: GameStack,
+                                                                sampler: RequestLevel) -> None:
+    assert_a_lie_at_node_loses_in_one_step(sampler_game, sampler, node=1, delta=1)

@@ -21,18 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from fixtures_game import (
-    BURN_ADDRESS,
-    ML_STACK_CONFIG,
-    GameStack,
-    advance_time,
-    challenge,
-    deploy_ml_game_stack,
-    events,
-    play,
-    request,
-    send,
-)
+from fixtures_game import (BURN_ADDRESS, ML_STACK_CONFIG, GameStack, advance_time, deploy_ml_game_stack, events,
+                           request, send)
+from level_disputes import dispute_to_the_end
 from web3 import Web3
 
 from opml.game.settlement import burned_share, slash_burned, slash_share
@@ -40,7 +31,7 @@ from opml.chain.anvil import DEV_PRIVATE_KEYS
 from opml.chain.bindings import SubmissionStatus
 from opml.chain.tx import TxSender
 from opml.game.types import Phase, Role, Step
-from opml.levels.commitments import ModelCommitment, tensor_commitment
+from opml.levels.commitments import ModelCommitment
 from opml.levels.faults import Fault, ForgeGraphLink, ForgeInput, ForgeOutput, ForgeTileLink, WrongOutput
 from opml.levels.lies import LyingRequestLevel
 from opml.levels.request_level import RequestLevel
@@ -107,26 +98,6 @@ def honest(commitment: ModelCommitment, digit: np.ndarray) -> RequestLevel:
 def stack(w3: Web3, contracts_built: None, commitment: ModelCommitment) -> Iterator[GameStack]:
     """The game stack with the ML levels (TensorCommitment, the three link verifiers, MIPS) and the CNN registered."""
     yield deploy_ml_game_stack(w3, commitment, "file://models/mnist_cnn.opml", CONFIG)
-
-
-def _dispute(stack: GameStack, submitter: RequestLevel, challenger: RequestLevel):  # noqa: ANN202
-    """Request, submit what `submitter` claims, challenge, and play to the end (a stalled liar loses on time)."""
-    request_id, receipt = request(stack, submitter.input_value.tobytes())
-    (created,) = events(stack.coordinator.events.RequestCreated, receipt)
-    request_anchor = submitter.commitment.anchor(tensor_commitment(submitter.input_value))
-    assert bytes(created["anchor"]) == request_anchor  # the anchor the chain computed is Python's
-    output, trace_commitment = submitter.submission()
-    send(stack, stack.coordinator.functions.submit(request_id, output, trace_commitment), stack.submitter,
-         CONFIG.submitter_bond)
-    game_id, _ = challenge(stack, request_id)
-    providers = {Role.SUBMITTER: submitter, Role.CHALLENGER: challenger}
-    played = play(stack, game_id, providers)
-    if not played.final.phase.is_over:
-        advance_time(stack.w3, CONFIG.clock_seconds + 1)
-        rest = play(stack, game_id, providers)
-        rest.rejected[:0] = played.rejected
-        played = rest
-    return played
 
 
 @dataclass(frozen=True)
@@ -259,7 +230,7 @@ def test_the_liar_loses_its_bond(stack, commitment, honest, digit, case: str, li
     lying = LyingRequestLevel(commitment, digit, {fault})
     why = f"{case} by the {liar.name.lower()}"
     before = _holdings(stack)
-    played = _dispute(stack, lying, honest) if liar is Role.SUBMITTER else _dispute(stack, honest, lying)
+    played = dispute_to_the_end(stack, lying, honest) if liar is Role.SUBMITTER else dispute_to_the_end(stack, honest, lying)
     _check_outcome(stack, played, commitment, honest, fault, liar, True, why)
     submission = stack.coordinator.functions.getSubmission(played.final.submission_id).call()
     slashed = SubmissionStatus(submission[6]) is SubmissionStatus.SLASHED
@@ -291,7 +262,7 @@ def test_randomized_disputes_the_honest_side_wins(stack, commitment, honest, dig
     print(why)
     lying = LyingRequestLevel(commitment, digit, {fault})
     before = _holdings(stack)
-    played = _dispute(stack, lying, honest) if liar is Role.SUBMITTER else _dispute(stack, honest, lying)
+    played = dispute_to_the_end(stack, lying, honest) if liar is Role.SUBMITTER else dispute_to_the_end(stack, honest, lying)
     _check_outcome(stack, played, commitment, honest, fault, liar, False, why)
     _check_bonds(stack, before, played, liar, why)
 

@@ -22,6 +22,7 @@ from fixtures_node import MlNet
 from opml.chain.anvil import free_port
 from opml.ml.accuracy import as_float_input
 from opml.paths import REPO_ROOT
+from opml.processes import stop_process
 
 SCRAPE_CONFIG = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
 DASHBOARD = REPO_ROOT / "deploy" / "grafana" / "dashboards" / "opml.json"
@@ -71,12 +72,7 @@ class PrometheusProcess:
             return False
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, grace=10)
         self.log.close()
 
 

@@ -10,11 +10,9 @@ from collections.abc import Iterator
 
 import paho.mqtt.client as mqtt
 import pytest
-from eth_account import Account
 
-from fixtures_node import NodeNet, bus_pair, wait_until
+from fixtures_node import NodeNet, ask, bus_pair, wait_until
 from opml.chain.bindings import CoordinatorContract, SubmissionStatus
-from opml.chain.build import load_artifact
 from opml.node.broker import Mosquitto
 from opml.node.bus import Bus, DisputeNote, dispute_topic
 
@@ -64,11 +62,7 @@ def test_broker_killed_mid_dispute_the_honest_challenger_still_wins(net: NodeNet
     spy.loop_start()
     submitter.wait_for("bus_connected")
     challenger.wait_for("bus_connected")
-    requester = Account.from_key(net.keys["requester"]).address
-    fee = net.w3.eth.contract(address=net.deployment.registry, abi=load_artifact("ModelRegistry").abi) \
-        .functions.modelRoots(1).call()[3]
-    net.w3.eth.wait_for_transaction_receipt(
-        coordinator.request(1, b"bus test").transact({"from": requester, "value": fee}))
+    ask(net, b"bus test")
     (game,) = challenger.wait_for("challenged")
     challenger.wait_for("move_sent", count=2)
     spy.loop_stop()

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from eth_account import Account
 
-from fixtures_node import NodeNet
+from fixtures_node import NodeNet, ask, model_fee
 from opml.chain.anvil import free_port
 from opml.game.settlement import slash_share
 from opml.chain.bindings import CoordinatorContract, RequestStatus, SubmissionStatus
@@ -18,18 +18,6 @@ from opml.chain.build import load_artifact
 from opml.game.toy import ToyTrace
 
 WINDOW = 600
-
-
-def ask(net: NodeNet, data: bytes) -> int:
-    """The requester asks through the ExampleConsumer (callback on); returns the request id."""
-    consumer = net.w3.eth.contract(address=net.deployment.consumer, abi=load_artifact("ExampleConsumer").abi)
-    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
-    requester = Account.from_key(net.keys["requester"]).address
-    fee = net.w3.eth.contract(address=net.deployment.registry, abi=load_artifact("ModelRegistry").abi) \
-        .functions.modelRoots(1).call()[3]
-    receipt = net.w3.eth.wait_for_transaction_receipt(
-        consumer.functions.ask(data).transact({"from": requester, "value": fee}))
-    return coordinator.events("RequestCreated", receipt)[0]["requestId"]
 
 
 def honest_output(net: NodeNet, request_id: int) -> bytes:
@@ -45,7 +33,7 @@ def test_honest_path_finalizes_and_calls_back(net: NodeNet) -> None:
     metrics_port = free_port()
     submitter = net.daemon("submitter", metrics_port=metrics_port)
     challenger = net.daemon("challenger")
-    request_id = ask(net, b"what is 2+2")
+    request_id = ask(net, b"what is 2+2", through_consumer=True)
     submitter.wait_for("result_submitted", lambda e: e["request"] == request_id)
     challenger.wait_for("result_agreed", lambda e: e["request"] == request_id)
     net.warp(WINDOW + 1)
@@ -70,7 +58,7 @@ def test_lying_submitter_is_slashed_by_the_honest_challenger(net: NodeNet) -> No
     challenger_before = net.w3.eth.get_balance(address(net, "challenger"))
     submitter = net.daemon("submitter", faults=["lie:0.3.1:7"])
     challenger = net.daemon("challenger")
-    request_id = ask(net, b"lie to me")
+    request_id = ask(net, b"lie to me", through_consumer=True)
     (game,) = challenger.wait_for("challenged", lambda e: e["request"] == request_id)
     (over,) = challenger.wait_for("game_over", lambda e: e["game"] == game["game"])
     assert over["won"] and over["phase"] == "CHALLENGER_WON"
@@ -91,7 +79,7 @@ def test_lying_challenger_loses_to_the_honest_submitter(net: NodeNet) -> None:
     challenger_before = net.w3.eth.get_balance(address(net, "challenger"))
     submitter = net.daemon("submitter")
     challenger = net.daemon("challenger", faults=["lie:0.5:2"])
-    request_id = ask(net, b"trust me")
+    request_id = ask(net, b"trust me", through_consumer=True)
     (game,) = challenger.wait_for("challenged", lambda e: e["request"] == request_id)
     (over,) = submitter.wait_for("game_over", lambda e: e["game"] == game["game"])
     assert over["won"] and over["phase"] == "SUBMITTER_WON"
@@ -110,8 +98,7 @@ def test_lying_challenger_loses_to_the_honest_submitter(net: NodeNet) -> None:
     assert coordinator.get_request(request_id).status is RequestStatus.FINALIZED
     _assert_no_reverted_moves(net, submitter_address)
     submitter.wait_for("withdrawn", lambda e: e["amount"] >= coordinator.submitter_bond())
-    fee = net.w3.eth.contract(address=net.deployment.registry, abi=load_artifact("ModelRegistry").abi) \
-        .functions.modelRoots(1).call()[3]
+    fee = model_fee(net)
     withdrawals = coordinator.contract.events.Withdrawn.get_logs(from_block=net.deployment.start_block)
     paid = {who: sum(e["args"]["amount"] for e in withdrawals if e["args"]["account"] == address(net, who))
             for who in ("submitter", "challenger")}
@@ -157,7 +144,7 @@ def test_two_honest_challengers_one_slashes_the_other_gets_its_bond_back(net: No
     net.daemon("submitter", faults=["lie:0.7.3:1"])
     first = net.daemon("challenger")
     other = net.daemon("challenger", name="challenger2", private_key=DEV_PRIVATE_KEYS[4])
-    request_id = ask(net, b"two watchers")
+    request_id = ask(net, b"two watchers", through_consumer=True)
     games = {first.wait_for("challenged")[0]["game"], other.wait_for("challenged")[0]["game"]}
     assert len(games) == 2
     outcomes = {d.role + str(i): d.wait_for("game_over", timeout=60)[0] for i, d in enumerate((first, other))}

@@ -6,42 +6,22 @@ the liar's wrong result never finalizes, and nothing of the old chain is ever su
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from eth_account import Account
-from web3 import Web3
 
 from opml.chain.anvil import Anvil
 from opml.chain.bindings import CoordinatorContract, RequestStatus, SubmissionStatus
-from opml.chain.build import load_artifact
 from opml.node.devnet import DevnetParams, deploy_devnet
 from opml.node.monitor import Monitor
-from fixtures_node import NodeNet
+from opml.node.process import DaemonProcess
+from fixtures_node import NodeNet, ask, model_fee
 
 WINDOW = 600  # chain time moves with the wall clock: long enough for a rollback and a second game
 PARAMS = DevnetParams(challenge_window=WINDOW)
+pytestmark = pytest.mark.net(params=PARAMS)
 LIE = "lie:0.7.3:1"
-
-
-@pytest.fixture
-def net(anvil: Anvil, w3: Web3, contracts_built: None, tmp_path: Path) -> Iterator[NodeNet]:
-    network = NodeNet(w3, anvil.url, tmp_path, PARAMS)
-    try:
-        yield network
-    finally:
-        network.stop_all()
-
-
-def ask(net: NodeNet, data: bytes) -> int:
-    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
-    requester = Account.from_key(net.keys["requester"]).address
-    fee = net.w3.eth.contract(address=net.deployment.registry, abi=load_artifact("ModelRegistry").abi) \
-        .functions.modelRoots(1).call()[3]
-    receipt = net.w3.eth.wait_for_transaction_receipt(
-        coordinator.request(1, data).transact({"from": requester, "value": fee}))
-    return int(coordinator.events("RequestCreated", receipt)[0]["requestId"])
 
 
 def logs(net: NodeNet, name: str) -> list:
@@ -60,6 +40,23 @@ def assert_liar_never_finalized(net: NodeNet, request_id: int) -> None:
     coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
     assert coordinator.get_request(request_id).status is not RequestStatus.FINALIZED
     assert logs(net, "Finalized") == []
+
+
+def reorg_out_the_challenge_and_win_again(net: NodeNet, challenger: DaemonProcess, request_id: int,
+                                          timeout: float) -> None:
+    """Reorganize the only challenge out of the chain; the challenger sees the reorg, challenges again and wins
+    the one game that stands, and the liar's answer never finalizes."""
+    (challenged,) = logs(net, "Challenged")
+    depth = reorg_out(net, challenged["blockNumber"])
+    assert logs(net, "Challenged") == [], f"anvil_reorg({depth}) left the challenge in place"
+    challenger.wait_for("chain_reorg")
+    challenger.wait_for("challenged", count=2)
+    over = challenger.wait_for("game_over", timeout=timeout)[-1]
+    assert over["won"]
+    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
+    assert coordinator.get_submission(1).status is SubmissionStatus.SLASHED
+    assert len(logs(net, "Challenged")) == 1
+    assert_liar_never_finalized(net, request_id)
 
 
 def test_rollback_of_a_won_challenge_is_challenged_and_won_again(net: NodeNet) -> None:
@@ -93,17 +90,7 @@ def test_challenge_dropped_by_a_reorg_is_sent_again_and_won(net: NodeNet) -> Non
         net.w3.provider.make_request("evm_mine", [])
     challenger = net.daemon("challenger")
     challenger.wait_for("challenged", timeout=120)
-    (challenged,) = logs(net, "Challenged")
-    depth = reorg_out(net, challenged["blockNumber"])
-    assert logs(net, "Challenged") == [], f"anvil_reorg({depth}) left the challenge in place"
-    challenger.wait_for("chain_reorg")
-    challenger.wait_for("challenged", count=2)
-    over = challenger.wait_for("game_over", timeout=90)[-1]
-    assert over["won"]
-    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
-    assert coordinator.get_submission(1).status is SubmissionStatus.SLASHED
-    assert len(logs(net, "Challenged")) == 1
-    assert_liar_never_finalized(net, request_id)
+    reorg_out_the_challenge_and_win_again(net, challenger, request_id, timeout=90)
 
 
 def test_challenge_dropped_above_a_slow_monitors_head_is_sent_again_and_won(net: NodeNet) -> None:
@@ -120,16 +107,7 @@ def test_challenge_dropped_above_a_slow_monitors_head_is_sent_again_and_won(net:
     liar.wait_for("move_sent", timeout=30)
     (challenged,) = logs(net, "Challenged")
     assert net.w3.eth.block_number > challenged["blockNumber"], "the liar's answer is not above the challenge"
-    depth = reorg_out(net, challenged["blockNumber"])
-    assert logs(net, "Challenged") == [], f"anvil_reorg({depth}) left the challenge in place"
-    challenger.wait_for("chain_reorg")
-    challenger.wait_for("challenged", count=2)
-    over = challenger.wait_for("game_over", timeout=120)[-1]
-    assert over["won"]
-    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
-    assert coordinator.get_submission(1).status is SubmissionStatus.SLASHED
-    assert len(logs(net, "Challenged")) == 1
-    assert_liar_never_finalized(net, request_id)
+    reorg_out_the_challenge_and_win_again(net, challenger, request_id, timeout=120)
 
 
 def test_reorg_above_the_last_polled_head_is_seen_through_a_witnessed_receipt(net: NodeNet) -> None:
@@ -211,8 +189,7 @@ def test_restart_under_a_backlog_reuses_cached_claims(net: NodeNet) -> None:
     started again: it submits without running any inference again (every claim comes from its cache)."""
     coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
     requester = Account.from_key(net.keys["requester"]).address
-    fee = net.w3.eth.contract(address=net.deployment.registry, abi=load_artifact("ModelRegistry").abi) \
-        .functions.modelRoots(1).call()[3]
+    fee = model_fee(net)
     net.w3.provider.make_request("evm_setAutomine", [False])
     try:
         nonce = net.w3.eth.get_transaction_count(requester)

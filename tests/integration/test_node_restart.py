@@ -12,10 +12,9 @@ import time
 import pytest
 from eth_account import Account
 
-from fixtures_node import NodeNet, assert_each_move_once, gas_paid, kill_and_restart_at
+from fixtures_node import NodeNet, ask, assert_each_move_once, gas_paid, kill_and_restart_at
 from opml.game.settlement import slash_share
 from opml.chain.bindings import CoordinatorContract, RequestStatus, SubmissionStatus
-from opml.chain.build import load_artifact
 from opml.node.devnet import DevnetParams
 
 WINDOW = 600
@@ -24,16 +23,6 @@ KILLS = 5
 PARAMS = DevnetParams(level_lengths=(64, 16, 64), max_depths=(6, 4, 6), challenge_window=WINDOW)
 pytestmark = pytest.mark.net(kind=NodeNet, params=PARAMS)
 SEED = int(os.environ.get("OPML_TEST_SEED", time.time_ns() % 1_000_000))
-
-
-def ask(net: NodeNet, data: bytes) -> int:
-    coordinator = CoordinatorContract(net.w3, net.deployment.coordinator)
-    requester = Account.from_key(net.keys["requester"]).address
-    fee = net.w3.eth.contract(address=net.deployment.registry, abi=load_artifact("ModelRegistry").abi) \
-        .functions.modelRoots(1).call()[3]
-    call = coordinator.request(1, data)
-    receipt = net.w3.eth.wait_for_transaction_receipt(call.transact({"from": requester, "value": fee}))
-    return coordinator.events("RequestCreated", receipt)[0]["requestId"]
 
 
 def test_killed_challenger_resumes_and_slashes_the_liar(net: NodeNet) -> None:

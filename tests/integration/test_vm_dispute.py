@@ -23,6 +23,7 @@ from opml.game.types import Phase, Role
 from opml.stacks.kernel import VmStack, VmStackConfig, deploy_vm_stack
 from opml.levels.kernel_level import (
     KernelInputError,
+    LyingVmRequestProvider,
     VmRequestProvider,
     decode_kernel_input,
     encode_kernel_input,
@@ -95,8 +96,8 @@ def stack(vm: VmStack) -> GameStack:
 def party(vm: VmStack, run: VMTrace, fault: VmLie | None = None, claimed_output: bytes | None = None
           ) -> VmRequestProvider:
     trace = VmLevel(run, vm.config.trace_length)
-    return VmRequestProvider(vm.model_roots, trace if fault is None else LyingVmLevel(trace, fault), M * N * 4,
-                             claimed_output)
+    own = VmRequestProvider(vm.model_roots, trace if fault is None else LyingVmLevel(trace, fault), M * N * 4)
+    return own if claimed_output is None else LyingVmRequestProvider(own, claimed_output)
 
 
 @dataclass
@@ -292,8 +293,8 @@ def test_a_trace_of_other_inputs_loses_at_the_first_step(stack: GameStack, vm: V
     other = make_job(99)
     other_run = VMTrace(load_kernel("matmul_i8", params=other.params, inputs=other.inputs), interval=64)
     honest = party(vm, honest_run)
-    liar = VmRequestProvider(vm.model_roots, VmLevel(other_run, vm.config.trace_length), M * N * 4,
-                             input_commitment=honest_run.state_at(0).hash())  # the anchor's, read from the chain
+    own = VmRequestProvider(vm.model_roots, VmLevel(other_run, vm.config.trace_length), M * N * 4)
+    liar = LyingVmRequestProvider(own, input_commitment=honest_run.state_at(0).hash())  # the anchor's, from the chain
     d = dispute(stack, job, liar, honest)
     record("trace of other inputs", d)
     assert (d.played.final.lo, d.played.final.hi) == (0, 1)
@@ -336,13 +337,13 @@ def test_the_vm_link_rejects_forged_openings(stack: GameStack, vm: VmStack, hone
     honest = party(vm, honest_run)
     anchor = honest.root_at(0)
     assert _link_error(stack, _link_args(vm, honest, anchor, length=vm.config.trace_length // 2)) == "VmLengthMismatch"
-    other_start = VmRequestProvider(vm.model_roots, honest.vm, M * N * 4, input_commitment=bytes(32))
+    other_start = LyingVmRequestProvider(honest, input_commitment=bytes(32))
     assert _link_error(stack, _link_args(vm, honest, anchor, proof=other_start.open_next(0)[1])) == "VmAnchorMismatch"
     assert _link_error(stack, _link_args(vm, honest, anchor, sub_end=bytes(32))) == "VmEndStateMismatch"
     running = honest_run.state_at(100)
     proof = link_proof(vm.model_roots, honest.input_commitment, running)
     assert _link_error(stack, _link_args(vm, honest, anchor, proof=proof, sub_end=running.hash())) == "VmNotExited"
-    wrong = VmRequestProvider(vm.model_roots, honest.vm, M * N * 4, claimed_output=b"\x01" + honest.output[1:])
+    wrong = LyingVmRequestProvider(honest, claimed_output=b"\x01" + honest.output[1:])
     assert _link_error(stack, _link_args(vm, wrong, anchor)) == "VmOutputMismatch"
 
 

@@ -1,6 +1,6 @@
 """The import graph follows the data, one way: each package of `opml` imports only from the packages before it in
 LAYERS (or its own), and no two modules import each other, however indirectly (imports inside functions count).
-The root modules (hashing, merkle, paths, logs, processes, progress) are the floor every room may use; `opml.cli` is the roof.
+The root modules (hashing, merkle, paths, logs, processes, progress, cliargs) are the floor every room may use; `opml.cli` is the roof.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ import pytest
 from test_levels_commitments import tiny_commitment, tiny_image
 
 from opml.levels.commitments import commit_model
-from opml.levels.faults import believed_values
 from opml.levels.tiling import tile_runs, tiles_over_budget
+from opml.ml import executor
 from opml.ml.accuracy import as_float_input
 from opml.ml.scales import QuantizedModel
 from opml.paths import REPO_ROOT
@@ -26,7 +26,7 @@ def test_real_digits_fit_the_committed_vm_lengths(name: str) -> None:
     with np.load(MODELS / "mnist_data.npz") as data:
         digits = [quantized.quantize_input(as_float_input(data["test_x"][i])) for i in (0, 999, 1999)]
     for digit in digits:
-        values = believed_values(c.model, digit)
+        values = executor.run(c.model, [digit]).values
         runs = tile_runs(c.model, values, c.plans)
         assert len(runs) == sum(p.tile_count for p in c.plans)
         assert tiles_over_budget(c.model, values, c.plans) == []
@@ -36,6 +36,6 @@ def test_real_digits_fit_the_committed_vm_lengths(name: str) -> None:
 def test_an_over_tight_plan_is_reported() -> None:
     c = tiny_commitment()
     plans = tuple(replace(p, vm_depth=1) for p in c.plans)
-    over = tiles_over_budget(c.model, believed_values(c.model, tiny_image()), plans)
+    over = tiles_over_budget(c.model, executor.run(c.model, [tiny_image()]).values, plans)
     assert {(run.node, run.tile) for run in over} == {(k, t) for k, p in enumerate(plans) for t in range(p.tile_count)}
     assert all(run.steps > 2 for run in over)

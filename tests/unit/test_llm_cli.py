@@ -77,3 +77,14 @@ def test_generate_bad_input(gguf_file, tmp_path, capsys):
     assert "context holds 16" in line
     assert "not an opml LLM model file" in fails(["generate", gguf_file, "--prompt", "x"], capsys)
     assert "cannot read LLM model file" in fails(["generate", tmp_path / "absent.opml", "--prompt", "x"], capsys)
+
+
+@pytest.mark.parametrize("flag, value, words", [("--temperature", "65536", "temperature must be 0 (greedy) … 65535.99"),
+                                                ("--temperature", "-1", "not a finite number"),
+                                                ("--seed", str(2**64), "does not fit 64 bits")])
+def test_generate_refuses_what_the_sampling_input_cannot_carry(flag, value, words, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["generate", "absent.opml", "--prompt", "x", flag, value])
+    assert exit_.value.code == 2
+    captured = capsys.readouterr()
+    assert words in captured.err and captured.out == ""

@@ -13,7 +13,9 @@ from opml.llm.gguf_import import read_gguf
 from opml.llm.graph import LOGITS, k_cache_name, v_cache_name
 from opml.llm.importer import import_gguf
 from opml.llm.llmfile import LLMFileError, expected_io, from_bytes, to_bytes
-from opml.llm.runtime import IntLlama, PromptTooLongError, SplitMix64, generate, sample, temperature_weights
+from opml.llm.runtime import IntLlama, PromptTooLongError, SamplingError, generate, sampling_input, temperature_q16
+from opml.ml import ops
+from opml.ml import transformer_consts as tc
 from opml.ml.ops import OpType
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,8 @@ def test_graph_is_integer_ops_with_named_io(tiny):
     assert [graph.tensors[s].name for s in graph.outputs] == outs
     used = {n.op for n in graph.nodes}
     assert {OpType.GATHER, OpType.RMS_NORM, OpType.ROPE, OpType.CACHE_WRITE, OpType.ATTENTION, OpType.LUT,
-            OpType.MUL, OpType.ADD, OpType.FULLY_CONNECTED, OpType.REQUANTIZE} <= used
+            OpType.MUL, OpType.ADD, OpType.FULLY_CONNECTED, OpType.REQUANTIZE, OpType.SAMPLE} <= used
+    assert ins[-1] == "sampling" and outs[-1] == "next_token" and outs[0] == LOGITS
 
 
 def test_steps_write_one_cache_row_each(tiny):
@@ -127,14 +130,35 @@ def test_seeded_sampling_repeats_and_depends_on_the_seed(tiny):
     assert len({tuple(v) for v in runs.values()}) > 1
 
 
-def test_temperature_weights_and_sampler():
-    logits = np.array([100, 90, 100, -1000], np.int32)
-    w = temperature_weights(logits, logit_scale=0.05, temperature=1.0)
-    assert w[0] == w[2] == 1 << 16 and 0 < w[1] < w[0] and w[3] == 0
-    assert sample(logits, 0.05, 0.0, None) == 0  # greedy: lowest id among the maxima
-    draws = [sample(logits, 0.05, 1.0, SplitMix64(s)) for s in range(200)]
-    assert set(draws) <= {0, 1, 2} and {0, 2} <= set(draws)
-    assert LOGITS == "logits"
+def test_the_graph_samples_its_own_logits(tiny):
+    """next_token is the Sample op over the step's logits with the sampling input, the step's position and the
+    model's exp2 table and steps per logit unit; greedy is the ArgMax."""
+    _, _, tok, llm = tiny
+    (node,) = [n for n in llm.graph.nodes if n.op is OpType.SAMPLE]
+    assert node.attrs == ops.parse_attrs(OpType.SAMPLE, tc.sample_attrs(llm.logit_scale))
+    ids = tok.encode(" the cat sat in the sun", bos=True)
+    sampled, greedy = IntLlama(llm), IntLlama(llm)
+    words = sampling_input(0.9, 77)
+    picks = set()
+    for pos, token in enumerate(ids):
+        out = sampled.decode(token, pos, words)
+        inputs = [out.logits[None, :], words, np.array([[pos]], np.int32), tc.exp2_table()]
+        assert out.next_token == int(ops.evaluate(OpType.SAMPLE, inputs, node.attrs)[0])
+        picks.add(out.next_token)
+        plain = greedy.decode(token, pos)
+        np.testing.assert_array_equal(plain.logits, out.logits)
+        assert plain.next_token == int(np.argmax(plain.logits))
+    assert len(picks) > 1
+
+
+def test_temperatures_become_q16_once():
+    assert temperature_q16(0) == 0 and temperature_q16(1) == 1 << 16 and temperature_q16(0.8) == 52429
+    assert sampling_input(0.5, 2**64 - 1).view(np.uint32).tolist() == [2**32 - 1, 2**32 - 1, 1 << 15, 0]
+    for bad in (-0.1, 65536.0):
+        with pytest.raises(SamplingError, match="temperature"):
+            temperature_q16(bad)
+    with pytest.raises(SamplingError, match="seed"):
+        sampling_input(1.0, 2**64)
 
 
 @pytest.mark.parametrize("qtype,tied", [("Q4_K", True), ("Q8_0", False)])

@@ -114,6 +114,23 @@ def _check_formats(capsys: pytest.CaptureFixture[str]) -> None:
         configure("xml")
 
 
+def test_default_log_stream_is_the_stdout_of_each_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import json
+    import sys
+
+    import structlog
+
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", first)
+    configure("json", "info")
+    structlog.get_logger("t").info("before_swap")
+    first.close()  # what a test runner does with the capture of a finished test
+    monkeypatch.setattr(sys, "stdout", second)
+    structlog.get_logger("t").info("after_swap")
+    assert [json.loads(line)["event"] for line in second.getvalue().splitlines()] == ["after_swap"]
+
+
 def test_cli_reports_an_unreachable_chain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from opml.chain.anvil import free_port
     from opml.cli import main

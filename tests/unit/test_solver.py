@@ -9,24 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
+from toy_faults import one_lie_per_place
 
+from opml.chain.tx import ContractRevert
 from opml.game import bisection
 from opml.game.solver import SolverError, next_action, provider_at_depth
 from opml.game.trace import StepWitness
-from opml.game.toy import ForgeLink, Lie, ToyTrace, WrongStart, project, step, sub_context, sub_start
-from opml.game.types import (
-    Action,
-    ClaimTimeout,
-    GameView,
-    OpenLevel,
-    Phase,
-    PickSegment,
-    PostCheckpoints,
-    ReleaseGame,
-    Role,
-    Step,
-    Wait,
-)
+from opml.game.toy import ForgeLink, Lie, ToyTrace, project, step, sub_context, sub_start
+from opml.game.types import (Action, ClaimTimeout, GameView, OpenLevel, Phase, PickSegment, PostCheckpoints,
+                             ReleaseGame, Role, Step, Wait)
 from opml.hashing import keccak
 
 ANCHOR = keccak(b"solver anchor")
@@ -35,12 +26,9 @@ N = 3
 CLOCK = 100
 
 
-class Rejected(Exception):
-    """The referee refused a move (the contract would revert with `name`)."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
+def refused(name: str) -> ContractRevert:
+    """The referee refuses a move as the contract does: a revert with the custom error `name`."""
+    return ContractRevert(name, (), b"")
 
 
 @dataclass
@@ -78,11 +66,11 @@ class FakeGame:
 
     def apply(self, action: Action, by: Role, now: int) -> None:
         if self.phase.is_over:
-            raise Rejected("GameOver")
+            raise refused("GameOver")
         if isinstance(action, ClaimTimeout):
             return self._claim_timeout(now)
         if not isinstance(action, Step) and by is not self.phase.on_clock:
-            raise Rejected("NotYourTurn")
+            raise refused("NotYourTurn")
         self._charge(now)
         handler = {OpenLevel: self._open, PostCheckpoints: self._bisect, PickSegment: self._pick, Step: self._step}
         handler[type(action)](action)
@@ -91,9 +79,9 @@ class FakeGame:
     def _open(self, a: OpenLevel) -> None:
         self._expect(Phase.OPEN)
         if self.depth == 0 and a.sub_end != self.trace_commitment:
-            raise Rejected("TraceCommitmentMismatch")
+            raise refused("TraceCommitmentMismatch")
         if a.proof or a.sub_length != self.lengths[self.depth] or project(a.sub_end, a.sub_length) != self.root_hi:
-            raise Rejected("LinkProofInvalid")
+            raise refused("LinkProofInvalid")
         self.openings.append(self.lo)
         self.root_lo = sub_start(self.context, self.lo, self.root_lo)
         self.context = sub_context(self.context, self.lo)
@@ -109,13 +97,13 @@ class FakeGame:
 
     def _post(self, roots: tuple[bytes, ...]) -> None:
         if len(roots) != bisection.checkpoint_count(self.lo, self.hi, self.n):
-            raise Rejected("WrongCheckpointCount")
+            raise refused("WrongCheckpointCount")
         self.checkpoints, self.phase = roots, Phase.PICK
 
     def _pick(self, a: PickSegment) -> None:
         self._expect(Phase.PICK)
         if a.segment > len(self.checkpoints):
-            raise Rejected("BadSegment")
+            raise refused("BadSegment")
         roots = (self.root_lo, *self.checkpoints, self.root_hi)
         self.lo, self.hi = bisection.segment(self.lo, self.hi, self.n, a.segment)
         self.root_lo, self.root_hi = roots[a.segment], roots[a.segment + 1]
@@ -125,25 +113,25 @@ class FakeGame:
     def _step(self, a: Step) -> None:
         self._expect(Phase.STEP)
         if a.state_data != self.root_lo or a.proof_data:
-            raise Rejected("StepWitnessInvalid")
+            raise refused("StepWitnessInvalid")
         won = step(self.root_lo) == self.root_hi
         self.phase = Phase.SUBMITTER_WON if won else Phase.CHALLENGER_WON
 
     def _claim_timeout(self, now: int) -> None:
         if now <= self.last_move_at + self.time_left[self.phase.on_clock]:
-            raise Rejected("ClockNotExpired")
+            raise refused("ClockNotExpired")
         self.by_timeout = True
         self.phase = Phase.SUBMITTER_WON if self.phase.on_clock is Role.CHALLENGER else Phase.CHALLENGER_WON
 
     # -- rules ----------------------------------------------------------------------------------------------
     def _expect(self, phase: Phase) -> None:
         if self.phase is not phase:
-            raise Rejected("WrongMove")
+            raise refused("WrongMove")
 
     def _charge(self, now: int) -> None:
         mover = self.phase.on_clock
         if now > self.last_move_at + self.time_left[mover]:
-            raise Rejected("ClockExpired")
+            raise refused("ClockExpired")
         self.time_left[mover] -= now - self.last_move_at
         self.last_move_at = now
 
@@ -191,7 +179,7 @@ def play(submitter: ToyTrace, challenger: ToyTrace, max_turns: int = 200, execut
                 game.apply(action, role, now)
                 moves.append((role, type(action).__name__))
                 progressed = True
-            except Rejected as exc:
+            except ContractRevert as exc:
                 rejected.append(exc.name)
             if game.phase.is_over:
                 break
@@ -209,19 +197,7 @@ def liar(*faults) -> ToyTrace:
 
 
 LAST = (0, 3, 2)  # a path to a last-level sub-trace
-FAULTS = {
-    "last level, first step": Lie(LAST, 1),
-    "last level, middle step": Lie(LAST, 9),
-    "last level, final step": Lie(LAST, 16),
-    "level 1, first": Lie((0, 5), 1),
-    "level 1, last": Lie((0, 5), 4),
-    "level 0, first": Lie((0,), 1),
-    "level 0, middle": Lie((0,), 4),
-    "level 0, last": Lie((0,), 8),
-    "wrong start of level 0": WrongStart((0,)),
-    "wrong start of level 1": WrongStart((0, 7)),
-    "wrong start of the last level": WrongStart((0, 7, 3)),
-}
+FAULTS = one_lie_per_place(LEVELS, LAST)
 FORGED = {
     "forged output": ForgeLink((), 1),
     "forged link level 0→1": ForgeLink((0,), 6),

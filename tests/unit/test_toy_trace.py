@@ -5,18 +5,8 @@ from __future__ import annotations
 import pytest
 from eth_abi import encode
 
-from opml.game.toy import (
-    ForgeLink,
-    Lie,
-    ToyTrace,
-    WrongStart,
-    corrupt,
-    project,
-    step,
-    sub_context,
-    sub_start,
-    tagged_encoding,
-)
+from opml.game.toy import (ForgeLink, Lie, ToyTrace, WrongStart, corrupt, project, step, sub_context, sub_start,
+                           tagged_encoding)
 from opml.game.trace import LastLevel, NotLastLevel, TraceError, TraceProvider
 from opml.hashing import keccak
 

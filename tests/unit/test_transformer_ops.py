@@ -192,3 +192,11 @@ def test_a_model_whose_attention_table_is_not_a_constant_is_rejected() -> None:
     model = Model("m", tensors, [0, 4], [5], [node], constants)
     with pytest.raises(ModelError, match="Attention table .* must be a constant"):
         model.validate()
+
+
+def test_norm_constants_take_a_subnormal_gain() -> None:
+    """γ = 5e-324 (found by hypothesis): 2^(31 − G) would overflow a float; the gain is still 2^30, the bias
+    saturates and the multiplier underflows to 0 (an all-zero output)."""
+    gain, bias, attrs = tc.norm_constants(np.array([5e-324]), np.array([1.5]), 1e-5, 1.0, 1.0)
+    assert gain.tolist() == [1 << 30] and bias.tolist() == [(1 << 31) - 1]
+    assert attrs["multiplier"] == 0

@@ -17,17 +17,8 @@ from web3.logs import DISCARD
 
 from opml.chain.build import OUT_DIR, ensure_built, load_artifact
 from opml.chain.tx import ErrorDecoder
-from opml.game.types import (
-    Action,
-    ClaimTimeout,
-    GameView,
-    OpenLevel,
-    Phase,
-    PickSegment,
-    PostCheckpoints,
-    ReleaseGame,
-    Step,
-)
+from opml.game.types import (Action, ClaimTimeout, GameView, OpenLevel, Phase, PickSegment, PostCheckpoints,
+                             ReleaseGame, Step)
 
 
 class BindingError(Exception):
@@ -110,24 +101,29 @@ class Challenge:
     settled: bool
 
 
-def _bound(w3: Web3, name: str, address: str) -> Contract:
-    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_artifact(name).abi)
+class _Binding:
+    """One deployed contract of the compiled artifact `ARTIFACT`: `contract`, its `address`, and its events
+    decoded from a receipt."""
 
-
-def _event_args(contract: Contract, event: str, receipt: Any) -> list[dict[str, Any]]:
-    """The decoded args of every `event` of `contract` in a receipt (other contracts' logs ignored)."""
-    logs = [log for log in receipt["logs"] if log["address"] == contract.address]
-    decoded = getattr(contract.events, event)().process_receipt({**receipt, "logs": logs}, errors=DISCARD)
-    return [dict(e["args"]) for e in decoded]  # (DISCARD: the contract's other events are no error to warn of)
-
-
-class DisputeGameContract:
-    """The `DisputeGame` contract: moves, views, and event decoding."""
+    ARTIFACT = ""
 
     def __init__(self, w3: Web3, address: str) -> None:
-        self.contract = _bound(w3, "DisputeGame", address)
+        self.contract = w3.eth.contract(address=Web3.to_checksum_address(address),
+                                        abi=load_artifact(self.ARTIFACT).abi)
         self.address = self.contract.address
         self._fn = self.contract.functions
+
+    def events(self, event: str, receipt: Any) -> list[dict[str, Any]]:
+        """The decoded args of every `event` of this contract in a receipt (other contracts' logs ignored)."""
+        logs = [log for log in receipt["logs"] if log["address"] == self.address]
+        decoded = getattr(self.contract.events, event)().process_receipt({**receipt, "logs": logs}, errors=DISCARD)
+        return [dict(e["args"]) for e in decoded]  # (DISCARD: the contract's other events are no error to warn of)
+
+
+class DisputeGameContract(_Binding):
+    """The `DisputeGame` contract: moves, views, and event decoding."""
+
+    ARTIFACT = "DisputeGame"
 
     # moves (bound calls)
     def open_level(self, game_id: int, sub_end: bytes, sub_length: int, proof: bytes,
@@ -180,17 +176,11 @@ class DisputeGameContract:
             raise BindingError(f"game {game_id}: LevelOpened logs for levels {sorted(by_level)} are not contiguous")
         return tuple(by_level[level] for level in range(len(by_level)))
 
-    def events(self, event: str, receipt: Any) -> list[dict[str, Any]]:
-        return _event_args(self.contract, event, receipt)
 
-
-class CoordinatorContract:
+class CoordinatorContract(_Binding):
     """The `Coordinator` contract: requests, results, challenges, settlement and withdrawals."""
 
-    def __init__(self, w3: Web3, address: str) -> None:
-        self.contract = _bound(w3, "Coordinator", address)
-        self.address = self.contract.address
-        self._fn = self.contract.functions
+    ARTIFACT = "Coordinator"
 
     # writes (bound calls; `request`/`submit`/`challenge` need `value=` on send)
     def request(self, model_id: int, input_: bytes, callback: str | None = None, callback_gas_limit: int = 0) -> Any:
@@ -262,17 +252,11 @@ class CoordinatorContract:
     def registry_address(self) -> str:
         return self._fn.registry().call()
 
-    def events(self, event: str, receipt: Any) -> list[dict[str, Any]]:
-        return _event_args(self.contract, event, receipt)
 
-
-class ModelRegistryContract:
+class ModelRegistryContract(_Binding):
     """The `ModelRegistry` contract (the parts the game tests and nodes use)."""
 
-    def __init__(self, w3: Web3, address: str) -> None:
-        self.contract = _bound(w3, "ModelRegistry", address)
-        self.address = self.contract.address
-        self._fn = self.contract.functions
+    ARTIFACT = "ModelRegistry"
 
     def register_model(self, graph_root: bytes, constants_root: bytes, kernel_set_root: bytes, metadata_uri: str,
                        fee: int) -> Any:
@@ -297,9 +281,6 @@ class ModelRegistryContract:
         """(graphRoot, constantsRoot, kernelSetRoot) as registered; reverts `UnknownModel` for an unknown id."""
         graph, constants, kernels, _fee = self._fn.modelRoots(model_id).call()
         return bytes(graph), bytes(constants), bytes(kernels)
-
-    def events(self, event: str, receipt: Any) -> list[dict[str, Any]]:
-        return _event_args(self.contract, event, receipt)
 
 
 class GameBindings:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from opml.cliargs import integer
 from opml.levels.scenarios import FAULT_KINDS
 
 MAX_TRACE_DEPTH = 63  # DisputeGame refuses deeper levels (BadMaxDepth)
@@ -29,11 +30,11 @@ def register(subparsers) -> None:  # noqa: ANN001
                          help="keep the explorer (its URL is printed) and the devnet up afterwards, until Ctrl-C")
     kernel = parser.add_argument_group("the kernel demo (--kernel)")
     kernel.add_argument("--seed", type=int, default=None, help="random data and lie step (default: random)")
-    kernel.add_argument("--shape", type=_bounded(1, 1 << 16), nargs=3, metavar=("M", "K", "N"), default=(4, 6, 3),
+    kernel.add_argument("--shape", type=integer(1, 1 << 16), nargs=3, metavar=("M", "K", "N"), default=(4, 6, 3),
                         help="matmul shape: int8[M,K] x int8[K,N] -> int32[M,N] (default 4 6 3)")
-    kernel.add_argument("--trace-depth", type=_bounded(1, MAX_TRACE_DEPTH), default=12,
+    kernel.add_argument("--trace-depth", type=integer(1, MAX_TRACE_DEPTH), default=12,
                         help="VM traces have 2^DEPTH steps (must cover the run; default 12)")
-    kernel.add_argument("--lie-at", type=_bounded(1), default=None,
+    kernel.add_argument("--lie-at", type=integer(1), default=None,
                         help="the step at which the faulty submitter forges its output (default: random)")
     parser.set_defaults(func=cmd_demo)
 
@@ -61,20 +62,3 @@ def cmd_dispute_demo(args: argparse.Namespace) -> int:
     from opml.demos.dispute import run_dispute_demo
 
     return run_dispute_demo(args.fault, args.liar, args.seed)
-
-
-def _bounded(low: int, high: int | None = None):  # type: ignore[no-untyped-def]
-    """An argparse type: an integer in [low, high] (high None: no upper bound)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{value} is less than {low}")
-        if high is not None and value > high:
-            raise argparse.ArgumentTypeError(f"{value} is more than {high}")
-        return value
-
-    return parse

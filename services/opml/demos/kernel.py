@@ -26,7 +26,7 @@ from opml.game.trace import TraceError
 from opml.game.types import Action, GameView, OpenLevel, Phase, PickSegment, PostCheckpoints, Role, Step
 from opml.kernels import load_kernel
 from opml.kernels.params import pack_matmul_params
-from opml.levels.kernel_level import VmRequestProvider, encode_kernel_input
+from opml.levels.kernel_level import LyingVmRequestProvider, VmRequestProvider, encode_kernel_input
 from opml.levels.vm_level import LyingVmLevel, VmLevel, VmLie
 from opml.paths import REPO_ROOT
 from opml.stacks.driver import GameDriver, GameStalled, Party, anvil_warp, chain_time
@@ -198,8 +198,8 @@ class Demo:
     def provider(self, run: VMTrace, job: Job, lie: VmLie | None = None,
                  claimed: bytes | None = None) -> VmRequestProvider:
         vm = VmLevel(run, self.config.trace_length)
-        return VmRequestProvider(self.stack.model_roots, vm if lie is None else LyingVmLevel(vm, lie), job.output_size,
-                                 claimed)
+        own = VmRequestProvider(self.stack.model_roots, vm if lie is None else LyingVmLevel(vm, lie), job.output_size)
+        return own if claimed is None else LyingVmRequestProvider(own, claimed)
 
     def request(self, job: Job, honest: VmRequestProvider) -> int:
         c = self.stack.bindings.coordinator

@@ -7,7 +7,8 @@
     /api/events           server-sent events: `update` with the index version whenever it changes
 
 Ids are decimal integers: a malformed one answers 400, an unknown one 404, both as {"error": "..."}. The pages are
-plain HTML/JS/CSS from `static/` (nothing fetched from elsewhere, no build step).
+plain HTML/JS/CSS from `static/` (nothing fetched from elsewhere, no build step): one HTML shell, `page.html`, whose
+`data-page` tells `app.js` which of the three views to draw.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -96,28 +97,25 @@ def create_app(options: FollowerOptions, follower: Follower | None = None) -> St
                                                                               key=lambda r: -r.id)]
         return JSONResponse({"requests": rows, "chain": follower.chain_status()})
 
-    def _request(raw: str) -> Any:
-        request_id = parse_id(raw, "request")
-        found = index().requests.get(request_id)
+    def _find(what: str, raw: str) -> Any:
+        """The indexed request or game (`what`) with the id `raw`; 400 when malformed, 404 when unknown."""
+        item_id = parse_id(raw, what)
+        found = (index().requests if what == "request" else index().games).get(item_id)
         if found is None:
-            raise HTTPException(404, f"unknown request {request_id}")
+            raise HTTPException(404, f"unknown {what} {item_id}")
         return found
 
-    def _game(raw: str) -> Any:
-        game_id = parse_id(raw, "game")
-        found = index().games.get(game_id)
-        if found is None:
-            raise HTTPException(404, f"unknown game {game_id}")
-        return found
+    def detail(what: str, to_json: Callable[..., dict]):  # noqa: ANN202
+        async def serve(request: Request) -> JSONResponse:
+            with follower.lock:
+                found = _find(what, request.path_params["id"])
+                return JSONResponse({**to_json(index(), found, follower.models), "chain": follower.chain_status()})
 
-    async def one_request(request: Request) -> JSONResponse:
-        with follower.lock:
-            found = _request(request.path_params["id"])
-            return JSONResponse({**request_json(index(), found, follower.models), "chain": follower.chain_status()})
+        return serve
 
     async def input_png(request: Request) -> Response:
         with follower.lock:
-            found = _request(request.path_params["id"])
+            found = _find("request", request.path_params["id"])
             model = follower.models.get(found.model)
             side = image_side(found.input, model.input_shape if model else None)
             data = found.input
@@ -130,14 +128,9 @@ def create_app(options: FollowerOptions, follower: Follower | None = None) -> St
             rows = [game_row(index(), g) for g in sorted(index().games.values(), key=lambda g: -g.id)]
         return JSONResponse({"games": rows, "chain": follower.chain_status()})
 
-    async def one_game(request: Request) -> JSONResponse:
-        with follower.lock:
-            found = _game(request.path_params["id"])
-            return JSONResponse({**game_json(index(), found, follower.models), "chain": follower.chain_status()})
-
     async def picture(request: Request) -> Response:
         with follower.lock:
-            found = _game(request.path_params["id"])
+            found = _find("game", request.path_params["id"])
             svg = game_json(index(), found, follower.models)["picture"]
         return Response(svg, media_type="image/svg+xml")
 
@@ -161,9 +154,13 @@ def create_app(options: FollowerOptions, follower: Follower | None = None) -> St
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
+    shell = (STATIC / "page.html").read_text(encoding="utf-8")
+
     def page(name: str):  # noqa: ANN202
-        async def serve(_request: Request) -> FileResponse:
-            return FileResponse(STATIC / name, media_type="text/html")
+        html = shell.replace("{page}", name)
+
+        async def serve(_request: Request) -> HTMLResponse:
+            return HTMLResponse(html)
 
         return serve
 
@@ -177,15 +174,15 @@ def create_app(options: FollowerOptions, follower: Follower | None = None) -> St
         return Response(f"{exc.status_code}: {exc.detail}\n", status_code=exc.status_code, media_type="text/plain")
 
     routes = [
-        Route("/", page("index.html")),
-        Route("/requests/{id}", page("request.html")),
-        Route("/games/{id}", page("game.html")),
+        Route("/", page("index")),
+        Route("/requests/{id}", page("request")),
+        Route("/games/{id}", page("game")),
         Route("/api/status", status),
         Route("/api/requests", requests),
-        Route("/api/requests/{id}", one_request),
+        Route("/api/requests/{id}", detail("request", request_json)),
         Route("/api/requests/{id}/input.png", input_png),
         Route("/api/games", games),
-        Route("/api/games/{id}", one_game),
+        Route("/api/games/{id}", detail("game", game_json)),
         Route("/api/games/{id}/picture.svg", picture),
         Route("/api/money", money),
         Route("/api/events", events),

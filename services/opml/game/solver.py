@@ -16,19 +16,8 @@ from collections.abc import Callable
 
 from .bisection import boundaries, checkpoint_positions
 from .trace import StepWitness, TraceProvider
-from .types import (
-    Action,
-    ClaimTimeout,
-    GameView,
-    OpenLevel,
-    Phase,
-    PickSegment,
-    PostCheckpoints,
-    ReleaseGame,
-    Role,
-    Step,
-    Wait,
-)
+from .types import (Action, ClaimTimeout, GameView, OpenLevel, Phase, PickSegment, PostCheckpoints, ReleaseGame, Role,
+                    Step, Wait)
 
 
 StepExecutor = Callable[[bytes, StepWitness], bytes | None]

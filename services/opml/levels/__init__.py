@@ -7,7 +7,7 @@ links         the link proofs (abi-encoded for contracts/levels/*) and the same 
 request_level, graph_level, tile_level, vm_level   the trace providers, one per level (vm_level: one VM level
               and its one lie, for ML tiles and single-kernel requests alike)
 kernel_level  the request level of a single-kernel request (one kernel run as the whole request)
-faults        how a lying party's claims differ; lies: the lying request level, built around the honest one;
-              scenarios: a random fault of each class (demos, benchmarks)
+faults        how a lying party's claims differ; lies: the lying request, graph and tile levels, each built around
+              the honest one (which never uses faults); scenarios: a random fault of each class (demos, benchmarks)
 cli           `opml levels commit MODEL`
 """

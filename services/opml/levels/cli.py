@@ -4,7 +4,6 @@ what every node recomputes from the model file."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import structlog
 
+from opml.cliargs import integer
 from opml.ml.errors import MLError
 from opml.ml import modelfile
 
@@ -28,20 +28,9 @@ def register(subparsers) -> None:  # noqa: ANN001
     commands = parser.add_subparsers(dest="levels_command", required=True)
     commit = commands.add_parser("commit", help="a model's registry roots and tiling plan (JSON)")
     commit.add_argument("model", type=Path, help="model file (.opml)")
-    commit.add_argument("--max-tiles", type=_positive, default=DEFAULT_MAX_TILES, help="tiles per node at most")
+    commit.add_argument("--max-tiles", type=integer(1, below="is not a positive count"), default=DEFAULT_MAX_TILES, help="tiles per node at most")
     commit.add_argument("--input", type=Path, help="a request input (.npy, or raw bytes): also print its anchor")
     commit.set_defaults(func=cmd_commit)
-
-
-def _positive(text: str) -> int:
-    """A count >= 1 (argparse turns the ArgumentTypeError into a usage error)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive count")
-    return value
 
 
 @contextmanager

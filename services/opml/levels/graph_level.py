@@ -1,5 +1,8 @@
 """The graph level: S_k = root of the slot tree holding the input, the constants and the outputs of nodes < k
 (k = 0..node_count). Transition k opens the tile level of node k (proof: GraphTileProof).
+
+`GraphLevel` is honest about the values it is given: each node's output commitment is the end of its own tile
+trace. A lying party's graph level wraps it from outside (`opml.levels.lies.LyingGraphLevel`).
 """
 
 from __future__ import annotations
@@ -13,22 +16,20 @@ from opml.ml.ops import OPS
 from opml.progress import track
 
 from .commitments import ModelCommitment, kernel_code_root, node_attrs, tensor_commitment
-from .faults import Fault, ForgeGraphLink, ForgeTileLink, forged, wrong_outputs
 from .links import GraphTileProof
 from .tile_level import TileClaim, TileLevel
 
 
 class GraphLevel(TraceProvider):
-    """One party's graph trace: `values` holds every tensor as it believes them; `faults` say how it lies."""
+    """One party's graph trace: `values` holds every tensor as it believes them (the native executor's, for an
+    honest party)."""
 
     is_last_level = False
 
-    def __init__(self, commitment: ModelCommitment, values: Mapping[int, np.ndarray],
-                 faults: frozenset[Fault] = frozenset()) -> None:
+    def __init__(self, commitment: ModelCommitment, values: Mapping[int, np.ndarray]) -> None:
         self.commitment = commitment
         self.model = commitment.model
         self.values = dict(values)
-        self.faults = faults
         self.length = len(self.model.nodes)
         self._tiles: dict[int, TileLevel] = {}
         self._leaves: list[dict[int, bytes]] | None = None
@@ -41,12 +42,15 @@ class GraphLevel(TraceProvider):
                        **self.commitment.constant_commitments}
             states = [dict(current)]
             for k, node in enumerate(track(self.model.nodes, "graph trace: node outputs' tile traces")):
-                current[node.output] = self.tile_level(k).root_at(self.tile_level(k).length)
-                if ForgeGraphLink(k) in self.faults:
-                    current[node.output] = forged(current[node.output])
+                current[node.output] = self.output_commitment(k)
                 states.append(dict(current))
             self._leaves = states
         return self._leaves
+
+    def output_commitment(self, k: int) -> bytes:
+        """The commitment node k's output slot holds from S_{k+1} on: the end of node k's tile trace."""
+        tiles = self.tile_level(k)
+        return tiles.root_at(tiles.length)
 
     def commitments_at(self, k: int) -> dict[int, bytes]:
         check_root_index(self.length, k)
@@ -63,18 +67,19 @@ class GraphLevel(TraceProvider):
     def tile_level(self, k: int) -> TileLevel:
         check_transition(self.length, k)
         if k not in self._tiles:
-            self._tiles[k] = TileLevel(self._claim(k))
+            self._tiles[k] = self._make_tile_level(k)
         return self._tiles[k]
 
+    def _make_tile_level(self, k: int) -> TileLevel:
+        """Node k's tile level over this party's values (built once, by `tile_level`)."""
+        return TileLevel(self._claim(k))
+
     def _claim(self, k: int) -> TileClaim:
+        """What this party claims about node k: its kernel, attributes, input values and output value."""
         node, defn = self.model.nodes[k], self.commitment.nodes[k]
         kernel = OPS[node.op].kernel
-        lie = wrong_outputs(self.faults).get(k)
-        forged_tiles = [f.tile for f in self.faults if isinstance(f, ForgeTileLink) and f.node == k]
         return TileClaim(kernel, kernel_code_root(kernel), node_attrs(self.model, k), defn,
-                         tuple(self.values[s] for s in node.inputs), self.values[node.output],
-                         wrong_element=lie.element if lie else None, vm_step=lie.vm_step if lie else 1,
-                         forged_after=min(forged_tiles) if forged_tiles else None)
+                         tuple(self.values[s] for s in node.inputs), self.values[node.output])
 
     def open_next(self, k: int) -> tuple[TileLevel, bytes]:
         return self.tile_level(k), self.link_proof(k).encode()

@@ -6,8 +6,9 @@ is the request's input commitment, which `VmCommitment.commitInput` computes on 
 the kernel's initial VM state hash. The Python twins of those contract functions live here too (on top of
 `opml.kernels.vmstart`, the memory-tree arithmetic the ML levels share); the tests hold the two to the same bytes.
 
-A lying party's VM level is `LyingVmLevel` (the one VM lie, `VmLie`); a party may also claim an output its own
-trace does not end in (`claimed_output`) or an input commitment other than the chain's (`input_commitment`).
+`VmRequestProvider` is honest about the VM level it is given. A lying party's levels wrap the honest ones from
+outside: its VM level is a `LyingVmLevel` (the one VM lie, `VmLie`), and `LyingVmRequestProvider` claims an output
+its own trace does not end in or an input commitment other than the chain's.
 """
 
 from __future__ import annotations
@@ -109,19 +110,13 @@ def link_proof(model_roots: Sequence[bytes], input_commitment: bytes, end: VMSta
 # -- the request level ------------------------------------------------------------------------------------------------
 class VmRequestProvider(TraceProvider):
     """The request level above a VM level: S_0 = the request's anchor, S_1 = the output commitment of the output
-    this party claims; transition 0 opens the VM level with a `VmLinkVerifier` proof.
-
-    `claimed_output` (default: the output region of the VM level's end state, `output_size` bytes) lets a party
-    claim an output its own trace does not end in (the link check then rejects its opening). `input_commitment`
-    (default: the VM level's S_0) is the request's input commitment as the party puts it in the anchor's
-    preimage; a party whose run starts elsewhere can still open the level, but from the chain's S_0.
-    """
+    region of the VM level's end state (`output_size` bytes); transition 0 opens the VM level with a `VmLinkVerifier`
+    proof. `input_commitment` (the VM level's S_0) is the request's input commitment in the anchor's preimage."""
 
     length = 1
     is_last_level = False
 
-    def __init__(self, model_roots: Sequence[bytes], vm: VmLevel, output_size: int,
-                 claimed_output: bytes | None = None, input_commitment: bytes | None = None) -> None:
+    def __init__(self, model_roots: Sequence[bytes], vm: VmLevel, output_size: int) -> None:
         if len(model_roots) != 3 or any(len(r) != 32 for r in model_roots):
             raise TraceError("model_roots must be (graphRoot, constantsRoot, kernelSetRoot), 32 bytes each")
         if not vm.halted:
@@ -129,14 +124,11 @@ class VmRequestProvider(TraceProvider):
         self.model_roots = tuple(bytes(r) for r in model_roots)
         self.vm = vm
         self.output_size = output_size
-        self._claimed_output = claimed_output
-        self.input_commitment = vm.root_at(0) if input_commitment is None else input_commitment
+        self.input_commitment = vm.root_at(0)
 
     @cached_property
     def output(self) -> bytes:
         """The output bytes this party submits (or would)."""
-        if self._claimed_output is not None:
-            return self._claimed_output
         end = self.vm.final_state
         if end.status != Status.EXITED or end.exit_code != 0:
             raise TraceError(f"the kernel run ends {end.status.name} with code {end.exit_code}: no output to claim")
@@ -148,7 +140,7 @@ class VmRequestProvider(TraceProvider):
             return anchor_of(self.model_roots, self.input_commitment)
         return output_commitment(self.output)
 
-    def open_next(self, k: int) -> tuple[TraceProvider, bytes]:
+    def open_next(self, k: int) -> tuple[VmLevel, bytes]:
         check_transition(1, k)
         return self.vm, link_proof(self.model_roots, self.input_commitment, self.vm.final_state)
 
@@ -164,3 +156,22 @@ class VmRequestProvider(TraceProvider):
     def trace_commitment(self) -> bytes:
         """The VM level's end root: the `traceCommitment` posted with the result."""
         return self.vm.root_at(self.vm.length)
+
+
+class LyingVmRequestProvider(VmRequestProvider):
+    """`honest` with a lying party's claims laid over it: `claimed_output` (None: the honest one) is an output its
+    trace need not end in (the link check then rejects its opening); `input_commitment` (None: the VM level's S_0)
+    is the input commitment it puts in the anchor's preimage, so a party whose run starts elsewhere can still open
+    the level, but from the chain's S_0."""
+
+    def __init__(self, honest: VmRequestProvider, claimed_output: bytes | None = None,
+                 input_commitment: bytes | None = None) -> None:
+        super().__init__(honest.model_roots, honest.vm, honest.output_size)
+        self.honest = honest
+        self.claimed_output = claimed_output
+        if input_commitment is not None:
+            self.input_commitment = input_commitment
+
+    @property
+    def output(self) -> bytes:
+        return self.honest.output if self.claimed_output is None else self.claimed_output

@@ -1,5 +1,8 @@
 """The tile level of one node: T_t = commitment of the node's output tensor with tiles < t filled (the rest
 zero), t = 0..tile_count. Transition t opens the VM level of tile t (proof: TileVmProof).
+
+`TileLevel` is honest about the claim it is given: its roots are the claimed output's, its VM levels the honest
+runs. A lying party's tile level wraps it from outside (`opml.levels.lies.LyingTileLevel`).
 """
 
 from __future__ import annotations
@@ -12,22 +15,15 @@ import numpy as np
 from opml.game.trace import NotLastLevel, StepWitness, TraceProvider, check_root_index, check_transition
 from opml.kernels import load_kernel
 from opml.kernels.vmstart import output_siblings, tile_params
-from opml.vm import layout
 
 from .commitments import NodeDef, tensor_commitment
-from .faults import FaultError, forged
 from .links import TileVmProof
-from .vm_level import LyingVmLevel, VmLevel, VmLie
+from .vm_level import VmLevel
 
 
 @dataclass(frozen=True)
 class TileClaim:
-    """What a party claims about one node: its inputs, its (possibly wrong) output, and how it lies below.
-
-    `wrong_element`/`vm_step`: the element that differs from the honest output and the VM state from which the
-    liar's run carries it (None: the honest run's exit step). `forged_after`: tile states after this tile are
-    made up (no VM run behind them).
-    """
+    """What a party claims about one node: its kernel and attributes, its input values and its output value."""
 
     kernel: str
     code_root: bytes
@@ -35,13 +31,11 @@ class TileClaim:
     node: NodeDef
     inputs: tuple[np.ndarray, ...]
     output: np.ndarray
-    wrong_element: int | None = None
-    vm_step: int | None = 1
-    forged_after: int | None = None
 
 
 class TileLevel(TraceProvider):
-    """One party's tile trace of one node."""
+    """One party's tile trace of one node: T_t commits to `claim.output` with tiles < t filled; tile t's VM level is
+    the kernel's honest run on the claimed inputs."""
 
     is_last_level = False
 
@@ -66,15 +60,13 @@ class TileLevel(TraceProvider):
     def root_at(self, t: int) -> bytes:
         check_root_index(self.length, t)
         if t not in self._roots:
-            root = tensor_commitment(self.tile_bytes(t))
-            forged_after = self.claim.forged_after
-            self._roots[t] = forged(root) if forged_after is not None and t > forged_after else root
+            self._roots[t] = tensor_commitment(self.tile_bytes(t))
         return self._roots[t]
 
     def step_witness(self, k: int) -> StepWitness:
         raise NotLastLevel(f"tile {k} opens the VM level")
 
-    def open_next(self, t: int) -> tuple[TraceProvider, bytes]:
+    def open_next(self, t: int) -> tuple[VmLevel, bytes]:
         return self.vm_level(t), self.link_proof(t).encode()
 
     def link_proof(self, t: int) -> TileVmProof:
@@ -95,14 +87,5 @@ class TileLevel(TraceProvider):
         params = tile_params(self.claim.attrs, first, end)
         inputs = [np.ascontiguousarray(x).tobytes() for x in self.claim.inputs]
         initial = load_kernel(self.claim.kernel, params=params, inputs=inputs, output=self.tile_bytes(t))
-        vm = VmLevel.run(initial, self.plan.vm_length)
-        element = self.claim.wrong_element
-        if element is not None and first <= element < end:
-            at = vm.final_step if self.claim.vm_step is None else self.claim.vm_step
-            if not 1 <= at <= vm.length:
-                raise FaultError(f"a lie at VM state {at} is outside 1..{vm.length}")
-            offset = element * self._elem_size
-            data = self._out_bytes[offset: offset + self._elem_size]
-            return LyingVmLevel(vm, VmLie(at, layout.OUTPUT.base + offset, data))
-        return vm
+        return VmLevel.run(initial, self.plan.vm_length)
 

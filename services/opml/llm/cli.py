@@ -17,10 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from opml.cliargs import integer
 from opml.llm.gguf_import import GGUFImportError
 from opml.llm.importer import import_gguf
 from opml.llm.llmfile import LLMFileError, load, save
-from opml.llm.runtime import IntLlama, PromptTooLongError, generate, prompt_ids
+from opml.llm.fast import FastLlama
+from opml.llm.runtime import PromptTooLongError, SamplingError, generate, prompt_ids, temperature_q16
 from opml.ml import cli as ml_cli
 from opml.ml.errors import MLError
 
@@ -32,20 +34,13 @@ def register(subparsers) -> None:
     gen = subparsers.add_parser("generate", help="generate text with an integer LLM (greedy or seeded sampling)")
     gen.add_argument("model", type=Path, help="LLM model file (from `opml model import X.gguf`)")
     gen.add_argument("--prompt", required=True, help="text to continue")
-    gen.add_argument("--max-tokens", type=_non_negative, default=32, help="tokens to generate (default 32)")
-    gen.add_argument("--temperature", type=_temperature, default=0.0, help="0 = greedy (default); > 0 samples")
-    gen.add_argument("--seed", type=int, default=0, help="sampler seed (with --temperature > 0)")
+    gen.add_argument("--max-tokens", type=integer(0, below="is negative"), default=32,
+                     help="tokens to generate (default 32)")
+    gen.add_argument("--temperature", type=_temperature, default=0.0,
+                     help="0 = greedy (default); > 0 samples (rounded once to Q16.16)")
+    gen.add_argument("--seed", type=integer(0, (1 << 64) - 1, below="is negative", above="does not fit 64 bits"), default=0,
+                     help="sampler seed, 0 … 2^64 − 1 (with --temperature > 0)")
     gen.set_defaults(func=_guarded("generate", cmd_generate))
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
 
 
 def _temperature(text: str) -> float:
@@ -55,6 +50,10 @@ def _temperature(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text} is not a finite number >= 0")
+    try:
+        temperature_q16(value)
+    except SamplingError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return value
 
 
@@ -123,7 +122,7 @@ def cmd_import_gguf(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     llm = load(args.model)
     prompt_ids(llm, args.prompt)  # a prompt that does not fit fails before anything is printed
-    model = IntLlama(llm)
+    model = FastLlama(llm)  # the reference runtime's bits (tests/differential/test_llm_fast.py), faster
     tok = llm.tokenizer
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     sys.stdout.write(args.prompt)

@@ -1,8 +1,8 @@
 """Fast native decoding of an integer LLM: the decode-step graph run by numba kernels, KV caches kept in place.
 
-`FastLlama(llm)` has `IntLlama`'s interface (opml.llm.runtime) and returns its bits: `step(token, position)` gives
-the int32 logits the reference executor gives and advances the caches the same way
-(tests/differential/test_llm_fast.py holds them to it). What makes it fast:
+`FastLlama(llm)` has `IntLlama`'s interface (opml.llm.runtime) and returns its bits: `decode(token, position,
+sampling)` gives the int32 logits and the next token the reference executor gives and advances the caches the same
+way (tests/differential/test_llm_fast.py holds them to it). What makes it fast:
 
 - the plan is made once at load: each node of the graph gets a step; FullyConnected + its per-channel Requantize
   become one fused kernel (opml.llm.fast_ops), and the linears that read the same row (Q, K and V; gate and up)
@@ -12,7 +12,8 @@ the int32 logits the reference executor gives and advances the caches the same w
 - `prefill(tokens)` runs a whole prompt as one batch of rows through the same graph (every op is row-wise except
   Attention, whose causal mask gives each row exactly the keys it saw token by token, and CacheWrite, which writes
   all rows before Attention reads them), so each weight row is read once per prompt instead of once per token; the
-  final norm and the LM head run on the last row only. Its logits and caches are those of `step` over the tokens.
+  final norm, the LM head and Sample run on the last row only. Its logits, next token and caches are those of
+  `decode` over the tokens.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from opml.llm import fast_ops as F
-from opml.llm.graph import LOGITS, POSITION, TOKEN
+from opml.llm.graph import LOGITS, NEXT_TOKEN, POSITION, SAMPLING, TOKEN
 from opml.llm.llmfile import LLMModel
+from opml.llm.runtime import GREEDY, StepOutput
 from opml.ml import attrs as A
 from opml.ml.model import Model
 from opml.ml.ops import OPS, OpType
@@ -156,6 +158,8 @@ class _Planner:
             return lambda v: v[ins[1]][v[ins[0]].astype(np.int16) + 128]
         if op is OpType.CACHE_WRITE and ins[0] in self.cache_inputs:
             return lambda v: F.cache_write_(v[ins[0]], v[ins[1]], v[ins[2]])
+        if op is OpType.SAMPLE:
+            return lambda v: F.sample(*(v[s] for s in ins), a)
         reference = OPS[op].reference
         return lambda v: reference([v[s] for s in ins], a)
 
@@ -186,7 +190,9 @@ class FastLlama:
         graph = llm.graph
         names = {graph.tensors[s].name: s for s in [*graph.inputs, *graph.outputs]}
         self._token, self._position, self._logits = names[TOKEN], names[POSITION], names[LOGITS]
-        self._cache_slots = {graph.tensors[s].name: s for s in graph.inputs if s not in (self._token, self._position)}
+        self._sampling, self._next_token = names[SAMPLING], names[NEXT_TOKEN]
+        self._cache_slots = {graph.tensors[s].name: s for s in graph.inputs
+                             if s not in (self._token, self._position, self._sampling)}
         planner = _Planner(graph, set(self._cache_slots.values()))
         self._steps = planner.plan(planner.last_row_tail(self._logits))
         self._base: list = [None] * len(graph.tensors)
@@ -199,25 +205,34 @@ class FastLlama:
         self.caches = {name: np.zeros(self.llm.graph.tensors[s].shape, np.int8)
                        for name, s in self._cache_slots.items()}
 
-    def _run(self, tokens: Sequence[int], first: int) -> np.ndarray:
+    def _run(self, tokens: Sequence[int], first: int, sampling: np.ndarray) -> StepOutput:
         values = list(self._base)
         values[self._token] = np.asarray(tokens, dtype=np.int32)
         values[self._position] = np.arange(first, first + len(tokens), dtype=np.int32)[None, :]
+        values[self._sampling] = np.asarray(sampling, dtype=np.int32)
         for name, s in self._cache_slots.items():
             values[s] = self.caches[name]
         for step, cut in self._steps:
             if cut is not None:
                 values[cut] = values[cut][-1:]
             step(values)
-        return values[self._logits][-1]
+        return StepOutput(values[self._logits][-1], int(values[self._next_token][0]))
+
+    def decode(self, token: int, position: int, sampling: np.ndarray = GREEDY) -> StepOutput:
+        """The logits after `token` at `position` and the graph's next token; the caches advance (in place)."""
+        return self._run([token], position, sampling)
 
     def step(self, token: int, position: int) -> np.ndarray:
         """int32 logits [vocab] of the token after `token` at `position`; the caches advance (in place)."""
-        return self._run([token], position)
+        return self.decode(token, position).logits
 
-    def prefill(self, tokens: Sequence[int], first: int = 0) -> np.ndarray:
-        """The logits after the last of `tokens` placed at positions first, first + 1, …: equal to `step` over
-        them one by one, caches included."""
+    def decode_prompt(self, tokens: Sequence[int], first: int = 0, sampling: np.ndarray = GREEDY) -> StepOutput:
+        """The logits and next token after the last of `tokens` placed at positions first, first + 1, …: equal
+        to `decode` over them one by one, caches included."""
         if not tokens:
             raise ValueError("prefill needs at least one token")
-        return self._run(tokens, first)
+        return self._run(tokens, first, sampling)
+
+    def prefill(self, tokens: Sequence[int], first: int = 0) -> np.ndarray:
+        """The logits of `decode_prompt`."""
+        return self.decode_prompt(tokens, first).logits

@@ -13,6 +13,8 @@ Each public function takes the reference's operands (docs/ops.md) and returns th
   SRDHM(x, M0) = (x·M0 + 2^30) >> 31 and RDBPOT(v, s) = (v + 2^(s−1) − [v < 0]) >> s, arithmetic shifts.
 - Attention reads only the keys a query can see (causal: t <= position), which are the only ones with a non-zero
   weight in the reference, so a decode step costs O(position), not O(cache length).
+- Sample: one pass for the weights and their sum in unsigned 64-bit arithmetic (the reference's products fit
+  2^64), the draw from the reference's SplitMix64 function, one pass for the pick; greedy is numpy's ArgMax.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from numba import njit, prange
 
 from opml.ml import attrs as A
 from opml.ml.errors import OpError
-from opml.ml.reference import ATTENTION_PROB_BITS, NORM_FRAC_BITS, check_exp2_table
+from opml.ml.reference import ATTENTION_PROB_BITS, NORM_FRAC_BITS, SAMPLE_LAST_STEP, check_exp2_table, \
+    splitmix_draw
 
 if numba.config.THREADING_LAYER == "default":
     # the work-queue layer wakes its threads per parallel region without spinning: OpenMP's spin-waiting threads
@@ -330,3 +333,38 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, positions: np.ndarray
     _attention(q, k, v, positions, key_mask, table, attrs.score_multiplier, attrs.score_shift,
                attrs.out_multiplier, attrs.out_shift, attrs.causal, out)
     return out
+
+
+@njit(cache=True)
+def _sampled(x, k, shift, table, draw_hi):
+    """The token whose interval of the exp2 weights' cumulative sum holds ((draw_hi · Σw) >> 32)."""
+    top = np.int64(x.max())
+    last, k64, shift64 = np.uint64(SAMPLE_LAST_STEP), np.uint64(k), np.uint64(shift)
+    weights = np.empty(x.shape[0], dtype=np.int64)
+    total = np.int64(0)
+    for j in range(x.shape[0]):
+        u = (np.uint64(top - np.int64(x[j])) * k64) >> shift64
+        step = np.int64(min(u, last))
+        weights[j] = np.int64(table[step & 255]) >> (step >> 8)
+        total += weights[j]
+    target = np.int64((np.uint64(draw_hi) * np.uint64(total)) >> np.uint64(32))
+    cumulative = np.int64(0)
+    for j in range(x.shape[0]):
+        cumulative += weights[j]
+        if cumulative > target:
+            return j
+    return x.shape[0]
+
+
+def sample(logits: np.ndarray, sampling: np.ndarray, position: np.ndarray, table: np.ndarray,
+           attrs: A.SampleAttrs) -> np.ndarray:
+    """Sample (docs/ops.md) of int32 logits [1, V] → int32 [1]. `position` may hold a batch's positions
+    (prefill): the logits are the last row's, so its position is the last one."""
+    check_exp2_table(table, "Sample exp2 table")
+    seed_lo, seed_hi, temperature = (int(w) & 0xFFFFFFFF for w in sampling[:3])
+    x = logits[-1]
+    if temperature == 0:
+        return np.array([np.argmax(x)], dtype=np.int32)
+    draw = splitmix_draw(seed_lo | seed_hi << 32, int(position.ravel()[-1]))
+    k = (attrs.step_multiplier << 16) // temperature
+    return np.array([_sampled(x, k, attrs.step_shift, table, draw >> 32)], dtype=np.int32)

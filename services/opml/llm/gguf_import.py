@@ -97,10 +97,15 @@ def _tensor_array(t) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=np.float32).reshape(shape)
 
 
+def _require(reader, key: str, supported: str, what: str, kind: str = "") -> None:
+    """GGUFImportError unless the field `key` is `supported` (the one variant this importer reads)."""
+    value = _field(reader, key)
+    if value != supported:
+        raise GGUFImportError(f"{what} {value!r} is not supported (only {kind}{supported!r})")
+
+
 def read_config(reader) -> LlamaConfig:
-    arch = _field(reader, "general.architecture")
-    if arch != "llama":
-        raise GGUFImportError(f"architecture {arch!r} is not supported (only 'llama')")
+    _require(reader, "general.architecture", "llama", what="architecture")
     dim = int(_field(reader, "llama.embedding_length"))
     n_heads = int(_field(reader, "llama.attention.head_count"))
     n_kv = _field(reader, "llama.attention.head_count_kv", required=False)
@@ -142,9 +147,7 @@ def add_llama_config(writer, cfg: LlamaConfig) -> None:
 
 def read_tokenizer(reader) -> Tokenizer:
     """The byte-level BPE vocabulary as llama.cpp stores it (``tokenizer.ggml.model = "gpt2"``)."""
-    model = _field(reader, "tokenizer.ggml.model")
-    if model != "gpt2":
-        raise GGUFImportError(f"tokenizer model {model!r} is not supported (only byte-level BPE 'gpt2')")
+    _require(reader, "tokenizer.ggml.model", "gpt2", what="tokenizer model", kind="byte-level BPE ")
     tokens = list(_field(reader, "tokenizer.ggml.tokens"))
     merges = list(_field(reader, "tokenizer.ggml.merges"))
     types = _field(reader, "tokenizer.ggml.token_type", required=False)

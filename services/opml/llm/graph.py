@@ -1,9 +1,10 @@
 """The integer decode step of a llama model: one graph of ops from the op table (opml.ml.ops).
 
-Inputs (by name): ``token`` int32[1], ``position`` int32[1, 1], and per layer i ``k_cache.i`` / ``v_cache.i``
-int8[1, ctx, n_kv_heads, head_dim]. Outputs: ``logits`` int32[1, vocab] (real logits = logits · logit_scale) and
-the caches with row ``position`` written, ``k_cache_out.i`` / ``v_cache_out.i``, which the next step takes as its
-caches. Per layer:
+Inputs (by name, in this order): ``token`` int32[1], ``position`` int32[1, 1], per layer i ``k_cache.i`` /
+``v_cache.i`` int8[1, ctx, n_kv_heads, head_dim], and ``sampling`` int32[4] (seed low and high 32 bits, temperature
+Q16.16, 0). Outputs: ``logits`` int32[1, vocab] (real logits = logits · logit_scale), the caches with row
+``position`` written, ``k_cache_out.i`` / ``v_cache_out.i``, which the next step takes as its caches, and
+``next_token`` int32[1], the Sample op over the logits (ArgMax at temperature 0; docs/ops.md "Sample"). Per layer:
 
     h = RMSNorm(x);  q, k, v = Requantize(FullyConnected(h, W)) → Reshape;  q, k = RoPE(q, k, position)
     K = CacheWrite(k_cache, k, position);  V = CacheWrite(v_cache, v, position)
@@ -11,7 +12,8 @@ caches. Per layer:
     h = RMSNorm(x);  x = Add(x, Requantize(FullyConnected(Mul(Lut_silu(gate(h)), up(h)), Wdown)))
 
 Weights are int8 with one scale per output channel (the Requantize multipliers carry them); the LM head has one
-scale for the whole matrix so that the int32 logits of different tokens compare directly (ArgMax, sampling).
+scale for the whole matrix so that the int32 logits of different tokens compare directly (ArgMax, sampling), and
+``next_token = Sample(logits, sampling, position, exp2)`` with the steps per logit unit of that scale.
 Activation scales are max |x| / 127 from calibration (``opml.llm.calibrate``). Building uses floats; the graph
 it returns is integers only.
 """
@@ -27,10 +29,19 @@ from opml.ml import transformer_consts as tc
 from opml.ml.model import Model, Node, TensorSpec
 from opml.ml.ops import OpType, infer, parse_attrs
 from opml.ml.quant import quantize_multiplier
+from opml.ml.shapes import SAMPLING_WORDS
 from opml.ml.tensor import TensorType
 
 TOKEN, POSITION, LOGITS = "token", "position", "logits"
+SAMPLING, NEXT_TOKEN = "sampling", "next_token"
 ROPE_FRAC_BITS = 14
+
+
+def sampling_words(seed: int, temperature_q16: int) -> np.ndarray:
+    """The ``sampling`` input int32[4]: (seed low 32 bits, seed high 32 bits, temperature Q16.16, 0), each word
+    the bits of a u32 (docs/ops.md "Sample")."""
+    words = np.array([seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF, temperature_q16 & 0xFFFFFFFF, 0], np.uint32)
+    return words.view(np.int32)
 
 
 def k_cache_name(layer: int, out: bool = False) -> str:
@@ -185,8 +196,12 @@ class _Builder:
         head_q, head_scale = quantize_rows(self.w.output, per_channel=False)
         logits = g.node(OpType.FULLY_CONNECTED, [h, g.const("output.weight", head_q),
                                                  g.const("output.bias", np.zeros(cfg.vocab, np.int32))], LOGITS)
-        model = g.model([logits, *caches])
-        return DecodeGraph(model, logit_scale=s["out_norm"] * float(head_scale[0]), scales=dict(s))
+        logit_scale = s["out_norm"] * float(head_scale[0])
+        sampling = g.input(SAMPLING, "int32", (SAMPLING_WORDS,))
+        token_out = g.node(OpType.SAMPLE, [logits, sampling, position, consts["exp2"]], NEXT_TOKEN,
+                           tc.sample_attrs(logit_scale))
+        model = g.model([logits, *caches, token_out])
+        return DecodeGraph(model, logit_scale=logit_scale, scales=dict(s))
 
 
 def build_decode_graph(weights: LlamaWeights, ranges: dict[str, float], name: str = "llama") -> DecodeGraph:

@@ -7,7 +7,8 @@
     16      H     header: UTF-8 JSON — name, config (llama shape), tokenizer (tokens, merges, token types, bos/eos
                   ids), logit_scale, activation scales, graph_bytes G
     16+H    G     the decode-step graph as an opml model file (opml.ml.modelfile: its own magic and checksum);
-                  inputs token / position / k_cache.i / v_cache.i, outputs logits / k_cache_out.i / v_cache_out.i
+                  inputs token / position / k_cache.i / v_cache.i / sampling, outputs logits / k_cache_out.i /
+                  v_cache_out.i / next_token
     end−32  32    keccak256 of every byte before it
 
 Loading checks the checksum, the header schema, the graph file, and that the graph's inputs and outputs are the
@@ -23,14 +24,14 @@ from pathlib import Path
 
 from opml.hashing import keccak
 from opml.llm.gguf_import import LlamaConfig
-from opml.llm.graph import LOGITS, POSITION, TOKEN, k_cache_name, v_cache_name
+from opml.llm.graph import LOGITS, NEXT_TOKEN, POSITION, SAMPLING, TOKEN, k_cache_name, v_cache_name
 from opml.llm.tokenizer import Tokenizer
 from opml.ml import modelfile
 from opml.ml.errors import MLError
 from opml.ml.model import Model
 
 MAGIC = b"OPMLLLM1"
-VERSION = 1
+VERSION = 2  # 1: a decode step without the sampling input and the next_token output
 _PREFIX = struct.Struct("<8sII")
 CHECKSUM_BYTES = 32
 
@@ -55,7 +56,7 @@ def expected_io(cfg: LlamaConfig) -> tuple[list[str], list[str]]:
     for i in range(cfg.n_layers):
         ins += [k_cache_name(i), v_cache_name(i)]
         outs += [k_cache_name(i, out=True), v_cache_name(i, out=True)]
-    return ins, outs
+    return [*ins, SAMPLING], [*outs, NEXT_TOKEN]
 
 
 def to_bytes(llm: LLMModel) -> bytes:

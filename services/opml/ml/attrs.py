@@ -143,3 +143,11 @@ class MulAttrs(Attrs):
 
     multiplier: Multiplier
     shift: Shift
+
+
+class SampleAttrs(Attrs):
+    """Sampling the next token: at temperature 1 a logit difference d is ≈ d · step_multiplier / 2^step_shift
+    1/256 steps of log2 (256 · logit_scale / ln 2, a model constant); the request's temperature divides it."""
+
+    step_multiplier: Annotated[StrictInt, Field(ge=1, lt=1 << 16)]
+    step_shift: Annotated[StrictInt, Field(ge=0, le=31)]

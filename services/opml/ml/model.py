@@ -121,7 +121,8 @@ def _check_constants(model: Model) -> None:
             _fail(f"model input {model.describe(slot)} is a constant")
 
 
-_TABLES = {OpType.SOFTMAX: (1, check_softmax_table), OpType.ATTENTION: (5, check_exp2_table)}  # input, check
+_TABLES = {OpType.SOFTMAX: (1, check_softmax_table), OpType.ATTENTION: (5, check_exp2_table),
+           OpType.SAMPLE: (3, check_exp2_table)}  # input, check
 
 
 def _check_table(model: Model, op: OpType, slot: int) -> None:

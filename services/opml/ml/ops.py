@@ -46,6 +46,7 @@ class OpType(str, Enum):
     LUT = "Lut"
     MUL = "Mul"
     CACHE_WRITE = "CacheWrite"
+    SAMPLE = "Sample"
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ OPS: dict[OpType, OpDef] = {
     OpType.LUT: OpDef(A.NoAttrs, 2, S.lut, R.lut, "lut"),
     OpType.MUL: OpDef(A.MulAttrs, 2, S.mul, R.mul, "mul"),
     OpType.CACHE_WRITE: OpDef(A.NoAttrs, 3, S.cache_write, R.cache_write, "cache_write"),
+    OpType.SAMPLE: OpDef(A.SampleAttrs, 4, S.sample, R.sample, "sample"),
 }
 
 

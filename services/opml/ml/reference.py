@@ -18,6 +18,9 @@ SOFTMAX_ONE = 127  # output q = round(127 · p)
 SOFTMAX_TABLE_MAX = 1 << 16
 NORM_FRAC_BITS = 22  # the normalized value n of RMSNorm/LayerNorm carries 22 fraction bits
 ATTENTION_PROB_BITS = 15  # attention probabilities p[t] carry 15 fraction bits (sum ≈ 2^15)
+SAMPLE_LAST_STEP = 17 * 256  # 1/256-log2 steps at which an exp2 weight (at most 2^16) has shifted down to 0
+SPLITMIX_GAMMA, SPLITMIX_MIX1, SPLITMIX_MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+U64 = (1 << 64) - 1
 
 
 def wrap_int32(x: np.ndarray) -> np.ndarray:
@@ -302,3 +305,35 @@ def cache_write(ins: list[np.ndarray], attrs: A.NoAttrs) -> np.ndarray:
         for s in range(new.shape[1]):
             out[b, positions[b, s]] = new[b, s]
     return out
+
+
+def splitmix_draw(seed: int, position: int) -> int:
+    """Output number position + 1 of the SplitMix64 stream seeded with `seed` (u64; position as u32 bits): a pure
+    function of (seed, position), so no generator state passes between decode steps."""
+    z = (seed + ((position & 0xFFFFFFFF) + 1) * SPLITMIX_GAMMA) & U64
+    z = ((z ^ (z >> 30)) * SPLITMIX_MIX1) & U64
+    z = ((z ^ (z >> 27)) * SPLITMIX_MIX2) & U64
+    return z ^ (z >> 31)
+
+
+def sample_weights(x: np.ndarray, temperature_q16: int, table: np.ndarray, attrs: A.SampleAttrs) -> np.ndarray:
+    """int64 weights ∝ exp(logit / T) of int32 logits `x` at a Q16.16 temperature > 0 (docs/ops.md "Sample")."""
+    k = np.uint64((attrs.step_multiplier << 16) // temperature_q16)  # < 2^32: the steps per logit unit, F bits
+    distance = (x.max() - x.astype(np.int64)).astype(np.uint64)  # < 2^32, so distance · k < 2^64
+    u = np.minimum((distance * k) >> np.uint64(attrs.step_shift), SAMPLE_LAST_STEP).astype(np.int64)
+    return table.astype(np.int64)[u & 255] >> (u >> 8)
+
+
+def sample(ins: list[np.ndarray], attrs: A.SampleAttrs) -> np.ndarray:
+    """The next token from logits [1, V]: the ArgMax (lowest id) at temperature 0, else the token whose interval
+    of the weights' cumulative sum holds the draw of (seed, position) scaled onto the sum by a multiply-high."""
+    logits, sampling, position, table = ins
+    check_exp2_table(table, "Sample exp2 table")
+    x = logits[0]
+    seed_lo, seed_hi, temperature = (int(w) & 0xFFFFFFFF for w in sampling[:3])
+    if temperature == 0:
+        return np.array([np.argmax(x)], dtype=np.int32)
+    cumulative = np.cumsum(sample_weights(x, temperature, table, attrs))
+    draw = splitmix_draw(seed_lo | seed_hi << 32, int(position[0, 0]))
+    target = ((draw >> 32) * int(cumulative[-1])) >> 32
+    return np.array([np.searchsorted(cumulative, target, side="right")], dtype=np.int32)

@@ -18,6 +18,8 @@ MAX_MATMUL_DIM = 1 << 16
 MAX_HEAD_DIM = 1 << 10
 MAX_KEYS = 1 << 15
 EXP2_TABLE_SIZE = 256
+MAX_SAMPLE_VOCAB = (1 << 16) - 1  # the weights' sum (each ≤ 2^16) stays below 2^32
+SAMPLING_WORDS = 4
 
 
 def _expect(cond: bool, message: str) -> None:
@@ -243,3 +245,16 @@ def cache_write(ins: Sequence[TensorType], attrs: A.NoAttrs) -> TensorType:
             and new.shape[2:] == cache.shape[2:], f"CacheWrite: new rows {new} do not fit cache {cache}")
     _positions(positions, new.shape[0], new.shape[1], "CacheWrite")
     return cache
+
+
+def sample(ins: Sequence[TensorType], attrs: A.SampleAttrs) -> TensorType:
+    logits, sampling, position, table = ins
+    _check(logits, ("int32",), 2, "Sample logits [1, vocab]")
+    _expect(logits.shape[0] == 1 and logits.shape[1] <= MAX_SAMPLE_VOCAB,
+            f"Sample logits must be int32[1, vocab ≤ {MAX_SAMPLE_VOCAB}], got {logits}")
+    _expect(sampling == TensorType("int32", (SAMPLING_WORDS,)),
+            f"Sample sampling words must be int32[{SAMPLING_WORDS}], got {sampling}")
+    _positions(position, 1, 1, "Sample")
+    _expect(table == TensorType("int32", (EXP2_TABLE_SIZE,)),
+            f"Sample exp2 table must be int32[{EXP2_TABLE_SIZE}], got {table}")
+    return TensorType("int32", (1,))

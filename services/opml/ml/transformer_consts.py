@@ -86,10 +86,12 @@ def norm_constants(gamma: np.ndarray, beta: np.ndarray | None, eps: float, in_sc
         raise ValueError(f"norm_constants: gamma must be a vector of 1..{MAX_NORM_AXIS} entries, got {gamma.shape}")
     top = float(np.abs(gamma).max())
     g_exp = math.floor(math.log2(top)) + 1 if top > 0 else 0
-    gain = np.clip(np.round(gamma * 2.0 ** (31 - g_exp)), -INT32_MAX, INT32_MAX).astype(np.int32)
+    # ldexp, not a power of two: 2^(31 − G) overflows a float for a subnormal max |γ| (the products are exact)
+    gain = np.clip(np.round(np.ldexp(gamma, 31 - g_exp)), -INT32_MAX, INT32_MAX).astype(np.int32)
     bias = None
     if beta is not None:
-        scaled = np.asarray(beta, dtype=np.float64) * 2.0 ** (NORM_FRAC_BITS - g_exp)
+        with np.errstate(over="ignore"):  # a bias beyond int32 saturates
+            scaled = np.ldexp(np.asarray(beta, dtype=np.float64), NORM_FRAC_BITS - g_exp)
         bias = np.clip(np.round(scaled), -INT32_MAX, INT32_MAX).astype(np.int32)
     epsilon = int(min(max(round(eps * d * d / (in_scale * in_scale)), 1), EPSILON_MAX))
     m0, shift = quantize_multiplier(2.0 ** (g_exp - NORM_FRAC_BITS) / out_scale)
@@ -105,3 +107,22 @@ def mul_attrs(a_scale: float, b_scale: float, out_scale: float) -> dict:
 def causal_positions(first: int, count: int, batch: int = 1) -> np.ndarray:
     """int32 [batch, count] positions first, first + 1, …: the queries of a decode step or prefill chunk."""
     return np.tile(np.arange(first, first + count, dtype=np.int32), (batch, 1))
+
+
+SAMPLE_MULTIPLIER_LIMIT = 1 << 16
+
+
+def sample_attrs(logit_scale: float) -> dict:
+    """Sample attributes for int32 logits of scale `logit_scale`: step_multiplier / 2^step_shift ≈
+    256 · logit_scale / ln 2 (1/256 steps of log2 per logit unit at temperature 1), with the largest shift ≤ 31
+    that keeps the multiplier below 2^16 (so that the kernel's multiplier · 2^16 / temperature fits 32 bits);
+    ValueError when that leaves fewer than 14 significant bits or no shift fits."""
+    steps = EXP2_TABLE_SIZE * logit_scale / math.log(2)
+    for shift in range(31, -1, -1):
+        multiplier = round(steps * 2.0 ** shift)
+        if multiplier < SAMPLE_MULTIPLIER_LIMIT:
+            if multiplier < SAMPLE_MULTIPLIER_LIMIT >> 2:  # fewer than 14 significant bits
+                break
+            return {"step_multiplier": multiplier, "step_shift": shift}
+    raise ValueError(f"logit scale {logit_scale} gives {steps} steps per logit unit, outside "
+                     f"[2^-17, 2^16) for the Sample op")

@@ -108,6 +108,10 @@ def _cache_write(attrs: A.NoAttrs, ins: Sequence[TensorType], out: TensorType) -
             _elem_size(cache)]
 
 
+def _sample(attrs: A.SampleAttrs, ins: Sequence[TensorType], out: TensorType) -> Words:
+    return [ins[0].shape[1], attrs.step_multiplier, attrs.step_shift]
+
+
 _WORDS: dict[OpType, Callable[..., Words]] = {
     OpType.FULLY_CONNECTED: _fully_connected,
     OpType.CONV2D: _conv2d,
@@ -129,6 +133,7 @@ _WORDS: dict[OpType, Callable[..., Words]] = {
     OpType.LUT: _lut,
     OpType.MUL: _mul,
     OpType.CACHE_WRITE: _cache_write,
+    OpType.SAMPLE: _sample,
 }
 
 

@@ -28,6 +28,7 @@ from web3.exceptions import ContractLogicError, Web3Exception
 
 from opml.chain.bindings import GameBindings, ModelRegistryContract
 from opml.chain.tx import TxSender
+from opml.game.trace import StepWitness, TraceProvider
 from opml.game.types import Action, ClaimTimeout, GameView, Role, Step
 
 from .backends import BackendError, Claim, ModelBackend, RequestInput, build_backends
@@ -534,15 +535,15 @@ class WitnessingResponder(Responder):
         return outcome
 
 
-class LazyProvider:
+class LazyProvider(TraceProvider):
     """A request-level trace provider computed on first use (`make()` returns the backend's claim): a claim read
     from the cache answers submissions and checks without inference; only a dispute needs the trace."""
 
-    def __init__(self, make: Any) -> None:
+    def __init__(self, make: Callable[[], Claim]) -> None:
         self._make = make
-        self._inner: Any = None
+        self._inner: TraceProvider | None = None
 
-    def _provider(self) -> Any:
+    def _provider(self) -> TraceProvider:
         if self._inner is None:
             self._inner = self._make().provider
         return self._inner
@@ -558,8 +559,8 @@ class LazyProvider:
     def root_at(self, i: int) -> bytes:
         return self._provider().root_at(i)
 
-    def open_next(self, k: int) -> Any:
+    def open_next(self, k: int) -> tuple[TraceProvider, bytes]:
         return self._provider().open_next(k)
 
-    def step_witness(self, k: int) -> Any:
+    def step_witness(self, k: int) -> StepWitness:
         return self._provider().step_witness(k)

@@ -21,7 +21,7 @@ import numpy as np
 from opml.hashing import keccak
 from opml.levels.commitments import ModelCommitment
 from opml.levels.faults import Fault, WrongOutput
-from opml.levels.lies import request_party
+from opml.levels.lies import LyingRequestLevel
 from opml.levels.request_level import RequestLevel
 from opml.kernels import MANIFEST_PATH
 from opml.levels.tiling import DEFAULT_HEADROOM, DEFAULT_MAX_TILES, NodePlan, plan_model, tiles_over_budget
@@ -36,7 +36,8 @@ from .deployment import ModelSpec
 
 
 class MlBackend:
-    """An honest party on one committed integer model."""
+    """A party on one committed integer model: honest without `faults` (its claims never pass through
+    `opml.levels.faults`), lying as they say with them."""
 
     def __init__(self, model_file: Path, faults: frozenset[Fault] = frozenset(), plans_dir: Path | None = None) -> None:
         """`plans_dir`: where the model's tiling plan (a VM run of every tile, docs/levels.md) is kept between
@@ -61,10 +62,16 @@ class MlBackend:
         return np.frombuffer(data, dtype).reshape(spec.shape)
 
     def claim(self, request: RequestInput) -> Claim:
-        level = request_party(self.commitment, self.input_tensor(request.input), self.faults)
+        level = self.party(self.input_tensor(request.input))
         output, trace_commitment = level.submission()
         return Claim(output=output, output_commitment=level.root_at(1), trace_commitment=trace_commitment,
                      provider=level, runs_vm=True, refusal=lambda: self.budget_refusal(level))
+
+    def party(self, input_value: np.ndarray) -> RequestLevel:
+        """This party's request level for an input: the honest `RequestLevel`, or the liar built around it."""
+        if self.faults:
+            return LyingRequestLevel(self.commitment, input_value, self.faults)
+        return RequestLevel(self.commitment, input_value)
 
     def budget_refusal(self, level: RequestLevel) -> str | None:
         """Why this inference must not be submitted: its tiles whose VM run would not halt within the committed

@@ -20,7 +20,7 @@ from opml.game.trace import StepWitness, TraceProvider
 Observe = Callable[[str, float], None]
 
 
-class TimedProvider:
+class TimedProvider(TraceProvider):
     """`inner`, with the VM calls below it timed (module docstring)."""
 
     def __init__(self, inner: TraceProvider, observe: Observe) -> None:

@@ -7,6 +7,7 @@ import importlib
 import sys
 import time
 
+from opml.cliargs import integer
 from opml.vm.elf import ElfError, load_elf
 from opml.vm.state import Fault, Status, VMState
 
@@ -16,20 +17,9 @@ def register(subparsers) -> None:
     commands = parser.add_subparsers(dest="vm_command", required=True)
     run = commands.add_parser("run", help="run an ELF program until it exits or faults")
     run.add_argument("program", help="ELF32 little-endian MIPS executable")
-    run.add_argument("--max-steps", type=_non_negative, default=None, help="stop after this many steps")
+    run.add_argument("--max-steps", type=integer(0, base=0, below="is negative"), default=None, help="stop after this many steps")
     run.add_argument("--fast", action="store_true", help="use the fast executor (opml.vm.fast) if available")
     run.set_defaults(func=run_command)
-
-
-def _non_negative(text: str) -> int:
-    """A step count, decimal or 0x-hex (argparse turns the ArgumentTypeError into a usage error)."""
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative")
-    return value
 
 
 def run_command(args: argparse.Namespace) -> int:
