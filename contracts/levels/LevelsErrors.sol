@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-/// @notice The named errors of the ML link verifiers (docs/levels.md "Link checks").
+/// @notice The named errors of the ML link verifiers and the single-kernel VmLinkVerifier (docs/levels.md "Link
+/// checks").
 abstract contract LevelsErrors {
     /// @notice The proof's data does not hash to the level's context (the graph roots at level 1, the node's tile
     /// data at level 2).
