@@ -59,8 +59,9 @@ bench: bootstrap
 	$(PY) -m bench
 
 # `make demo EXPLORE=1`: the explorer (its URL is printed) and the devnet stay up after the story, until Ctrl-C.
+# `make demo LLM=1`: the same network on the LLM stack (`opml demo --llm`: the Moby-Dick llama continues stories).
 demo: bootstrap
-	$(VENV)/bin/opml demo $(if $(EXPLORE),--explore)
+	$(VENV)/bin/opml demo $(if $(LLM),--llm) $(if $(EXPLORE),--explore)
 
 clean:
 	rm -rf contracts/out .pytest_cache .cache

@@ -22,7 +22,7 @@ contract ExampleConsumer is IOpmlConsumer {
 
     mapping(uint256 requestId => address asker) public askerOf;
     mapping(uint256 requestId => bool) public answered;
-    mapping(uint256 requestId => bytes output) private _outputs;
+    mapping(uint256 requestId => bytes output) internal _outputs;
 
     constructor(ICoordinator coordinator_, uint256 modelId_, uint64 callbackGasLimit_) {
         coordinator = coordinator_;
@@ -32,6 +32,11 @@ contract ExampleConsumer is IOpmlConsumer {
 
     /// @notice Requests an inference on `input`; `msg.value` pays the fee.
     function ask(bytes calldata input) external payable returns (uint256 requestId) {
+        requestId = _ask(input);
+    }
+
+    /// @dev Sends the request (this contract is its requester and callback) and remembers who asked.
+    function _ask(bytes memory input) internal returns (uint256 requestId) {
         requestId = coordinator.request{value: msg.value}(modelId, input, address(this), callbackGasLimit);
         askerOf[requestId] = msg.sender;
         emit InferenceRequested(requestId, msg.sender, input);

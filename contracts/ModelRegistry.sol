@@ -80,6 +80,24 @@ contract ModelRegistry is IModelRegistry {
         emit ModelFileRecorded(modelId, inputBytes, outputBytes, fileHash);
     }
 
+    /// @notice Registers a model owned by the sender whose inputs and outputs have no fixed size — for a
+    /// commitment that checks and binds the exact bytes itself, like GenerationCommitment (a Coordinator that
+    /// requires sizes refuses requests on it) — with the keccak256 `fileHash` of its model file, fetched from
+    /// `fileURI`.
+    function registerUnsizedModelFile(
+        bytes32 graphRoot,
+        bytes32 constantsRoot,
+        bytes32 kernelSetRoot,
+        string calldata fileURI,
+        uint256 fee,
+        bytes32 fileHash
+    ) external returns (uint256 modelId) {
+        if (fileHash == 0) revert ZeroFileHash();
+        modelId = _register(graphRoot, constantsRoot, kernelSetRoot, fileURI, fee);
+        _files[modelId] = ModelFile(0, 0, fileHash);
+        emit ModelFileRecorded(modelId, 0, 0, fileHash);
+    }
+
     /// @notice The owner changes the minimum fee of a request on its model.
     function setFee(uint256 modelId, uint256 fee) external {
         Model storage model = _existing(modelId);

@@ -13,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +31,10 @@ from opml.chain.bindings import CoordinatorContract
 from opml.chain.build import load_artifact
 from opml.node.bus import Bus
 from opml.node.devnet import DevnetParams, deploy_devnet, deploy_ml_devnet
+from opml.node.llm_requests import load_llm
 from opml.node.process import DaemonProcess, write_config
 from opml.node.registration import load_quantized
+from opml.node.sdk import Requester
 from opml.paths import REPO_ROOT
 
 
@@ -55,13 +60,13 @@ class NodeNet:
 
     model_id = 1
 
-    def __init__(self, w3: Any, rpc_url: str, workdir: Path, params: Any = None) -> None:
+    def __init__(self, w3: Any, rpc_url: str, workdir: Path, params: Any = None, models: Sequence[Path] = ()) -> None:
         self.w3 = w3
         self.rpc_url = rpc_url
         self.workdir = workdir
         self.keys = {"requester": DEV_PRIVATE_KEYS[1], "submitter": DEV_PRIVATE_KEYS[2],
                      "challenger": DEV_PRIVATE_KEYS[3]}
-        self.deployment = deploy_devnet(w3, params or DevnetParams())
+        self.deployment = deploy_devnet(w3, params or DevnetParams(), models=models)
         self.addresses = workdir / "local.json"
         self.deployment.save(self.addresses)
         self.daemons: list[DaemonProcess] = []
@@ -246,3 +251,49 @@ async def bus_pair(port: int, chain_id: int = 31337) -> AsyncIterator[tuple[Any,
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# -- the LLM stack ----------------------------------------------------------------------------------------------
+class LlmNet(NodeNet):
+    """NodeNet over the LLM stack (`devnet.deploy_llm_devnet`) with the Moby-Dick llama registered (kind "llm") and a
+    GenerationConsumer (`deployment.consumer`) asking it: `model_id`, its `fee`, the `llm` and the `coordinator`
+    binding."""
+
+    def __init__(self, w3: Any, rpc_url: str, workdir: Path, challenge_window: int = 600) -> None:
+        self.model_file = REPO_ROOT / "models" / "llm" / "moby.opml"
+        super().__init__(w3, rpc_url, workdir, DevnetParams(challenge_window=challenge_window), [self.model_file])
+        (self.model_id,) = self.deployment.models
+        self.llm = load_llm(self.model_file)
+        self.coordinator = CoordinatorContract(w3, self.deployment.coordinator)
+        self.requester = Requester(w3, self.keys["requester"], self.deployment)
+        self.fee = self.requester.fee(self.model_id)
+
+    def request(self, data: bytes) -> int:
+        """The requester asks the model directly (no callback), paying its fee; returns the request id."""
+        return self.requester.request(self.model_id, data)
+
+
+# -- the `opml` command as a process ----------------------------------------------------------------------------
+def opml(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`opml ARGS` as a process from the repository root; its completed process (text output)."""
+    return subprocess.run([sys.executable, "-m", "opml.cli", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=REPO_ROOT, env={**os.environ, **(env or {})})
+
+
+def assert_one_line_failure(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    """The command failed with exactly one line on stderr (no traceback) containing every needle."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0, result.stdout
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def nothing_sent(w3: Web3, deployment: Any, requester: str = Account.from_key(DEV_PRIVATE_KEYS[1]).address
+                 ) -> tuple[int, int]:
+    """(the requester's nonce, the coordinator's request count): unchanged when a command sent nothing."""
+    coordinator = w3.eth.contract(address=deployment.coordinator, abi=[{
+        "type": "function", "name": "requestCount", "stateMutability": "view", "inputs": [],
+        "outputs": [{"name": "", "type": "uint256"}]}])
+    return w3.eth.get_transaction_count(requester), int(coordinator.functions.requestCount().call())

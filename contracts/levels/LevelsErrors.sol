@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-/// @notice The named errors of the ML link verifiers and the single-kernel VmLinkVerifier (docs/levels.md "Link
-/// checks").
+/// @notice The named errors of the link verifiers: the ML levels (docs/levels.md "Link checks"), a generation's
+/// request → token and token → graph links (docs/levels.md "Generation requests") and the single-kernel
+/// VmLinkVerifier (docs/game.md).
 abstract contract LevelsErrors {
     /// @notice The proof's data does not hash to the level's context (the graph roots at level 1, the node's tile
     /// data at level 2).
@@ -50,4 +51,23 @@ abstract contract LevelsErrors {
     error VmDidNotExit(uint8 status, uint8 exitCode);
     /// @notice The claimed tile state, as the OUTPUT region root, does not fold to the final state's memory root.
     error OutputRootMismatch(bytes32 expected, bytes32 got);
+    /// @notice A generation request's input bytes (reopened from the anchor) are shorter than a header and one
+    /// prompt token or not whole u32 words (GenerationCommitment rejects such requests, so no anchor has them).
+    error MalformedGeneration(uint256 length);
+    /// @notice The token trace's claimed length is not the request's P + N − 1 decode steps.
+    error TokenLengthMismatch(uint256 expected, uint256 got);
+    /// @notice A list of cache commitments, slots or paths is not as long as the LLM graph's cache list.
+    error CacheCountMismatch(uint256 expected, uint256 got);
+    /// @notice The opened token transition is past the request's last decode step.
+    error StepOutOfRange(uint256 index, uint256 steps);
+    /// @notice The proof's token state does not hash to the agreed token root S_index.
+    error TokenStateMismatch(bytes32 expected, bytes32 got);
+    /// @notice The claimed next token is not a u32.
+    error TokenOutOfRange(uint256 token);
+    /// @notice The claimed next token's tensor is not in the `next_token` slot of the graph trace's end state.
+    error NextTokenNotInEndState(uint256 token);
+    /// @notice Cache output `position` is not in its slot of the graph trace's end state.
+    error CacheNotInEndState(uint256 position, uint256 slot);
+    /// @notice The step graph's outputs do not give the claimed next token state S_{index+1}.
+    error NextStateMismatch(bytes32 expected, bytes32 got);
 }

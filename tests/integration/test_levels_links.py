@@ -8,13 +8,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from link_verdicts import both as _both
+from link_verdicts import on_chain as _call
 from web3 import Web3
-from web3.exceptions import ContractLogicError
 
-from opml.chain.tx import ErrorDecoder, revert_data
+from opml.chain.tx import ErrorDecoder
 from opml.hashing import keccak
 from opml.levels.commitments import EMPTY_TENSOR, ModelCommitment, commit_model, tensor_commitment
-from opml.levels.links import LinkError
 from opml.levels.request_level import RequestLevel
 from opml.levels.tiling import plan_model
 from opml.ml import Model, Node, TensorSpec
@@ -43,28 +43,6 @@ def request_level() -> RequestLevel:
     with np.load(MODELS / "mnist_data.npz") as data:
         x = quantized.quantize_input(as_float_input(data["test_x"][3]))
     return RequestLevel(ModelCommitment(quantized.model, plan_model(quantized.model)), x)
-
-
-def _call(contract, errors: ErrorDecoder, args: tuple) -> tuple[bytes, bytes] | str:  # noqa: ANN001
-    """(subStart, subContext) from the contract, or the name of the error it reverted with."""
-    try:
-        start, context = contract.functions.verifyLink(*args).call()
-        return bytes(start), bytes(context)
-    except ContractLogicError as exc:
-        return errors.decode(revert_data(exc) or b"").name
-
-
-def _python(proof, args: tuple) -> tuple[bytes, bytes] | str:  # noqa: ANN001
-    context, index, pre, post, end, length = args[:6]
-    try:
-        return proof.verify(context, index, pre, post, end, length)
-    except LinkError as exc:
-        return exc.name
-
-
-def _both(contract, errors, proof, args) -> tuple:  # noqa: ANN001
-    """The contract's and Python's verdicts on the same link (args without the proof bytes)."""
-    return _call(contract, errors, (*args, proof.encode())), _python(proof, args)
 
 
 # -- request → graph ------------------------------------------------------------------------------------------

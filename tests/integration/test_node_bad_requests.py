@@ -5,16 +5,13 @@ coordinator's request count do not move)."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from eth_account import Account
+from fixtures_node import assert_one_line_failure, nothing_sent, opml
 from web3 import Web3
 
 from opml.chain.anvil import DEV_PRIVATE_KEYS, Anvil
@@ -22,8 +19,6 @@ from opml.paths import REPO_ROOT
 from opml.node.deployment import Deployment, ModelSpec
 from opml.node.devnet import DevnetParams, deploy_ml_devnet
 from opml.node.process import DaemonProcess, write_config
-
-REQUESTER = Account.from_key(DEV_PRIVATE_KEYS[1]).address
 
 
 @pytest.fixture(scope="module")
@@ -34,27 +29,6 @@ def chain(anvil: Anvil, w3: Web3, contracts_built: None, tmp_path_factory: pytes
     path = workdir / "ml.json"
     deployment.save(path)
     yield anvil, deployment, path
-
-
-def opml(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "opml.cli", *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=REPO_ROOT, env={**os.environ, **(env or {})})
-
-
-def assert_one_line_failure(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode != 0, result.stdout
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-
-
-def nothing_sent(w3: Web3, deployment: Deployment) -> tuple[int, int]:
-    coordinator = w3.eth.contract(address=deployment.coordinator, abi=[{
-        "type": "function", "name": "requestCount", "stateMutability": "view", "inputs": [],
-        "outputs": [{"name": "", "type": "uint256"}]}])
-    return w3.eth.get_transaction_count(REQUESTER), int(coordinator.functions.requestCount().call())
 
 
 def test_bad_request_inputs_are_refused_before_paying(chain, w3: Web3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -67,8 +67,8 @@ def test_backends_for_the_served_models(tmp_path: Path) -> None:
 def test_unknown_models_and_kinds_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(BackendError, match="model 5 is not in the deployment"):
         build_backends(_deployment(m1=ModelSpec(kind="toy", level_lengths=[4])), _config(tmp_path, models=[5]))
-    with pytest.raises(BackendError, match="kind 'llm'; known kinds: .*toy"):
-        build_backends(_deployment(m1=ModelSpec(kind="llm")), _config(tmp_path))
+    with pytest.raises(BackendError, match="kind 'quantum'; known kinds: .*llm.*toy"):
+        build_backends(_deployment(m1=ModelSpec(kind="quantum")), _config(tmp_path))
     with pytest.raises(BackendError, match="level_lengths"):
         build_backends(_deployment(m1=ModelSpec(kind="toy")), _config(tmp_path))
 

@@ -1,5 +1,6 @@
-"""The demo commands: `opml demo` (the network: devnet + three daemons on MNIST), `opml demo --kernel` (one
-matmul kernel disputed at the VM level, one process) and `opml dispute-demo` (one MNIST CNN dispute, honest party
+"""The demo commands: `opml demo` (the network: devnet + three daemons on MNIST), `opml demo --llm` (the same
+network continuing stories with the Moby-Dick llama), `opml demo --kernel` (one matmul kernel disputed at the VM
+level, one process) and `opml dispute-demo` (one MNIST CNN dispute, honest party
 against a liar of a chosen fault class). Each demo module is imported only when its command runs."""
 
 from __future__ import annotations
@@ -21,13 +22,21 @@ def register(subparsers) -> None:  # noqa: ANN001
                      "single-process matmul kernel dispute instead)")
     parser.add_argument("--kernel", action="store_true",
                         help="the single-process narrative of one matmul kernel disputed at the VM level")
+    parser.add_argument("--llm", action="store_true",
+                        help="the daemons on the LLM stack: the Moby-Dick llama continues two prompts, one token "
+                             "of the faulty submitter's continuation disputed down to one MIPS step")
     daemons = parser.add_argument_group("the daemon demo (default)")
     daemons.add_argument("--digits", type=int, nargs=3, metavar=("A", "B", "C"), default=(1401, 400, 800),
                          help="MNIST test images to request, by index (the faulty submitter answers the second)")
     daemons.add_argument("--json", type=Path, default=None, help="also write the summary to this JSON file")
-    daemons.add_argument("--timeout", type=float, default=150.0, help="seconds each phase may take")
+    daemons.add_argument("--timeout", type=float, default=None,
+                         help="seconds each phase may take (default 150; 300 with --llm)")
     daemons.add_argument("--explore", action="store_true",
                          help="keep the explorer (its URL is printed) and the devnet up afterwards, until Ctrl-C")
+    llm = parser.add_argument_group("the LLM demo (--llm)")
+    llm.add_argument("--prompts", nargs=2, metavar=("A", "B"), default=("Call me Ishmael.", "The white whale"),
+                     help="the two prompts to continue (the faulty submitter answers the second)")
+    llm.add_argument("--max-tokens", type=_bounded(2, 64), default=16, help="tokens generated per prompt (default 16)")
     kernel = parser.add_argument_group("the kernel demo (--kernel)")
     kernel.add_argument("--seed", type=int, default=None, help="random data and lie step (default: random)")
     kernel.add_argument("--shape", type=integer(1, 1 << 16), nargs=3, metavar=("M", "K", "N"), default=(4, 6, 3),
@@ -54,8 +63,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return run_kernel_demo(args.seed, tuple(args.shape), args.trace_depth, args.lie_at)
     from opml.demos.network import DemoOptions, run_demo
 
-    return run_demo(DemoOptions(digits=tuple(args.digits), timeout_s=args.timeout, json_path=args.json,
-                                explore=args.explore))
+    common = {"json_path": args.json, "explore": args.explore, **({"timeout_s": args.timeout} if args.timeout else {})}
+    if args.llm:
+        from opml.demos.llm import LlmDemo, LlmDemoOptions
+
+        return run_demo(LlmDemoOptions(prompts=tuple(args.prompts), max_tokens=args.max_tokens, **common), LlmDemo)
+    return run_demo(DemoOptions(digits=tuple(args.digits), **common))
 
 
 def cmd_dispute_demo(args: argparse.Namespace) -> int:

@@ -51,7 +51,7 @@ from opml.stacks.ml import MlStackConfig, deploy_ml_stack
 from opml.vm.isa import disassemble
 
 from .fmt import eth, indentable, narrative_only
-from .story import Digit, Story, predicted_class
+from .story import Digit, Digits, Story, predicted_class
 
 MODEL_FILE = "models/mnist_cnn.opml"
 DATA_FILE = REPO_ROOT / "models" / "mnist_data.npz"
@@ -122,7 +122,16 @@ class BrokerThread:
 
 
 class DaemonDemo:
-    """One run of the demo; `run()` returns the summary (and raises DemoFailed when an outcome is missing)."""
+    """One run of the demo; `run()` returns the summary (and raises DemoFailed when an outcome is missing).
+
+    The run is the same for every model: a devnet, three daemons (Alice and Mallory submit, Bob challenges), the
+    requests asked through the consumer contract, Mallory's lie disputed and slashed, every request finalized and
+    delivered, the credit withdrawn. What is asked and how it is told are the hooks `prepare`, `fault_line`,
+    `new_story`, `post`, `delivered` and `outcome_line` (MNIST digits here; `opml.demos.llm` for an LLM)."""
+
+    TITLE = "opML demo — MNIST on a local devnet: an honest and a faulty submitter, an honest challenger"
+    CONSUMER = "ExampleConsumer"
+    MALLORY_ANSWERS = 2  # the request Mallory answers first (Alice answers the others, and it once reopened)
 
     def __init__(self, options: DemoOptions = DemoOptions(), out=sys.stdout) -> None:  # noqa: ANN001
         self.options = options
@@ -140,7 +149,7 @@ class DaemonDemo:
 
     # -- the run --------------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        self._print("opML demo — MNIST on a local devnet: an honest and a faulty submitter, an honest challenger")
+        self._print(self.TITLE)
         summary: dict[str, Any] = {}
         try:
             self.setup()
@@ -162,15 +171,21 @@ class DaemonDemo:
         self.w3 = Web3(Web3.HTTPProvider(self.anvil.url, request_kwargs={"timeout": 30}))
         self.broker = BrokerThread().start()
         self.say(f"devnet: Anvil at {self.anvil.url}, embedded MQTT broker (amqtt) at {self.broker.broker.url}")
+        self.prepare()
+        self._start_daemons()
+        self.explorer = ExplorerProcess(self.anvil.url, self.workdir / "demo.json", self.broker.broker.url,
+                                        self.workdir / "explorer.log").start()
+        self.say(f"explorer: {self.explorer.url} (live: the requests, the dispute drawn round by round, the money)")
+
+    # -- what the MNIST demo asks (the hooks) -----------------------------------------------------------------
+    def prepare(self) -> None:
+        """Deploy the stack with the model registered (`self.deployment`, saved as demo.json; `self.stack`,
+        `self.config`, `self.consumer`), choose the inputs (`self.inputs`) and Mallory's fault (`self.fault`)."""
         self.quantized = QuantizedModel.load(REPO_ROOT / MODEL_FILE)
         self.commitment = ModelCommitment(self.quantized.model, plan_model(self.quantized.model))
         self.deployment = self._deploy()
         self.inputs, self.digits = self._digits()
         self.fault = self._mallory_fault(self.inputs[1])
-        self._start_daemons()
-        self.explorer = ExplorerProcess(self.anvil.url, self.workdir / "demo.json", self.broker.broker.url,
-                                        self.workdir / "explorer.log").start()
-        self.say(f"explorer: {self.explorer.url} (live: the requests, the dispute drawn round by round, the money)")
 
     def _deploy(self) -> Deployment:
         start = self.w3.eth.block_number + 1
@@ -215,19 +230,23 @@ class DaemonDemo:
         common = {"rpc_url": self.anvil.url, "deployment": str(self.workdir / "demo.json"),  # type: ignore[union-attr]
                   "poll_interval_s": 0.2, "log_format": "json", "model_dir": str(REPO_ROOT),
                   "broker_url": self.broker.broker.url}  # type: ignore[union-attr]
-        roles = {"alice": ("submitter", {"requests": [1, 3]}),
-                 "mallory": ("submitter", {"requests": [2], "faults": [self.fault]}),
+        honest = [i for i in range(1, len(self.inputs) + 1) if i != self.MALLORY_ANSWERS]
+        roles = {"alice": ("submitter", {"requests": honest}),
+                 "mallory": ("submitter", {"requests": [self.MALLORY_ANSWERS], "faults": [self.fault]}),
                  "bob": ("challenger", {})}
         for name, (role, extra) in roles.items():
             config = write_config(self.workdir / f"{name}.toml", node_name=name, private_key=KEYS[name],
                                   cache_dir=str(self.workdir / f"cache-{name}"), **common, **extra)
             self.daemons[name] = DaemonProcess(role, config, self.workdir / f"{name}.log").start()
         for name, daemon in self.daemons.items():
-            daemon.wait_for("daemon_started", timeout=60)
-        top, runner_up = self.lie
+            daemon.wait_for("daemon_started", timeout=self.options.timeout_s)
         self.say(f"daemons up (own processes, logs in {self.workdir}): Alice — honest submitter "
-                 f"{self._address('alice')}; Mallory — submitter whose CNN lowers logit {top} under logit "
-                 f"{runner_up} {self._address('mallory')}; Bob — honest challenger {self._address('bob')}")
+                 f"{self._address('alice')}; Mallory — {self.fault_line()} {self._address('mallory')}; Bob — "
+                 f"honest challenger {self._address('bob')}")
+
+    def fault_line(self) -> str:
+        top, runner_up = self.lie
+        return f"submitter whose CNN lowers logit {top} under logit {runner_up}"
 
     @staticmethod
     def _address(name: str) -> str:
@@ -235,26 +254,35 @@ class DaemonDemo:
 
     def play(self) -> dict[str, Any]:
         cast = {self._address(n): n.capitalize() for n in ("alice", "bob", "mallory")}
-        cast[self.consumer] = "ExampleConsumer"
-        self.story = Story(self.say, cast, dict(enumerate(self.digits, start=1)),
-                           [node.op.value for node in self.quantized.model.nodes], self._decisive,
-                           (self.config.submitter_bond, self.config.challenger_bond, self.config.burn_bps))
+        cast[self.consumer] = self.CONSUMER
+        self.story = self.new_story(cast)
         contracts = [self.stack.bindings.coordinator.contract, self.stack.bindings.game.contract]
         self.monitor = Monitor(self.w3, contracts, self.deployment.start_block)
         self.balances = {n: self.w3.eth.get_balance(self._address(n)) for n in ("alice", "bob", "mallory")}
         self._print("")
         requester = Requester(self.w3, KEYS["requester"], self.deployment)
-        self.request_ids = [requester.ask(self.consumer, data) for data in self.inputs]
-        tally = self.story.tally
+        self.request_ids = self.post(requester)
+        count, tally = len(self.request_ids), self.story.tally
         self._until("the dispute is decided and every answer is checked",
-                    lambda: len(tally.slashed) == 1 and self._agreed() >= 3 and
-                    sum(len(v) for v in tally.submitted.values()) >= 4)
-        self.say(f"Bob agrees with Alice's three answers; the chain clock is moved past the {WINDOW_S} s window")
-        self.w3.provider.make_request("evm_increaseTime", [WINDOW_S + 1])
+                    lambda: len(tally.slashed) == 1 and self._agreed() >= count and
+                    sum(len(v) for v in tally.submitted.values()) >= count + 1)
+        self.say(f"Bob agrees with Alice's {count} answers; the chain clock is moved past the "
+                 f"{self.config.challenge_window} s window")
+        self.w3.provider.make_request("evm_increaseTime", [self.config.challenge_window + 1])
         self.w3.provider.make_request("evm_mine", [])
-        self._until("every request is final", lambda: len(tally.finalized) == 3 and len(tally.callbacks) == 3)
+        self._until("every request is final",
+                    lambda: len(tally.finalized) == count and len(tally.callbacks) == count)
         self._until("the daemons withdrew their credit", self._withdrawn)
         return self._summary(requester)
+
+    def new_story(self, cast: dict[str, str]) -> Story:
+        subject = Digits(dict(enumerate(self.digits, start=1)), [node.op.value for node in self.quantized.model.nodes])
+        return Story(self.say, cast, subject, self._decisive,
+                     (self.config.submitter_bond, self.config.challenger_bond, self.config.burn_bps))
+
+    def post(self, requester: Requester) -> list[int]:
+        """Ask every input through the consumer contract; the request ids."""
+        return [requester.ask(self.consumer, data) for data in self.inputs]
 
     def _until(self, what: str, done) -> None:  # noqa: ANN001
         deadline = time.monotonic() + self.options.timeout_s
@@ -278,25 +306,19 @@ class DaemonDemo:
         coordinator = self.stack.bindings.coordinator
         return all(coordinator.balance_of(self._address(n)) == 0 for n in ("alice", "bob"))
 
-    def _decisive(self, request_id: int, node: int, tile: int, lo: int) -> str:
-        """The instruction at VM step `lo` of the honest run of `tile` of `node` on the request's digit."""
+    def _decisive(self, request_id: int, parents: tuple[int, ...], lo: int) -> str:
+        """The instruction at VM step `lo` of the honest run of the disputed tile of the disputed node (`parents`)
+        on the request's digit."""
+        node, tile = parents
         spec = self.quantized.model.tensors[self.quantized.model.inputs[0]]
         value = np.frombuffer(self.inputs[request_id - 1], np.int8).reshape(spec.shape)
-        pre = RequestLevel(self.commitment, value).graph.tile_level(node).vm_level(tile).state_at(lo)
-        word = pre.memory.read_word(pre.pc)
-        return f"pc {pre.pc:#010x}: `{disassemble(word)}`"
+        return instruction_at(RequestLevel(self.commitment, value).graph.tile_level(node).vm_level(tile), lo)
 
     # -- the end --------------------------------------------------------------------------------------------
     def _summary(self, requester: Requester) -> dict[str, Any]:
         tally = self.story.tally
         self._print("")
-        self.say("what the consumer contract holds (ExampleConsumer.outputOf):")
-        delivered = {}
-        for request_id, digit in zip(self.request_ids, self.digits):
-            output = requester.delivered(self.consumer, request_id)
-            delivered[request_id] = None if output is None else predicted_class(output)
-            self.say(f"request #{request_id}: class {delivered[request_id]} for a handwritten {digit.label}, "
-                     f"answered by {tally.finalized.get(request_id)}", indent=4)
+        delivered = self.delivered(requester)
         transactions, gas = self._chain_totals()
         moved = {n: self.w3.eth.get_balance(self._address(n)) - before for n, before in self.balances.items()}
         games = sorted(tally.challenged)
@@ -305,7 +327,7 @@ class DaemonDemo:
             "submitted": {str(k): v for k, v in sorted(tally.submitted.items())},
             "finalized": {str(k): v for k, v in sorted(tally.finalized.items())},
             "delivered": {str(k): v for k, v in delivered.items()},
-            "labels": {str(r): d.label for r, d in zip(self.request_ids, self.digits)},
+            **self.facts(),
             "slashed": {str(k): v for k, v in tally.slashed.items()},
             "games": {str(g): {"winner": tally.winners.get(g), "by_step": tally.by_step.get(g),
                                "levels": tally.levels.get(g, []), "step": tally.steps.get(g)} for g in games},
@@ -320,12 +342,32 @@ class DaemonDemo:
         self._print("")
         self._print("summary")
         self.say(f"{summary['requests']} requests, {len(tally.finalized)} finalized and delivered "
-                 f"({sum(1 for r, c in delivered.items() if c == self.digits[r - 1].label)} correct digits); "
+                 f"({self.outcome_line(delivered)}); "
                  f"{len(tally.slashed)} faulty result slashed in {len(games)} dispute decided by a MIPS step")
         self.say(f"money (after gas): Alice {eth(moved['alice'])}, Bob {eth(moved['bob'])}, Mallory "
                  f"{eth(moved['mallory'])}; burned {eth(tally.burned)}")
         self.say(f"{transactions} transactions, {gas:,} gas; MQTT messages seen: {summary['mqtt_messages']}")
         return summary
+
+    def delivered(self, requester: Requester) -> dict[int, Any]:
+        """What the consumer contract holds for each request, told and returned (None: not delivered)."""
+        tally = self.story.tally
+        self.say("what the consumer contract holds (ExampleConsumer.outputOf):")
+        delivered = {}
+        for request_id, digit in zip(self.request_ids, self.digits):
+            output = requester.delivered(self.consumer, request_id)
+            delivered[request_id] = None if output is None else predicted_class(output)
+            self.say(f"request #{request_id}: class {delivered[request_id]} for a handwritten {digit.label}, "
+                     f"answered by {tally.finalized.get(request_id)}", indent=4)
+        return delivered
+
+    def facts(self) -> dict[str, Any]:
+        """What the summary adds about the inputs."""
+        return {"labels": {str(r): d.label for r, d in zip(self.request_ids, self.digits)}}
+
+    def outcome_line(self, delivered: dict[int, Any]) -> str:
+        correct = sum(1 for r, c in delivered.items() if c == self.digits[r - 1].label)
+        return f"{correct} correct digits"
 
     def _chain_totals(self) -> tuple[int, int]:
         transactions = gas = 0
@@ -358,6 +400,12 @@ class DaemonDemo:
         return [pid for pid in pids.values() if Path(f"/proc/{pid}").exists() and not _is_zombie(pid)]
 
 
+def instruction_at(vm_level: Any, lo: int) -> str:
+    """The instruction a VM level's state `lo` executes next, as the story prints it."""
+    pre = vm_level.state_at(lo)
+    return f"pc {pre.pc:#010x}: `{disassemble(pre.memory.read_word(pre.pc))}`"
+
+
 def _is_zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
@@ -365,12 +413,13 @@ def _is_zombie(pid: int) -> bool:
         return False
 
 
-def run_demo(options: DemoOptions) -> int:
-    """`opml demo`: 0 when the honest results were final and delivered, the liar slashed by a MIPS step; 1 when
-    an outcome did not come; 2 when the devnet could not be set up (one line on stderr)."""
+def run_demo(options: DemoOptions, demo: type[DaemonDemo] = DaemonDemo) -> int:
+    """`opml demo` (`demo`: the MNIST one, or `llm.LlmDemo`): 0 when the honest results were final and delivered,
+    the liar slashed by a MIPS step; 1 when an outcome did not come; 2 when the devnet could not be set up (one line
+    on stderr)."""
     with narrative_only():
         try:
-            summary = DaemonDemo(options).run()
+            summary = demo(options).run()
         except DemoFailed as exc:  # an outcome did not come: exit 1
             print(f"opml demo: {exc}", file=sys.stderr)
             return 1

@@ -1,5 +1,5 @@
 """The ML dispute levels (docs/levels.md), pure: request → graph → tile → VM trace providers over committed models.
-Uses game, ml, kernels and vm; no chain (deploying and playing them is `opml.stacks`).
+Uses game, llm, ml, kernels and vm; no chain (deploying and playing them is `opml.stacks`).
 
 commitments   tensor commitments, the model's roots (graph, constants, kernel set), the anchor
 tiling        each node's tiles and VM trace length (committed in its node leaf)
@@ -10,4 +10,10 @@ kernel_level  the request level of a single-kernel request (one kernel run as th
 faults        how a lying party's claims differ; lies: the lying request, graph and tile levels, each built around
               the honest one (which never uses faults); scenarios: a random fault of each class (demos, benchmarks)
 cli           `opml levels commit MODEL`
+
+Generation requests (an LLM's decode-step graph, one more level on top):
+llm_commitment   the LLM commitment (named slots in the graph root), token states, input/output commitments
+token_level      the request level (`GenerationParty`) and the token level (one transition per decode step)
+llm_links        the request → token and token → graph link proofs and their Python checks
+generation_lies  the lying generation party and the fault spec texts; generation_scenarios: random fault classes
 """

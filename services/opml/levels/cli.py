@@ -1,6 +1,8 @@
 """`opml levels commit MODEL`: the roots a model is registered with (graphRoot, constantsRoot, kernelSetRoot),
 its tiling plan, and optionally the anchor of a request input — what `ModelRegistry.registerModel` takes and
-what every node recomputes from the model file."""
+what every node recomputes from the model file. For an LLM file: the roots of its decode-step graph for
+generation requests, the LlmGraph fields (named slots, ctx, vocab) and, with `--input`, a generation request's
+anchor."""
 
 from __future__ import annotations
 
@@ -15,10 +17,13 @@ import numpy as np
 import structlog
 
 from opml.cliargs import integer
+from opml.llm.llmfile import is_llm_file
+from opml.llm.llmfile import load as load_llm
 from opml.ml.errors import MLError
 from opml.ml import modelfile
 
-from .commitments import CommitmentError, commit_model, tensor_commitment
+from .commitments import CommitmentError, GraphCommitment, commit_model, tensor_commitment
+from .llm_commitment import LlmCommitment, commit_llm, input_commitment
 from .request_level import input_from_bytes
 from .tiling import DEFAULT_MAX_TILES
 
@@ -56,7 +61,11 @@ def cmd_commit(args) -> int:  # noqa: ANN001
 
 def _commit(args) -> int:  # noqa: ANN001
     try:
-        c = commit_model(modelfile.load(args.model), max_tiles=args.max_tiles)
+        c: GraphCommitment
+        if is_llm_file(args.model):
+            c = commit_llm(load_llm(args.model), max_tiles=args.max_tiles)
+        else:
+            c = commit_model(modelfile.load(args.model), max_tiles=args.max_tiles)
         report = {
             "model": c.model.name,
             "graphRoot": "0x" + c.graph_root.hex(),
@@ -65,7 +74,13 @@ def _commit(args) -> int:  # noqa: ANN001
             "nodes": [{"op": node.op.value, "tiles": plan.tile_count, "tileElems": plan.tile_elems,
                        "vmDepth": plan.vm_depth} for node, plan in zip(c.model.nodes, c.plans)],
         }
-        if args.input is not None:
+        if isinstance(c, LlmCommitment):
+            report["llmGraph"] = _llm_graph(c)
+        if args.input is not None and isinstance(c, LlmCommitment):
+            data = _read_generation(c, args.input)
+            report["inputCommitment"] = "0x" + input_commitment(data).hex()
+            report["anchor"] = "0x" + c.anchor(input_commitment(data)).hex()
+        elif args.input is not None:
             value = _read_input(c, args.input)
             report["inputCommitment"] = "0x" + tensor_commitment(value).hex()
             report["anchor"] = "0x" + c.anchor(tensor_commitment(value)).hex()
@@ -86,3 +101,24 @@ def _read_input(c, path: Path) -> np.ndarray:  # noqa: ANN001
         raise ValueError(f"cannot read input {path}: {exc.strerror or exc}") from None
     except ValueError as exc:  # InputError (wrong size) included
         raise ValueError(f"input {path}: {exc}") from None
+
+
+def _llm_graph(c: LlmCommitment) -> dict:
+    g = c.graph
+    return {"nodesRoot": "0x" + g.nodes_root.hex(), "nodeCount": g.node_count, "slotDepth": g.slot_depth,
+            "tokenSlot": g.token_slot, "positionSlot": g.position_slot, "samplingSlot": g.sampling_slot,
+            "nextTokenSlot": g.next_token_slot, "cacheSlots": list(g.cache_slots),
+            "cacheOutSlots": list(g.cache_out_slots), "ctx": g.ctx, "vocab": g.vocab}
+
+
+def _read_generation(c: LlmCommitment, path: Path) -> bytes:
+    """A generation request's raw input bytes, checked against the model; errors name the file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read input {path}: {exc.strerror or exc}") from None
+    try:
+        c.request(data)
+    except ValueError as exc:
+        raise ValueError(f"input {path}: {exc}") from None
+    return data

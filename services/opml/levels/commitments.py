@@ -30,6 +30,7 @@ from opml.ml.vmparams import attribute_words
 from opml.progress import track
 from opml.vm import layout
 from opml.vm.memory import region_root_of_bytes
+from opml.vm.regiontree import TREE_BYTES, region_tree
 
 from .tiling import DEFAULT_HEADROOM, DEFAULT_MAX_TILES, NodePlan, plan_model
 
@@ -44,10 +45,13 @@ class CommitmentError(ValueError):
     """A model the levels cannot commit to (input/output count, kernel entry point, too many inputs)."""
 
 
-def tensor_commitment(value: np.ndarray | bytes) -> bytes:
-    """Root of the 2^28-byte region holding the tensor's C-order little-endian bytes."""
-    data = np.ascontiguousarray(value).tobytes() if isinstance(value, np.ndarray) else bytes(value)
-    return region_root_of_bytes(data, TENSOR_LOG2)
+def tensor_commitment(value: np.ndarray | bytes, persist: bool = False) -> bytes:
+    """Root of the 2^28-byte region holding the tensor's C-order little-endian bytes. A big tensor's comes from its
+    cached region tree (opml.vm.regiontree: hashed once per process, and once per machine with `persist`)."""
+    data = np.ascontiguousarray(value).reshape(-1).view(np.uint8) if isinstance(value, np.ndarray) else bytes(value)
+    if len(data) >= TREE_BYTES:
+        return region_tree(data, TENSOR_LOG2, persist).root
+    return region_root_of_bytes(bytes(data), TENSOR_LOG2)
 
 
 def _abi(types: str, *values) -> bytes:  # noqa: ANN001
@@ -119,13 +123,15 @@ def anchor_of(graph_root: bytes, constants_root: bytes, kernels_root: bytes, inp
                        input_commitment))
 
 
-class ModelCommitment:
-    """Every root the levels commit `model` to, given its tiling plan (one NodePlan per node)."""
+class GraphCommitment:
+    """The roots of a graph's nodes, constants, slot tree and kernel set, given its tiling plan (one NodePlan per
+    node): what the graph, tile and VM levels play on. `input_slots` are the slots a graph trace's S_0 fills in
+    (with the constants); how they and the outputs are bound into the registered roots is the subclass's: one
+    input and one output (`ModelCommitment`) or a decode step's named slots (`opml.levels.llm_commitment`)."""
+
+    input_slots: tuple[int, ...]
 
     def __init__(self, model: Model, plans: Sequence[NodePlan]) -> None:
-        if len(model.inputs) != 1 or len(model.outputs) != 1:
-            raise CommitmentError(f"model {model.name!r} has {len(model.inputs)} inputs and "
-                                  f"{len(model.outputs)} outputs; a request carries exactly one of each")
         if len(plans) != len(model.nodes):
             raise CommitmentError(f"{len(plans)} node plans for {len(model.nodes)} nodes")
         for index, node in enumerate(model.nodes):
@@ -133,15 +139,14 @@ class ModelCommitment:
                 raise CommitmentError(f"node {index} reads {len(node.inputs)} inputs, the VM has {layout.INPUT_COUNT}")
         self.model = model
         self.plans = tuple(plans)
-        self.input_slot = model.inputs[0]
-        self.output_slot = model.outputs[0]
+        self.input_slots = tuple(model.inputs)
         self.slot_depth = depth_for(len(model.tensors))
         self.node_depth = depth_for(len(model.nodes))
 
     @cached_property
     def constant_commitments(self) -> dict[int, bytes]:
         constants = track(list(self.model.constants.items()), f"commitments of {self.model.name}'s constants")
-        return {slot: tensor_commitment(data) for slot, data in constants}
+        return {slot: tensor_commitment(data, persist=True) for slot, data in constants}
 
     @cached_property
     def nodes(self) -> tuple[NodeDef, ...]:
@@ -183,12 +188,10 @@ class ModelCommitment:
         return self.slot_root(self.constant_commitments)
 
     @cached_property
-    def graph_root(self) -> bytes:
-        return graph_root_of(self.nodes_root, len(self.nodes), self.slot_depth, self.input_slot, self.output_slot)
-
-    @cached_property
     def graph_context(self) -> bytes:
         return graph_context_of(self.nodes_root, len(self.nodes), self.slot_depth, self.kernels_root)
+
+    graph_root: bytes  # the subclass's: the graph root binding its input and output slots
 
     @property
     def roots(self) -> tuple[bytes, bytes, bytes]:
@@ -198,13 +201,28 @@ class ModelCommitment:
     def anchor(self, input_commitment: bytes) -> bytes:
         return anchor_of(self.graph_root, self.constants_root, self.kernels_root, input_commitment)
 
+
+class ModelCommitment(GraphCommitment):
+    """Every root the levels commit an ML `model` to (one input, one output), given its tiling plan."""
+
+    def __init__(self, model: Model, plans: Sequence[NodePlan]) -> None:
+        if len(model.inputs) != 1 or len(model.outputs) != 1:
+            raise CommitmentError(f"model {model.name!r} has {len(model.inputs)} inputs and "
+                                  f"{len(model.outputs)} outputs; a request carries exactly one of each")
+        super().__init__(model, plans)
+        self.input_slot = model.inputs[0]
+        self.output_slot = model.outputs[0]
+
+    @cached_property
+    def graph_root(self) -> bytes:
+        return graph_root_of(self.nodes_root, len(self.nodes), self.slot_depth, self.input_slot, self.output_slot)
+
     @property
     def io_bytes(self) -> tuple[int, int]:
         """(input bytes, output bytes): the exact sizes a request's input and a result's output must have, as
         `ModelRegistry.registerModelFile` records them (the tensor commitment is zero padded, so the chain checks
         the lengths themselves)."""
         return (self.model.tensor_type(self.input_slot).nbytes, self.model.tensor_type(self.output_slot).nbytes)
-
 
 
 def commit_model(model: Model, max_tiles: int = DEFAULT_MAX_TILES, headroom: int = DEFAULT_HEADROOM) -> ModelCommitment:

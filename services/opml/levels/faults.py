@@ -20,7 +20,7 @@ A party is described by a set of faults; with none it is honest.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,14 +96,17 @@ def wrong_outputs(faults: Iterable[Fault]) -> dict[int, WrongOutput]:
     return {f.node: f for f in faults if isinstance(f, WrongOutput)}
 
 
-def believed_values(model: Model, input_value: np.ndarray, faults: Iterable[Fault] = ()) -> dict[int, np.ndarray]:
+def believed_values(model: Model, input_value: np.ndarray | Mapping[int, np.ndarray],
+                    faults: Iterable[Fault] = ()) -> dict[int, np.ndarray]:
     """Every tensor as the party computes it: the native executor, with each WrongOutput applied where its node
-    runs and the later nodes computing on from the wrong value."""
+    runs and the later nodes computing on from the wrong value. `input_value`: the model's one input, or every
+    input by slot (a decode step)."""
     lies = wrong_outputs(faults)
     for node_index in lies:
         if not 0 <= node_index < len(model.nodes):
             raise FaultError(f"node {node_index} outside 0..{len(model.nodes) - 1}")
-    values: dict[int, np.ndarray] = {model.inputs[0]: np.ascontiguousarray(input_value), **model.constants}
+    inputs = input_value if isinstance(input_value, Mapping) else {model.inputs[0]: input_value}
+    values: dict[int, np.ndarray] = {**{s: np.ascontiguousarray(v) for s, v in inputs.items()}, **model.constants}
     for k, node in enumerate(model.nodes):
         out = OPS[node.op].reference([values[s] for s in node.inputs], node.attrs)
         if k in lies:

@@ -15,7 +15,7 @@ from opml.game.trace import NotLastLevel, StepWitness, TraceProvider, check_root
 from opml.ml.ops import OPS
 from opml.progress import track
 
-from .commitments import ModelCommitment, kernel_code_root, node_attrs, tensor_commitment
+from .commitments import GraphCommitment, kernel_code_root, node_attrs, tensor_commitment
 from .links import GraphTileProof
 from .tile_level import TileClaim, TileLevel
 
@@ -26,7 +26,7 @@ class GraphLevel(TraceProvider):
 
     is_last_level = False
 
-    def __init__(self, commitment: ModelCommitment, values: Mapping[int, np.ndarray]) -> None:
+    def __init__(self, commitment: GraphCommitment, values: Mapping[int, np.ndarray]) -> None:
         self.commitment = commitment
         self.model = commitment.model
         self.values = dict(values)
@@ -38,7 +38,7 @@ class GraphLevel(TraceProvider):
     def _slot_commitments(self) -> list[dict[int, bytes]]:
         """commitments[k]: slot → commitment in S_k (inputs and constants, then node outputs one by one)."""
         if self._leaves is None:
-            current = {self.commitment.input_slot: tensor_commitment(self.values[self.commitment.input_slot]),
+            current = {**{s: tensor_commitment(self.values[s]) for s in self.commitment.input_slots},
                        **self.commitment.constant_commitments}
             states = [dict(current)]
             for k, node in enumerate(track(self.model.nodes, "graph trace: node outputs' tile traces")):

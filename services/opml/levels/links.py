@@ -33,7 +33,7 @@ class LinkError(ValueError):
         self.name = name
 
 
-def _check_slot_proof(slot: int, depth: int, siblings: list[bytes]) -> None:
+def check_slot_proof(slot: int, depth: int, siblings: list[bytes]) -> None:
     if len(siblings) != depth:
         raise LinkError("ProofLength", f"{len(siblings)} siblings for a tree of depth {depth}")
     if slot >> depth:
@@ -69,8 +69,8 @@ class RequestGraphProof:
             raise LinkError("AnchorMismatch", "the proof's roots do not hash to the request anchor")
         if sub_length != self.node_count:
             raise LinkError("GraphLengthMismatch", f"graph trace of {sub_length} for {self.node_count} nodes")
-        _check_slot_proof(self.input_slot, self.slot_depth, list(self.input_siblings))
-        _check_slot_proof(self.output_slot, self.slot_depth, list(self.output_siblings))
+        check_slot_proof(self.input_slot, self.slot_depth, list(self.input_siblings))
+        check_slot_proof(self.output_slot, self.slot_depth, list(self.output_siblings))
         if fold(EMPTY_TENSOR, self.input_slot, self.input_siblings) != self.constants_root:
             raise LinkError("InputSlotNotEmpty", f"slot {self.input_slot} is not empty in the constants tree")
         if fold(post, self.output_slot, self.output_siblings) != sub_end:
@@ -109,7 +109,7 @@ class GraphTileProof:
         self._check_node(index)
         self._check_inputs(pre)
         node = self.node
-        _check_slot_proof(node.output, self.slot_depth, list(self.output_siblings))
+        check_slot_proof(node.output, self.slot_depth, list(self.output_siblings))
         if fold(EMPTY_TENSOR, node.output, self.output_siblings) != pre:
             raise LinkError("OutputSlotNotEmpty", f"output slot {node.output} is not empty in the agreed state")
         if fold(sub_end, node.output, self.output_siblings) != post:
@@ -141,7 +141,7 @@ class GraphTileProof:
             raise LinkError("InputCountMismatch", f"{count} inputs, {len(self.input_roots)} roots")
         for position, (slot, root, siblings) in enumerate(zip(self.node.inputs, self.input_roots,
                                                               self.input_siblings)):
-            _check_slot_proof(slot, self.slot_depth, list(siblings))
+            check_slot_proof(slot, self.slot_depth, list(siblings))
             if fold(root, slot, siblings) != pre:
                 raise LinkError("InputNotInState", f"input {position} (slot {slot}) is not in the agreed state")
 

@@ -38,6 +38,11 @@ class RequestLevel(TraceProvider):
         return input_value, GraphLevel(self.commitment, values)
 
     @property
+    def input_bytes(self) -> bytes:
+        """The request's input bytes (what `Coordinator.request` carries)."""
+        return self.input_value.tobytes()
+
+    @property
     def output(self) -> np.ndarray:
         """The output tensor this party would submit."""
         return self.graph.values[self.commitment.output_slot]

@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 
 from opml.game.trace import NotLastLevel, StepWitness, TraceProvider, check_root_index, opened_once
-from opml.kernels import load_kernel
+from opml.kernels.mapped import load_kernel_mapped
 from opml.kernels.vmstart import output_siblings, tile_params
 
 from .commitments import NodeDef, tensor_commitment
@@ -82,7 +82,7 @@ class TileLevel(TraceProvider):
     def _make_vm(self, t: int) -> VmLevel:
         first, end = self.plan.tile(t)
         params = tile_params(self.claim.attrs, first, end)
-        inputs = [np.ascontiguousarray(x).tobytes() for x in self.claim.inputs]
-        initial = load_kernel(self.claim.kernel, params=params, inputs=inputs, output=self.tile_bytes(t))
+        initial = load_kernel_mapped(self.claim.kernel, params=params, inputs=self.claim.inputs,
+                                     output=self.tile_bytes(t))
         return VmLevel.run(initial, self.plan.vm_length)
 

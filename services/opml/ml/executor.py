@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,7 +14,7 @@ import structlog
 
 from .errors import InputError
 from .model import Model
-from .ops import OPS
+from .ops import OPS, OpType
 from .tensor import DTYPES
 
 log = structlog.get_logger(__name__)
@@ -62,16 +62,18 @@ def _check_input(model: Model, slot: int, value) -> np.ndarray:
     return np.ascontiguousarray(value)
 
 
-def run(model: Model, inputs) -> Trace:
+def run(model: Model, inputs, kernels: Mapping[OpType, Callable] | None = None) -> Trace:
     """Run `model` on `inputs` (one array, a sequence in `model.inputs` order, or a name → array mapping).
 
     The model is assumed valid (modelfile.load validates); inputs are checked (InputError on count/shape/dtype).
+    `kernels` may replace an op's reference by a faster function of the same signature and the same bits.
     """
     trace = Trace(model)
     trace.values.update(_normalize_inputs(model, inputs))
     trace.values.update(model.constants)
+    kernels = kernels or {}
     for node in model.nodes:
-        out = OPS[node.op].reference([trace.values[s] for s in node.inputs], node.attrs)
+        out = kernels.get(node.op, OPS[node.op].reference)([trace.values[s] for s in node.inputs], node.attrs)
         trace.values[node.output] = out
         trace.outputs[node.output] = out
     log.debug("model_run", model=model.name, nodes=len(model.nodes))

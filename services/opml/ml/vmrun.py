@@ -15,6 +15,7 @@ import numpy as np
 import structlog
 
 from opml.kernels import load_kernel
+from opml.kernels.mapped import load_kernel_mapped
 from opml.kernels.params import pack_params
 from opml.vm import layout
 from opml.vm.fast import run_fast
@@ -37,7 +38,8 @@ class VMRunError(MLError):
 
 @dataclass
 class TileRun:
-    """The VM's result: the whole output tensor after the tile, the steps it took and the final state."""
+    """The VM's result: the whole output tensor after the tile, the steps it took and the final state (for
+    running and reading only: big inputs are mapped without hashes)."""
 
     output: np.ndarray
     steps: int
@@ -63,10 +65,11 @@ def _tile(out: TensorType, first: int, end: int | None) -> tuple[int, int]:
 
 
 def initial_state(node: Node, inputs: Sequence[np.ndarray], first: int = 0, end: int | None = None,
-                  output_before: np.ndarray | None = None) -> VMState:
+                  output_before: np.ndarray | None = None, hashed: bool = True) -> VMState:
     """The VM state that computes the tile [first, end) of `node` (end defaults to the whole output).
 
-    `output_before` is the output tensor as earlier tiles left it (zeros when None).
+    `output_before` is the output tensor as earlier tiles left it (zeros when None). With `hashed=False` big
+    inputs are mapped, not copied, and the state has no hashes (`opml.kernels.mapped`): for running only.
     """
     out = output_type(node, inputs)
     first, end = _tile(out, first, end)
@@ -74,6 +77,9 @@ def initial_state(node: Node, inputs: Sequence[np.ndarray], first: int = 0, end:
     if type_of(before) != out:
         raise VMRunError(f"output_before is {type_of(before)}, the node produces {out}")
     params = node_params(node, inputs, first, end)
+    if not hashed:
+        return load_kernel_mapped(OPS[node.op].kernel, params=params, inputs=inputs, output=before.tobytes(),
+                                  hashed=False)
     data = [np.ascontiguousarray(x).tobytes() for x in inputs]
     return load_kernel(OPS[node.op].kernel, params=params, inputs=data, output=before.tobytes())
 
@@ -87,7 +93,7 @@ def read_output(state: VMState, out: TensorType) -> np.ndarray:
 def run_node(node: Node, inputs: Sequence[np.ndarray], first: int = 0, end: int | None = None,
              output_before: np.ndarray | None = None, max_steps: int = DEFAULT_MAX_STEPS) -> TileRun:
     """Compute the tile [first, end) of `node` on `inputs` in the VM (fast executor); VMRunError unless exit 0."""
-    state = initial_state(node, inputs, first, end, output_before)
+    state = initial_state(node, inputs, first, end, output_before, hashed=False)
     steps = run_fast(state, max_steps)
     if state.status != Status.EXITED or state.exit_code != 0:
         raise VMRunError(f"{node.op.value} kernel {OPS[node.op].kernel!r} stopped with status "

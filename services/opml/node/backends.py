@@ -1,8 +1,8 @@
 """The one plug-in point for models: model id → a backend that runs the model natively and builds the party's
 trace providers; its interface is `backend_api.py`. The toy ("alphabet") stack is the first backend, the ML level stack
-(`ml_backend`) the second; another kind registers the same way:
+(`ml_backend`) the second, LLM generation (`llm_backend`) the third; another kind registers the same way:
 
-    register_backend("llm", lambda spec, config: LlmBackend(...))
+    register_backend("llm", _llm_backend)
 
 A backend is pure computation (no chain, no network); the daemons run `claim` in a worker thread.
 """
@@ -100,5 +100,12 @@ def _ml_backend(spec: ModelSpec, config: NodeConfig) -> ModelBackend:
     return ml_backend(spec, config)
 
 
+def _llm_backend(spec: ModelSpec, config: NodeConfig) -> ModelBackend:
+    from .llm_backend import llm_backend  # the LLM stack is imported only by nodes that serve LLMs
+
+    return llm_backend(spec, config)
+
+
 register_backend("toy", toy_backend)
 register_backend("ml", _ml_backend)
+register_backend("llm", _llm_backend)

@@ -4,6 +4,7 @@
     opml challenger --config config/challenger.toml
     opml request --model 1 --input '"hello"' --wait
     opml request --model 1 --input models/mnist_data.npz:test_x --index 11 --wait    # an ML model, a real digit
+    opml request --model 1 --prompt "Once upon a time" --max-tokens 32 --wait        # an LLM: prints the text
     opml result 1
     opml devnet up [--model models/mnist_cnn.opml] | down
     opml register-model models/mnist_mlp.opml --deployment deploy/local.json --rpc-url … --key …
@@ -42,14 +43,23 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
         parser.add_argument("--config", type=Path, help="TOML config file (OPML_* variables override it)")
         parser.set_defaults(func=run_daemon, role=role)
 
-    request = subparsers.add_parser("request", help="request an inference")
+    request = subparsers.add_parser("request", help="request an inference (--input) or a generation (--prompt)")
     request.add_argument("--model", type=int, required=True, help="model id")
-    request.add_argument("--input", required=True,
-                         help="a file (its bytes), a JSON value (its UTF-8 text), an array (PATH.npy or "
-                              "PATH.npz:KEY): int8 as is, other dtypes quantized by the ML model's file")
+    what = request.add_mutually_exclusive_group(required=True)
+    what.add_argument("--input",
+                      help="a file (its bytes), a JSON value (its UTF-8 text), an array (PATH.npy or "
+                           "PATH.npz:KEY): int8 as is, other dtypes quantized by the ML model's file")
+    what.add_argument("--prompt", help="an LLM's prompt text, tokenized by the model's own tokenizer (BOS first)")
+    llm = request.add_argument_group("a generation (--prompt)")
+    llm.add_argument("--max-tokens", type=int, default=32, help="tokens to generate (default 32)")
+    llm.add_argument("--temperature", type=float, default=0.0, help="0: greedy (default); > 0: seeded sampling")
+    llm.add_argument("--salt", type=int, default=0, help="the requester's u64 salt: another salt, another sample")
+    llm.add_argument("--llm", type=Path, default=None,
+                     help="the model's LLM file (its tokenizer; default: the deployment's model_file)")
     request.add_argument("--index", type=int, help="take entry INDEX of the --input array (e.g. one digit)")
     request.add_argument("--model-dir", type=Path, default=None,
-                         help="where the deployment's ML model files are (default: the repository root)")
+                         help="where the deployment's model files are (ML, or the LLM's for --prompt; default: the "
+                              "repository root)")
     request.add_argument("--wait", action="store_true", help="wait until the result is final and print it")
     request.add_argument("--timeout", type=float, default=600.0, help="seconds --wait waits")
     _chain_args(request)
@@ -64,7 +74,8 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     devnet.add_argument("action", choices=("up", "down", "deploy"),
                         help="up: start Anvil + broker and deploy; down: stop them; deploy: onto --rpc-url")
     devnet.add_argument("--model", type=Path, action="append", default=[], dest="models", metavar="PATH.opml",
-                        help="deploy the ML stack and register this model file (repeatable); default: the toy")
+                        help="deploy the ML stack (the LLM stack for LLM files) and register this model file "
+                             "(repeatable); default: the toy")
     devnet.add_argument("--port", type=int, default=8545, help="Anvil's port (up)")
     devnet.add_argument("--broker-port", type=int, default=1883, help="mosquitto's port (up)")
     devnet.add_argument("--rpc-url", default="http://127.0.0.1:8545", help="the chain to deploy onto (deploy)")
@@ -73,7 +84,8 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     devnet.set_defaults(func=devnet_command)
 
     register_model = subparsers.add_parser("register-model",
-                                           help="register an ML model file on a deployment (any chain)")
+                                           help="register an ML model file (or an LLM file, on an LLM stack) on a "
+                                                "deployment (any chain)")
     register_model.add_argument("model_file", type=Path, metavar="PATH.opml")
     register_model.add_argument("--fee", type=int, default=10**16, help="the request fee in wei (default 0.01 ETH)")
     register_model.add_argument("--uri", help="metadata URI (default opml://<model name>)")
@@ -239,15 +251,19 @@ def _check_request(requester, model_id: int, data: bytes) -> int:  # type: ignor
 
 
 def request_command(args: argparse.Namespace) -> int:
+    llm = None
     try:
         requester = _requester(args)
-        model = _model_input(requester.deployment, args.model, args.model_dir)
-        data = parse_input(args.input, args.index, model)
+        if args.prompt is not None:
+            llm, data = _generation(requester, args)
+        else:
+            model = _model_input(requester.deployment, args.model, args.model_dir)
+            data = parse_input(args.input, args.index, model)
         fee = _check_request(requester, args.model, data)
         request_id = requester.request(args.model, data, fee=fee)
     except (ValueError, ConfigError, DeploymentError, TxError) as exc:
         return _fail("request", str(exc))
-    print(json.dumps({"request_id": request_id}))
+    print(json.dumps({"request_id": request_id}), flush=True)
     if not args.wait:
         return 0
     from .sdk import RequestError
@@ -256,8 +272,35 @@ def request_command(args: argparse.Namespace) -> int:
         output = requester.wait_final(request_id, args.timeout)
     except RequestError as exc:
         return _fail("request", str(exc))
-    print(json.dumps({"request_id": request_id, "status": "finalized", "output": "0x" + output.hex()}))
+    answer = {"request_id": request_id, "status": "finalized", "output": "0x" + output.hex()}
+    if llm is not None:
+        from .llm_requests import generated_text, generated_tokens
+
+        answer |= {"tokens": generated_tokens(llm, output), "text": generated_text(llm, output)}
+    print(json.dumps(answer, ensure_ascii=False))
     return 0
+
+
+def _generation(requester, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """(the LLM, the request's input bytes) for `--prompt`: the LLM file is `--llm` or the deployment's, and must
+    be the one registered for the model (its tokenizer makes the request); ValueError (one line) otherwise."""
+    from web3.exceptions import ContractLogicError
+
+    from opml.chain.bindings import ModelRegistryContract
+    from opml.hashing import keccak
+
+    from .llm_requests import BadGeneration, generation_request, llm_file, load_llm
+
+    path = args.llm or llm_file(requester.deployment, args.model, args.model_dir)
+    llm = load_llm(path)
+    try:
+        registered, _ = ModelRegistryContract(requester.w3, requester.deployment.registry).model_file(args.model)
+    except ContractLogicError:  # an unknown model: `_check_request` says so
+        registered = bytes(32)
+    if any(registered) and keccak(path.read_bytes()) != registered:
+        raise BadGeneration(f"{path} is not model {args.model}'s registered file (keccak256 "
+                            f"0x{bytes(registered).hex()}): its tokenizer would make another request")
+    return llm, generation_request(llm, args.prompt, args.max_tokens, args.temperature, args.salt).encode()
 
 
 def result_command(args: argparse.Namespace) -> int:
@@ -302,6 +345,8 @@ def register_model_command(args: argparse.Namespace) -> int:
     from opml.chain.build import load_artifact
     from opml.chain.tx import ErrorDecoder, TxSender
 
+    from opml.llm.llmfile import is_llm_file
+
     from .registration import ModelFileError, register_model
 
     configure("console", "warning", sys.stderr)
@@ -313,7 +358,10 @@ def register_model_command(args: argparse.Namespace) -> int:
                               f"{deployment.chain_id}")
         sender = TxSender(w3, _key(args.key, deployment, 0), ErrorDecoder.from_abis(load_artifact("ModelRegistry").abi))
         _refuse_registered(w3, deployment, args.model_file)
-        model_id, updated = register_model(sender, deployment, args.model_file, args.fee, args.uri)
+        register = register_model
+        if is_llm_file(args.model_file):
+            from .llm_deploy import register_llm as register  # the LLM levels only for an LLM file
+        model_id, updated = register(sender, deployment, args.model_file, args.fee, args.uri)
     except (ValueError, ConfigError, DeploymentError, ModelFileError, TxError) as exc:
         return _fail("register-model", str(exc))
     except (OSError, RequestsConnectionError) as exc:
@@ -330,10 +378,16 @@ def _refuse_registered(w3, deployment: Deployment, model_file: Path) -> None:  #
     """ValueError when the registry already holds a model with this file's roots (registering it again would
     only create a second id for the same model)."""
     from opml.chain.bindings import ModelRegistryContract
+    from opml.llm.llmfile import is_llm_file
 
     from .registration import commit_model
 
-    roots = tuple(commit_model(model_file).roots)
+    if is_llm_file(model_file):
+        from .llm_deploy import commit_llm_file
+
+        roots = tuple(commit_llm_file(model_file).roots)
+    else:
+        roots = tuple(commit_model(model_file).roots)
     registry = ModelRegistryContract(w3, deployment.registry)
     count = int(registry.contract.functions.modelCount().call())
     for model_id in range(1, count + 1):

@@ -1,10 +1,13 @@
 """The local devnet: Anvil and a broker started by the project itself, the contracts built and deployed, and an
 ExampleConsumer deployed; addresses in `deploy/local.json`. Without `--model` the toy levels and a toy model are
 deployed; with `--model PATH.opml` (repeatable) the ML stack (request → graph → tile → VM levels) with each model
-file registered (kind "ml"), the consumer asking the first.
+file registered (kind "ml"), the consumer asking the first; with LLM files (`opml.llm.llmfile`) instead, the LLM
+stack (request → token → graph → tile → VM) with each registered (kind "llm") and a
+GenerationConsumer asking the first. One deployment file describes one stack.
 
     opml devnet up      # Anvil on 127.0.0.1:8545, mosquitto on 1883 (when installed), deploy/local.json
     opml devnet up --model models/mnist_cnn.opml            # the MNIST CNN instead of the toy model
+    opml devnet up --model models/llm/moby.opml             # the LLM stack with the Moby-Dick llama
     opml devnet down    # stops what `up` started (process ids in deploy/local/devnet.json) and removes what it wrote
     opml devnet deploy --rpc-url http://anvil:8545 --addresses /shared/local.json   # onto a running chain
 """
@@ -20,6 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 from web3 import Web3
@@ -27,6 +31,7 @@ from web3 import Web3
 from opml.chain.anvil import ANVIL_BINARY, CHAIN_ID, AnvilError, rpc_call
 from opml.chain.build import ensure_built
 from opml.chain.contracts import deploy
+from opml.hashing import keccak
 from opml.paths import REPO_ROOT
 from opml.stacks.toy import ToyStackConfig, deploy_toy_stack
 
@@ -39,6 +44,7 @@ log = structlog.get_logger(__name__)
 DEPLOY_DIR = REPO_ROOT / "deploy"
 RUNTIME_DIR = DEPLOY_DIR / "local"
 CALLBACK_GAS = 200_000
+LLM_CALLBACK_GAS = 250_000  # the GenerationConsumer stores the tokens: 32 of them are 128 bytes
 
 
 class DevnetError(Exception):
@@ -58,8 +64,11 @@ class DevnetParams:
 
 def deploy_devnet(w3: Web3, params: DevnetParams = DevnetParams(), network: str = "local",
                   models: Sequence[Path] = ()) -> Deployment:
-    """Deploy the toy stack (or, given `models`, the ML stack with those model files) and an ExampleConsumer from
-    the node's first account; the returned deployment describes them (save it with `Deployment.save`)."""
+    """Deploy the toy stack (or, given `models`, the ML stack with those model files, or the LLM stack when they
+    are LLM files) and an ExampleConsumer (a GenerationConsumer for LLMs) from the node's first account; the
+    returned deployment describes them (save it with `Deployment.save`)."""
+    if models and _stack_kind(models) == "llm":
+        return deploy_llm_devnet(w3, models, params, network)
     if models:
         return deploy_ml_devnet(w3, models, params, network)
     start_block = w3.eth.block_number + 1
@@ -88,30 +97,74 @@ def deploy_ml_devnet(w3: Web3, models: Sequence[Path], params: DevnetParams = De
     start_block = w3.eth.block_number + 1
     stack = deploy_ml_stack(w3, MlStackConfig(clock_seconds=params.clock_seconds,
                                               challenge_window=params.challenge_window))
+    registered = [(stack.register(commitment), path) for path, commitment in zip(models, commitments)]
+    return stack_deployment(w3, stack, start_block, network, registered, "ml", "ExampleConsumer", CALLBACK_GAS)
+
+
+def stack_deployment(w3: Web3, stack: Any, start_block: int, network: str, registered: Sequence[tuple[int, Path]],
+                     kind: str, consumer: str, *consumer_args: Any) -> Deployment:
+    """The deployment of `stack` (deployed from `start_block` on) serving the `registered` (model id, file) as
+    `kind` models, with a `consumer` contract deployed (constructor: the coordinator, the first model id,
+    `consumer_args`) asking the first."""
     served = {}
-    for path, commitment in zip(models, commitments):
-        model_id = stack.register(commitment)
-        served[model_id] = ModelSpec(kind="ml", model_file=model_file_name(path))
-        log.info("devnet_model_registered", model=model_id, model_file=str(path))
+    for model_id, path in registered:
+        served[model_id] = ModelSpec(kind=kind, model_file=model_file_name(path))
+        log.info("devnet_model_registered", model=model_id, model_file=str(path), kind=kind)
     coordinator = stack.bindings.coordinator.address
-    consumer = deploy(w3, "ExampleConsumer", coordinator, min(served), CALLBACK_GAS)
+    deployed = deploy(w3, consumer, coordinator, min(served), *consumer_args)
+    registry = stack.bindings.coordinator.contract.functions.registry().call()
     return Deployment(network=network, chain_id=w3.eth.chain_id, start_block=start_block, coordinator=coordinator,
-                      game=stack.bindings.game.address, registry=stack.registry.address, consumer=consumer.address,
-                      models=served)
+                      game=stack.bindings.game.address, registry=registry, consumer=deployed.address, models=served)
 
 
-def _commitment(path: Path):  # noqa: ANN202 — a ModelCommitment
+def deploy_llm_devnet(w3: Web3, models: Sequence[Path], params: DevnetParams = DevnetParams(),
+                      network: str = "local") -> Deployment:
+    """The LLM stack with every LLM file of `models` registered (ids in order, from 1) and a GenerationConsumer
+    asking the first; window and clocks from `params`. DevnetError for a file that cannot be served (checked before anything is deployed)."""
+    from opml.stacks.llm import LlmStackConfig, deploy_llm_stack  # the LLM stack is imported only when asked for
+
+    from .llm_deploy import commit_llm_file
+
+    commitments = [_commitment(path, commit_llm_file) for path in models]
+    start_block = w3.eth.block_number + 1
+    stack = deploy_llm_stack(w3, LlmStackConfig(clock_seconds=params.clock_seconds,
+                                                challenge_window=params.challenge_window))
+    registered = [(stack.register(commitment, Path(path).resolve().as_uri(), keccak(Path(path).read_bytes())), path)
+                  for path, commitment in zip(models, commitments)]
+    eos = commitments[0].llm.tokenizer.eos_id
+    return stack_deployment(w3, stack, start_block, network, registered, "llm", "GenerationConsumer",
+                            LLM_CALLBACK_GAS, eos)
+
+
+def _commitment(path: Path, commit: Any = commit_model):  # noqa: ANN202 — a ModelCommitment (or LlmCommitment)
     try:
-        return commit_model(path)
+        return commit(path)
     except ModelFileError as exc:
         raise DevnetError(str(exc)) from None
 
 
 def _loadable(path: Path) -> None:
+    from opml.llm.llmfile import LLMFileError, is_llm_file, load  # the LLM modules only when a file is given
+
     try:
-        load_quantized(path)
-    except ModelFileError as exc:
+        if is_llm_file(path):
+            load(path)
+        else:
+            load_quantized(path)
+    except (ModelFileError, LLMFileError) as exc:
         raise DevnetError(str(exc)) from None
+
+
+def _stack_kind(models: Sequence[Path]) -> str:
+    """"llm" when every file is an LLM file, "ml" when none is; DevnetError for a mix (a deployment file
+    describes one stack: the LLM stack has its own Coordinator and DisputeGame)."""
+    from opml.llm.llmfile import is_llm_file
+
+    llms = [is_llm_file(path) for path in models]
+    if any(llms) and not all(llms):
+        raise DevnetError("LLM files and ML model files cannot share a deployment (each stack has its own "
+                          "coordinator): deploy them with separate --addresses files")
+    return "llm" if all(llms) else "ml"
 
 
 def deploy_to(rpc_url: str, addresses: Path, wait_s: float = 60.0, models: Sequence[Path] = ()) -> Deployment:
@@ -119,6 +172,8 @@ def deploy_to(rpc_url: str, addresses: Path, wait_s: float = 60.0, models: Seque
     addresses file: the docker-compose deployer."""
     for path in models:
         _loadable(path)  # a bad model file fails before waiting for the chain
+    if models:
+        _stack_kind(models)
     deadline = time.monotonic() + wait_s
     while True:
         try:
@@ -143,6 +198,8 @@ def up(port: int = 8545, broker_port: int = 1883, runtime_dir: Path = RUNTIME_DI
         raise DevnetError(f"a devnet is already up ({state_file}); run `opml devnet down` first")
     for path in models:
         _loadable(path)  # a bad model file fails before any process starts
+    if models:
+        _stack_kind(models)
     runtime_dir.mkdir(parents=True, exist_ok=True)
     ensure_built()
     state: dict = {"rpc_url": f"http://127.0.0.1:{port}", "pids": {}}

@@ -81,15 +81,22 @@ class MlBackend:
 
 def ml_backend(spec: ModelSpec, config: NodeConfig) -> MlBackend:
     faults = frozenset(parse_ml_fault(text) for text in config.faults)
+    return MlBackend(model_path(spec, config), faults)
+
+
+def model_path(spec: ModelSpec, config: NodeConfig) -> Path:
+    """Where a model file-backed kind (`ml`, `llm`) reads its file: `model_file` under the config's `model_dir`
+    (default: the repository root), or `model_uri` fetched into the config's `cache_dir` and checked against
+    `file_hash`; BackendError when the spec names neither or the fetch fails."""
     name, uri = spec.param("model_file"), spec.param("model_uri")
     if isinstance(name, str):
-        return MlBackend((config.model_dir or REPO_ROOT) / name, faults)
+        return (config.model_dir or REPO_ROOT) / name
     if isinstance(uri, str):
-        return MlBackend(_fetched(uri, spec.param("file_hash"), config), faults)
-    raise BackendError(f"ml model needs model_file (a path) or model_uri and file_hash; got {name!r}")
+        return _fetched(uri, spec.param("file_hash"), config, spec.kind)
+    raise BackendError(f"{spec.kind} model needs model_file (a path) or model_uri and file_hash; got {name!r}")
 
 
-def _fetched(uri: str, file_hash: object, config: NodeConfig) -> Path:
+def _fetched(uri: str, file_hash: object, config: NodeConfig, kind: str = "ml") -> Path:
     from .registration import ModelFileError, fetch_model_file
 
     try:
@@ -97,7 +104,7 @@ def _fetched(uri: str, file_hash: object, config: NodeConfig) -> Path:
     except ValueError:
         digest = b""
     if len(digest) != 32:
-        raise BackendError(f"ml model from {uri} needs file_hash, a 32-byte hex keccak256; got {file_hash!r}")
+        raise BackendError(f"{kind} model from {uri} needs file_hash, a 32-byte hex keccak256; got {file_hash!r}")
     try:
         return fetch_model_file(uri, digest, config.cache_dir / "models")
     except ModelFileError as exc:

@@ -6,6 +6,10 @@
 
     request_id = requester.ask(consumer_address, digit_bytes)   # through a consumer contract, called back
     requester.delivered(consumer_address, request_id)           # the output it was called back with (or None)
+
+    llm = load_llm(Path("models/llm/moby.opml"))                # an LLM: its own tokenizer makes the request
+    request_id = requester.generate(1, llm, "Once upon a time", max_tokens=32)
+    text = requester.wait_text(request_id, llm, timeout_s=600)  # the continuation, cut at the first EOS
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from web3 import Web3
 
@@ -22,6 +27,9 @@ from opml.chain.build import load_artifact
 from opml.chain.tx import ErrorDecoder, TxSender
 
 from .deployment import Deployment, load_deployment
+
+if TYPE_CHECKING:
+    from opml.llm.llmfile import LLMModel
 
 
 class RequestError(Exception):
@@ -91,6 +99,24 @@ class Requester:
         if expected and len(input) != expected:
             raise BadRequestInput(f"input has {len(input)} bytes; model {model_id} takes exactly {expected} bytes "
                                   f"(nothing was sent)")
+
+    def generate(self, model_id: int, llm: LLMModel, prompt: str, max_tokens: int, temperature: float = 0.0,
+                 salt: int = 0, consumer: str | None = None) -> int:
+        """Ask LLM `model_id` (whose file is `llm`) for `max_tokens` tokens after `prompt`, tokenized by the model's
+        own tokenizer (BOS first), at `temperature` (0 = greedy) with the requester's `salt`; through `consumer`
+        (a GenerationConsumer, called back with the tokens) when given. Returns the request id; a generation the
+        model cannot run raises `BadGeneration` (a ValueError) before anything is sent."""
+        from .llm_requests import generation_request
+
+        data = generation_request(llm, prompt, max_tokens, temperature, salt).encode()
+        return self.request(model_id, data) if consumer is None else self.ask(consumer, data)
+
+    def wait_text(self, request_id: int, llm: LLMModel, timeout_s: float = 600.0, poll_s: float = 1.0) -> str:
+        """Block until generation `request_id` is final; its text (the tokens before the first EOS, decoded by
+        `llm`'s tokenizer)."""
+        from .llm_requests import generated_text
+
+        return generated_text(llm, self.wait_final(request_id, timeout_s, poll_s))
 
     def ask(self, consumer: str, input: bytes) -> int:
         """Ask through a consumer contract in the style of `ExampleConsumer.ask(input)` (paying its model's fee):

@@ -1,7 +1,11 @@
-"""One ML dispute played end to end on a deployed ML stack: a request, the submitter's result, a challenge and the
-game played by the node driver (signed transactions) until it is decided and settled; then what decided it.
+"""One dispute played end to end on a deployed stack (ML or generation): a request, the submitter's result, a
+challenge and the game played by the node driver (signed transactions) until it is decided and settled; then what
+decided it.
 
     outcome = play_dispute(stack, model_id, submitter=liar, challenger=honest, senders=senders)
+
+The parties are request-level providers with the request's `input_bytes` and `submission()`: an ML
+`RequestLevel` on an `MlStack`, a `GenerationParty` on an `LlmStack`.
 
 `DisputeOutcome` counts the transactions and gas from the challenge to the resolution (rejected moves included),
 the wall time of that stretch (both parties' trace computation included: the providers are lazy), the openings
@@ -13,13 +17,33 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from typing import Protocol
+
+from opml.chain.bindings import GameBindings
 from opml.chain.tx import TxSender
+from opml.game.solver import provider_at_depth
+from opml.game.trace import TraceProvider
 from opml.game.types import GameView, Role
-from opml.levels.request_level import RequestLevel
 from opml.vm.isa import disassemble
 
+from .deploy import GameConfig
 from .driver import GameDriver, GameLog, Party, anvil_warp, chain_time
-from .ml import MlStack
+
+
+class Stack(Protocol):
+    """What a dispute needs of a deployed stack (MlStack, LlmStack)."""
+
+    w3: object
+    config: GameConfig
+    bindings: GameBindings
+
+
+class RequestParty(TraceProvider, Protocol):
+    """A request-level provider a dispute is played with: the request's input bytes and what it submits."""
+
+    input_bytes: bytes
+
+    def submission(self) -> tuple[bytes, bytes]: ...
 
 
 @dataclass(frozen=True)
@@ -61,12 +85,12 @@ class DisputeOutcome:
     rejections: tuple[str, ...]
 
 
-def play_dispute(stack: MlStack, model_id: int, submitter: RequestLevel, challenger: RequestLevel,
+def play_dispute(stack: Stack, model_id: int, submitter: RequestParty, challenger: RequestParty,
                  senders: Senders) -> DisputeOutcome:
-    """Requests an inference on `submitter.input_value`, submits `submitter`'s result, challenges it and plays the
-    game to its end; the requester's input is the request both parties read."""
+    """Requests `submitter.input_bytes`, submits `submitter`'s result, challenges it and plays the game to its end;
+    the requester's input is the request both parties read."""
     c = stack.bindings.coordinator
-    mined = senders.requester.send(c.request(model_id, submitter.input_value.tobytes()), value=stack.config.model_fee)
+    mined = senders.requester.send(c.request(model_id, submitter.input_bytes), value=stack.config.model_fee)
     request_id = c.events("RequestCreated", mined.receipt)[0]["requestId"]
     senders.submitter.send(c.submit(request_id, *submitter.submission()), value=stack.config.submitter_bond)
     started = time.perf_counter()
@@ -80,8 +104,8 @@ def play_dispute(stack: MlStack, model_id: int, submitter: RequestLevel, challen
     return _outcome(stack, game_id, log, challenged.gas_used, wall, submitter, challenger)
 
 
-def _outcome(stack: MlStack, game_id: int, log: GameLog, challenge_gas: int, wall: float, submitter: RequestLevel,
-             challenger: RequestLevel) -> DisputeOutcome:
+def _outcome(stack: Stack, game_id: int, log: GameLog, challenge_gas: int, wall: float, submitter: RequestParty,
+             challenger: RequestParty) -> DisputeOutcome:
     final = log.outcomes[game_id]
     game = stack.bindings.game.contract
     (resolved,) = game.events.GameResolved.get_logs(argument_filters={"gameId": game_id},
@@ -99,11 +123,10 @@ def _outcome(stack: MlStack, game_id: int, log: GameLog, challenge_gas: int, wal
         rejections=tuple(r.error for r in rejected))
 
 
-def _decisive_step(stack: MlStack, game_id: int, final: GameView, honest: RequestLevel) -> DecisiveStep:
+def _decisive_step(stack: Stack, game_id: int, final: GameView, honest: RequestParty) -> DecisiveStep:
     (stepped,) = stack.bindings.game.contract.events.Stepped.get_logs(argument_filters={"gameId": game_id},
                                                                       from_block=stack.bindings.from_block)
-    _, node, tile = final.openings
-    pre = honest.graph.tile_level(node).vm_level(tile).state_at(final.lo)
+    pre = provider_at_depth(honest, final.openings).state_at(final.lo)
     return DecisiveStep(final.lo, final.hi, pre.pc, pre.memory.read_word(pre.pc),
                         bytes(stepped["args"]["computedPost"]), bytes(stepped["args"]["claimedPost"]))
 

@@ -8,6 +8,7 @@ in the code region, so a program cannot preload the data regions whose roots are
 from __future__ import annotations
 
 import io
+from functools import lru_cache
 from pathlib import Path
 
 from elftools.common.exceptions import ELFError
@@ -28,24 +29,32 @@ class ElfError(ValueError):
 def load_elf(program: str | Path | bytes) -> VMState:
     """Initial state of `program` (a path or the ELF bytes); raises ElfError for anything else."""
     name, data = _read(program)
-    _check_header(name, data)
+    entry, segments = _parse(name, data)
     state = VMState()
-    try:
-        elf = ELFFile(io.BytesIO(data))
-        entry = elf.header["e_entry"]
-        segments = [seg for seg in elf.iter_segments() if seg["p_type"] == "PT_LOAD"]
-        if not segments:
-            raise ElfError(f"{name}: no PT_LOAD segment")
-        for seg in segments:
-            _load_segment(name, state, seg)
-    except ELFError as exc:
-        raise ElfError(f"{name}: malformed ELF ({exc})") from exc
-    if not layout.CODE.contains(entry) or entry & 3:
-        raise ElfError(f"{name}: entry point {entry:#x} is not a word address in the code region "
-                       f"[{layout.CODE.base:#x}, {layout.CODE.end:#x})")
+    for vaddr, content in segments:
+        state.memory.write_bytes(vaddr, content)  # the rest up to memsz (.bss) is already zero
     state.pc, state.next_pc = entry, entry + 4
     state.regs[SP] = layout.STACK_TOP
     return state
+
+
+@lru_cache(maxsize=64)
+def _parse(name: str, data: bytes) -> tuple[int, tuple[tuple[int, bytes], ...]]:
+    """(entry point, the PT_LOAD segments' (address, file bytes)), checked; parsed once per distinct program (a
+    kernel is loaded once per tile run)."""
+    _check_header(name, data)
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        entry = elf.header["e_entry"]
+        segments = tuple(_segment(name, seg) for seg in elf.iter_segments() if seg["p_type"] == "PT_LOAD")
+    except ELFError as exc:
+        raise ElfError(f"{name}: malformed ELF ({exc})") from exc
+    if not segments:
+        raise ElfError(f"{name}: no PT_LOAD segment")
+    if not layout.CODE.contains(entry) or entry & 3:
+        raise ElfError(f"{name}: entry point {entry:#x} is not a word address in the code region "
+                       f"[{layout.CODE.base:#x}, {layout.CODE.end:#x})")
+    return entry, segments
 
 
 def _read(program: str | Path | bytes) -> tuple[str, bytes]:
@@ -78,7 +87,7 @@ def _check_header(name: str, data: bytes) -> None:
         raise reject(kinds.get(e_type, f"e_type {e_type}"))
 
 
-def _load_segment(name: str, state: VMState, seg) -> None:
+def _segment(name: str, seg) -> tuple[int, bytes]:
     vaddr, filesz, memsz = seg["p_vaddr"], seg["p_filesz"], seg["p_memsz"]
     if filesz > memsz:
         raise ElfError(f"{name}: segment at {vaddr:#x} has p_filesz {filesz} > p_memsz {memsz}")
@@ -88,4 +97,4 @@ def _load_segment(name: str, state: VMState, seg) -> None:
     content = seg.data()
     if len(content) != filesz:
         raise ElfError(f"{name}: segment at {vaddr:#x} is truncated ({len(content)} of {filesz} bytes)")
-    state.memory.write_bytes(vaddr, content)  # the rest up to memsz (.bss) is already zero
+    return vaddr, content

@@ -26,13 +26,15 @@ PAGE_COUNT = 1 << (32 - PAGE_SHIFT)
 UNLIMITED = 1 << 62
 
 # ctl indices
-PC, NEXT_PC, LO, HI, STATUS, EXIT_CODE, SLOTS_USED, STOP = range(8)
-CTL_SIZE = 8
+PC, NEXT_PC, LO, HI, STATUS, EXIT_CODE, SLOTS_USED, STOP, MISSING_PAGE = range(9)
+CTL_SIZE = 9
 
 # why the compiled loop returned (ctl[STOP])
 STOP_LIMIT = 0  # executed the requested number of steps
 STOP_HALTED = 1  # the machine exited or faulted (the halting step is counted)
 STOP_POOL_FULL = 2  # a store needs a fresh page slot; nothing of that step was executed
+STOP_PAGE_MISSING = 3  # the step touches a page of memory not loaded yet (ctl[MISSING_PAGE]); nothing executed
+NOT_LOADED = -1  # table entry of a page that memory holds but the pool does not yet
 
 # fault codes as plain ints (numba folds them into the compiled code)
 F_INVALID = int(Fault.INVALID_INSTRUCTION)
@@ -118,6 +120,16 @@ def _branch_taken(op, rt_field, a, b):
     return _sx32(a) > 0
 
 
+@njit(cache=True, inline="always")
+def _loaded_slot(table, ctl, page):
+    """The pool slot of `page` (0: the zero page); -1 when memory holds it but it is not loaded yet (then
+    ctl[MISSING_PAGE] names it)."""
+    slot = table[page]
+    if slot < 0:
+        ctl[MISSING_PAGE] = page
+    return slot
+
+
 # -- the interpreter loop -------------------------------------------------------------------------------------
 
 
@@ -137,7 +149,11 @@ def _execute(regs, ctl, table, pool, slot_page, dirty, limit):  # noqa: C901 - o
         if pc & 3:
             fault = F_FETCH
             break
-        insn = np.int64(pool[table[pc >> 12], (pc >> 2) & 1023])
+        slot = _loaded_slot(table, ctl, pc >> 12)
+        if slot < 0:
+            stop = STOP_PAGE_MISSING
+            break
+        insn = np.int64(pool[slot, (pc >> 2) & 1023])
         op = insn >> 26
         rs = (insn >> 21) & 31
         rt = (insn >> 16) & 31
@@ -267,7 +283,11 @@ def _execute(regs, ctl, table, pool, slot_page, dirty, limit):  # noqa: C901 - o
             if (op == 0x21 or op == 0x25) and addr & 1:
                 fault = F_ACCESS
                 break
-            w = np.int64(pool[table[addr >> 12], (addr >> 2) & 1023])
+            slot = _loaded_slot(table, ctl, addr >> 12)
+            if slot < 0:
+                stop = STOP_PAGE_MISSING
+                break
+            w = np.int64(pool[slot, (addr >> 2) & 1023])
             shift = (addr & 3) << 3
             if op == 0x20:
                 regs[rt] = _sx8((w >> shift) & 0xFF) & M32
@@ -288,7 +308,10 @@ def _execute(regs, ctl, table, pool, slot_page, dirty, limit):  # noqa: C901 - o
                 fault = F_ACCESS
                 break
             page = addr >> 12
-            slot = table[page]
+            slot = _loaded_slot(table, ctl, page)
+            if slot < 0:
+                stop = STOP_PAGE_MISSING
+                break
             if slot == 0:
                 if used == n_slots:
                     stop = STOP_POOL_FULL
@@ -317,7 +340,11 @@ def _execute(regs, ctl, table, pool, slot_page, dirty, limit):  # noqa: C901 - o
                 regs[rt] = 1
         elif op == 0x22 or op == 0x26:  # lwl, lwr
             addr = (a + _sx16(insn & 0xFFFF)) & M32
-            w = np.int64(pool[table[addr >> 12], (addr >> 2) & 1023])
+            slot = _loaded_slot(table, ctl, addr >> 12)
+            if slot < 0:
+                stop = STOP_PAGE_MISSING
+                break
+            w = np.int64(pool[slot, (addr >> 2) & 1023])
             shift = (addr & 3) << 3
             if op == 0x22:
                 s = 24 - shift
@@ -436,32 +463,27 @@ class FastExecutorError(ValueError):
 class FastMachine:
     """A VMState loaded into the compiled executor's arrays; runs in steps and writes results back on demand.
 
-    Holds its own copy of memory: `sync_to(state)` makes `state` equal to the machine (registers, control
-    fields, and every page written since the last sync via `Memory.set_page`).
+    Pages are copied from the state's memory into the pool on first touch (the loop stops before a step that
+    touches a page not loaded yet, Python loads it and resumes), so a run over a memory holding tens of MB of
+    input pays only for the pages it reads. `sync_to(state)` makes `state` equal to the machine (registers,
+    control fields, and every page written since the last sync via `Memory.set_page`); the memory the machine
+    was made from must not change otherwise while it runs.
     """
 
     def __init__(self, state: VMState) -> None:
-        pages = state.memory.page_indices()
-        n_slots = len(pages) + 65  # slot 0 + room for 64 new pages; grows by doubling
+        self._memory = state.memory
         self.regs = np.array(state.regs, dtype=np.int64)
         self.ctl = np.zeros(CTL_SIZE, dtype=np.int64)
         self.ctl[[PC, NEXT_PC, LO, HI, STATUS, EXIT_CODE]] = (
             state.pc, state.next_pc, state.lo, state.hi, int(state.status), state.exit_code)
         self.step = state.step
         self.table = np.zeros(PAGE_COUNT, dtype=np.int32)
+        self.table[state.memory.page_indices()] = NOT_LOADED
+        n_slots = 65  # slot 0 + room for 64 pages; grows by doubling
         self.pool = np.zeros((n_slots, PAGE_WORDS), dtype=np.uint32)
         self.slot_page = np.zeros(n_slots, dtype=np.int32)
         self.dirty = np.zeros(n_slots, dtype=np.uint8)
-        slot = 1  # slot 0 stays the shared zero page
-        for idx in pages:
-            data = state.memory.get_page(idx)
-            if data is None:
-                continue
-            self.pool[slot] = np.frombuffer(data, dtype="<u4")
-            self.table[idx] = slot
-            self.slot_page[slot] = idx
-            slot += 1
-        self.ctl[SLOTS_USED] = slot
+        self.ctl[SLOTS_USED] = 1  # slot 0 stays the shared zero page
 
     @property
     def running(self) -> bool:
@@ -477,8 +499,20 @@ class FastMachine:
             done += _execute(self.regs, self.ctl, self.table, self.pool, self.slot_page, self.dirty, limit - done)
             if self.ctl[STOP] == STOP_POOL_FULL:
                 self._grow()
+            elif self.ctl[STOP] == STOP_PAGE_MISSING:
+                self._load(int(self.ctl[MISSING_PAGE]))
         self.step = (self.step + done) & U64
         return done
+
+    def _load(self, page: int) -> None:
+        """Copies memory page `page` into a fresh slot of the pool."""
+        slot = int(self.ctl[SLOTS_USED])
+        if slot == self.pool.shape[0]:
+            self._grow()
+        self.pool[slot] = np.frombuffer(self._memory.page_view(page), dtype="<u4")
+        self.table[page] = slot
+        self.slot_page[slot] = page
+        self.ctl[SLOTS_USED] = slot + 1
 
     def _grow(self) -> None:
         extra = self.pool.shape[0]

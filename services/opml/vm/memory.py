@@ -7,6 +7,10 @@ sits at level 27. A 4 KiB page is the subtree at level 7, so hashing splits in t
 * above pages, one dict per level 7..27 holding only nodes that differ from nothing-written-yet
   (a missing node is the zero hash of its level).
 
+`map_region` places big data (a tensor of tens of MB) without hashing or copying it: its pages are views of the
+data and the nodes above them come from a tree hashed once (opml.vm.regiontree); only the pages a run touches
+are then copied (on write) and rehashed.
+
 Writes only mark pages dirty; `root()` (and everything that needs hashes) rehashes the dirty pages and the
 paths above them. `copy()` shares page buffers copy-on-write, so snapshots cost O(pages), not O(bytes).
 """
@@ -14,8 +18,14 @@ paths above them. `copy()` shares page buffers copy-on-write, so snapshots cost 
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from opml.hashing import keccak
+
+if TYPE_CHECKING:
+    from opml.vm.regiontree import RegionTree
 
 if sys.byteorder != "little":  # word views below read pages as native u32
     raise ImportError("opml.vm.memory needs a little-endian host")
@@ -39,6 +49,7 @@ def _zero_hashes() -> tuple[bytes, ...]:
 ZERO_HASHES: tuple[bytes, ...] = _zero_hashes()  # ZERO_HASHES[h] = root of an all-zero subtree at level h
 EMPTY_ROOT = ZERO_HASHES[TREE_DEPTH]
 _ZERO_PAGE = bytes(PAGE_SIZE)
+BATCH_HASH_BYTES = 1 << 20  # from this size on a region root is hashed in compiled batches (opml.keccak_tree)
 
 
 class VMMemoryError(Exception):
@@ -51,6 +62,10 @@ class MemoryProofError(VMMemoryError):
 
 class MemoryRangeError(VMMemoryError, ValueError):
     """An address, length or region is outside the 32-bit address space or misaligned."""
+
+
+class UnhashableMemory(VMMemoryError):
+    """A hash asked of a memory that holds data mapped without its tree (`Memory.map_region`)."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -95,6 +110,10 @@ def region_root_of_bytes(data: bytes, log2_size: int) -> bytes:
         return bytes(data).ljust(32, b"\0")
     if not data:
         return ZERO_HASHES[log2_size - 5]
+    if len(data) >= BATCH_HASH_BYTES:
+        from opml.keccak_tree import subtree_root  # numba: imported by the callers that hash big data only
+
+        return subtree_root(data, log2_size - 5)
     data = bytes(data)
     if len(data) % 64:
         data += bytes(64 - len(data) % 64)
@@ -188,7 +207,7 @@ class Memory:
     already marked dirty). The dicts are mutated in place, never replaced, so callers may hold them.
     """
 
-    __slots__ = ("_pages", "_words", "_owned", "_hot", "_dirty", "_page_nodes", "_upper")
+    __slots__ = ("_pages", "_words", "_owned", "_hot", "_dirty", "_page_nodes", "_upper", "_unhashed")
 
     def __init__(self) -> None:
         self._pages: dict[int, bytearray] = {}
@@ -198,6 +217,7 @@ class Memory:
         self._dirty: set[int] = set()
         self._page_nodes: dict[int, list[list[bytes]]] = {}  # hashed pages: levels 1..7 of their subtree
         self._upper: list[dict[int, bytes]] = [{} for _ in range(TREE_DEPTH + 1)]  # levels 7..27 used
+        self._unhashed = False  # data mapped without a tree (map_region): no hashes
 
     # -- page level -------------------------------------------------------------------------------------------
 
@@ -225,6 +245,11 @@ class Memory:
         """Copy of page `idx` (4096 bytes), or None if it was never written (all zero)."""
         page = self._pages.get(idx)
         return bytes(page) if page is not None else None
+
+    def page_view(self, idx: int) -> memoryview | bytearray:
+        """Page `idx` (4096 bytes) without a copy, for reading now (a later write may change or replace it);
+        KeyError if it was never written."""
+        return self._pages[idx]
 
     def set_page(self, idx: int, data: bytes) -> None:
         """Replace page `idx` with `data` (exactly 4096 bytes) and mark it dirty."""
@@ -291,6 +316,8 @@ class Memory:
 
     def _flush(self) -> None:
         """Rehash dirty pages and the paths above them."""
+        if self._unhashed:
+            raise UnhashableMemory("this memory holds data mapped without its tree: it runs, it has no hashes")
         if not self._dirty:
             return
         upper = self._upper
@@ -325,7 +352,10 @@ class Memory:
             return bytes(page[offset : offset + 32]) if page is not None else ZERO_HASHES[0]
         levels = self._page_nodes.get(page_idx)
         if levels is None:
-            return ZERO_HASHES[level]
+            page = self._pages.get(page_idx)
+            if page is None:
+                return ZERO_HASHES[level]
+            levels = self._page_nodes[page_idx] = _page_levels(page)  # a mapped page, hashed on first need
         return levels[level - 1][index & ((1 << (PAGE_LEVEL - level)) - 1)]
 
     def region_root(self, base: int, log2_size: int) -> bytes:
@@ -335,6 +365,55 @@ class Memory:
             raise MemoryRangeError(f"region base {base:#x} is not aligned to 2^{log2_size} bytes")
         self._flush()
         return self._node(log2_size - 5, base >> log2_size)
+
+    def map_region(self, base: int, data: bytes | memoryview | np.ndarray, tree: RegionTree | None,
+                   log2_size: int | None = None) -> None:
+        """Place `data` at `base`, the start of the aligned region of 2^tree.log2_size bytes that `tree` describes
+        (`opml.vm.regiontree`), without copying or hashing it. The region must be empty (never written).
+
+        Contents, roots and proofs are then those of `write_bytes(base, data)`: the pages are read-only views of
+        `data` until written (then copied, as after `copy()`), the nodes from the pages up to the region root are
+        the tree's, and a page's own subtree is hashed only when a proof inside it is asked for. `data` must not
+        change while this memory (or a copy of it) lives.
+
+        Without a tree (`tree=None`, the region's `log2_size` given) the memory is for running only: its contents
+        are right, and every hash of it (root, region root, proof) raises `UnhashableMemory` from then on.
+        """
+        raw = np.ascontiguousarray(data).reshape(-1).view(np.uint8) if isinstance(data, np.ndarray) \
+            else np.frombuffer(data, dtype=np.uint8)
+        log2_size = tree.log2_size if tree is not None else log2_size
+        if log2_size is None:
+            raise MemoryRangeError("map_region without a tree needs the region's log2_size")
+        _check_log2_size(log2_size)
+        if base < 0 or base & ((1 << log2_size) - 1) or base > ADDR_MASK or len(raw) > 1 << log2_size:
+            raise MemoryRangeError(f"{len(raw)} bytes at {base:#x} are not an aligned region of 2^{log2_size} bytes")
+        if tree is not None and len(raw) != tree.size:
+            raise MemoryRangeError(f"{len(raw)} bytes given for a region tree of {tree.size} bytes")
+        first = base >> PAGE_SHIFT
+        count = 1 << (log2_size - PAGE_SHIFT)
+        if any(first <= idx < first + count for idx in self._pages) if len(self._pages) < count \
+                else any(first + i in self._pages for i in range(count)):
+            raise MemoryRangeError(f"region {base:#x} of 2^{log2_size} bytes is not empty")
+        if tree is None:
+            self._unhashed = True
+        else:
+            self._flush()
+        for i in range(-(-len(raw) // PAGE_SIZE)):
+            chunk = raw[i * PAGE_SIZE: (i + 1) * PAGE_SIZE]
+            page = memoryview(chunk) if len(chunk) == PAGE_SIZE else memoryview(chunk.tobytes().ljust(PAGE_SIZE, b"\0"))
+            self._pages[first + i] = page.toreadonly()
+            self._words[first + i] = self._pages[first + i].cast("I")
+        if tree is None:
+            return
+        top = log2_size - 5
+        for j, nodes in enumerate(tree.levels):
+            level, offset = PAGE_LEVEL + j, base >> (PAGE_SHIFT + j)
+            self._upper[level].update((offset + i, node.tobytes()) for i, node in enumerate(nodes))
+        index = base >> tree.log2_size
+        for h in range(top + 1, TREE_DEPTH + 1):
+            below, index = self._upper[h - 1], index >> 1
+            self._upper[h][index] = keccak(below.get(2 * index, ZERO_HASHES[h - 1]) +
+                                           below.get(2 * index + 1, ZERO_HASHES[h - 1]))
 
     def proof(self, addr: int) -> bytes:
         """Compact proof (leaf, mask, non-zero siblings) for the 32-byte chunk containing `addr`."""
@@ -356,6 +435,7 @@ class Memory:
         other._dirty = set(self._dirty)
         other._page_nodes = dict(self._page_nodes)
         other._upper = [dict(level) for level in self._upper]
+        other._unhashed = self._unhashed
         self._owned.clear()  # our pages are shared now: the next write to each copies it
         self._hot.clear()
         return other
