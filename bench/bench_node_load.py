@@ -6,17 +6,20 @@ Figures:
   per second from the first request to the last `Finalized` (so it counts the time during and after the burst).
 - `node_submit_p99_s`: 99th percentile of the time from a request's broadcast to its `ResultSubmitted` on chain,
   at `STEADY_RATE` requests/s for `STEADY_S` seconds (a fresh submitter).
+- `node_rpc_calls_per_block`: JSON-RPC calls per mined block of an idle daemon (after the two runs above, with
+  their requests in its history, over `IDLE_S` seconds at one block per second), counted by a proxy in front of
+  Anvil; the larger of the submitter's and the challenger's (both are reported too).
 - `node_restart_first_submit_s`: `BACKLOG` open requests whose claims a previous run cached (it could not pay, so
   it submitted none); the restarted, funded submitter's wall time from its process start to its first
-  `ResultSubmitted` log.
-- `node_rpc_calls_per_block`: JSON-RPC calls per mined block of an idle daemon (after the runs above, over
-  `IDLE_S` seconds at one block per second), counted by a proxy in front of Anvil; the larger of the submitter's
-  and the challenger's (both are reported too).
+  `result_submitted` log.
+- `node_<phase>_loadavg`: the machine's 1-minute load average at the end of each phase (the machine may be
+  shared: the figures above are only comparable at a similar load).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -48,6 +51,11 @@ STEADY_RATE, STEADY_S = 10, 30
 BACKLOG = 2_000
 IDLE_S = 15
 DRAIN_TIMEOUT_S = 300.0
+BACKLOG_TIMEOUT_S = 1200.0  # the unfunded first run computes every claim and checks its VM budget
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
 
 
 def run() -> dict[str, float | int]:
@@ -58,8 +66,8 @@ def run() -> dict[str, float | int]:
         try:
             figures = bench.burst()
             figures.update(bench.steady())
-            figures.update(bench.restart())
             figures.update(bench.idle_rpc())
+            figures.update(bench.restart())
         finally:
             bench.close()
     return figures
@@ -86,7 +94,7 @@ class LoadBench:
 
     # -- the figures ----------------------------------------------------------------------------------------
     def burst(self) -> dict[str, float | int]:
-        self.daemon("submitter", "burst", DEV_PRIVATE_KEYS[2])
+        self.daemon("submitter", "burst", DEV_PRIVATE_KEYS[2], requests=self.next_ids(int(BURST_RATE * BURST_S)))
         watch = Watch(self.w3, self.deployment)
         sent = self.send_at(BURST_RATE, BURST_S, watch)
         first = min(sent.values())
@@ -96,10 +104,11 @@ class LoadBench:
         self.stop_daemons()
         return {"node_burst_sustained_rps": round(len(done) / (max(done) - first), 2) if done else 0.0,
                 "node_burst_requests": len(sent), "node_burst_finalized": len(done),
-                "node_burst_offered_rps": round(len(sent) / (max(sent.values()) - first), 2)}
+                "node_burst_offered_rps": round(len(sent) / (max(sent.values()) - first), 2),
+                "node_burst_window_s": WINDOW_S, "node_burst_loadavg": _load()}
 
     def steady(self) -> dict[str, float | int]:
-        self.daemon("submitter", "steady", DEV_PRIVATE_KEYS[4])
+        self.daemon("submitter", "steady", DEV_PRIVATE_KEYS[4], requests=self.next_ids(int(STEADY_RATE * STEADY_S)))
         watch = Watch(self.w3, self.deployment)
         sent = self.send_at(STEADY_RATE, STEADY_S, watch)
         watch.until(lambda: all(r in watch.submitted for r in sent), DRAIN_TIMEOUT_S)
@@ -108,17 +117,19 @@ class LoadBench:
         self.stop_daemons()
         if len(latencies) < len(sent):  # unanswered requests count as never answered: no percentile to report
             return {"node_submit_p99_s": None, "node_submit_requests": len(sent),
-                    "node_submit_answered": len(latencies)}
+                    "node_submit_answered": len(latencies), "node_submit_loadavg": _load()}
         p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
         return {"node_submit_p99_s": round(p99, 3), "node_submit_p50_s": round(statistics.median(latencies), 3),
-                "node_submit_requests": len(sent), "node_submit_answered": len(latencies)}
+                "node_submit_requests": len(sent), "node_submit_answered": len(latencies),
+                "node_submit_loadavg": _load()}
 
     def restart(self) -> dict[str, float | int]:
         broke = Account.create()
         watch = Watch(self.w3, self.deployment)
+        backlog = self.next_ids(BACKLOG)
         self.send_all(BACKLOG, watch)
-        first = self.daemon("submitter", "restart", broke.key.hex())
-        first.wait_for("claim_computed", count=BACKLOG, timeout=DRAIN_TIMEOUT_S)
+        first = self.daemon("submitter", "restart", broke.key.hex(), requests=backlog)
+        first.wait_for("claim_computed", count=BACKLOG, timeout=BACKLOG_TIMEOUT_S)
         first.kill()
         self.w3.provider.make_request("anvil_setBalance", [broke.address, hex(10**24)])
         started = time.perf_counter()
@@ -129,14 +140,16 @@ class LoadBench:
         watch.close()
         self.stop_daemons()
         return {"node_restart_first_submit_s": round(elapsed, 3), "node_restart_backlog": BACKLOG,
-                "node_restart_reinferences": recomputed}
+                "node_restart_reinferences": recomputed, "node_restart_loadavg": _load()}
 
     def idle_rpc(self) -> dict[str, float | int]:
         self._ticking = False
         counts = {}
         for role, key in (("submitter", DEV_PRIVATE_KEYS[2]), ("challenger", DEV_PRIVATE_KEYS[3])):
             with CountingProxy(self.anvil.url) as proxy:
-                daemon = self.daemon(role, f"idle-{role}", key, rpc_url=proxy.url, poll_interval_s=1.0)
+                # no new request to answer (`requests = [0]`): idle, even when an earlier phase left some open
+                daemon = self.daemon(role, f"idle-{role}", key, rpc_url=proxy.url, poll_interval_s=1.0,
+                                     requests=[0] if role == "submitter" else None)
                 daemon.wait_for("daemon_started", timeout=60)
                 time.sleep(10)  # the start-up replay of every past request is over
                 before, head = proxy.total, self.w3.eth.block_number
@@ -148,7 +161,7 @@ class LoadBench:
                 self.stop_daemons()
         return {"node_rpc_calls_per_block": max(counts.values()),
                 "node_rpc_calls_per_block_submitter": counts["submitter"],
-                "node_rpc_calls_per_block_challenger": counts["challenger"]}
+                "node_rpc_calls_per_block_challenger": counts["challenger"], "node_idle_loadavg": _load()}
 
     # -- helpers --------------------------------------------------------------------------------------------
     def daemon(self, role: str, name: str, key: str, **settings: Any) -> DaemonProcess:
@@ -161,6 +174,12 @@ class LoadBench:
         self.daemons.append(process)
         process.wait_for("daemon_started", timeout=120)
         return process
+
+    def next_ids(self, count: int) -> list[int]:
+        """The ids the next `count` requests will get: each phase's submitter answers its own requests only, so
+        what an earlier phase left open (on a loaded machine) does not count in the next one's figures."""
+        first = self.coordinator.contract.functions.requestCount().call() + 1
+        return list(range(first, first + count))
 
     def stop_daemons(self) -> None:
         for daemon in self.daemons:
@@ -196,7 +215,10 @@ class LoadBench:
     def send_all(self, count: int, watch: Watch) -> None:
         for raw in self._signed(count):
             self.w3.eth.send_raw_transaction(raw)
-        watch.until(lambda: self.w3.eth.get_transaction_count(self.requester.address) >= self.nonce, 120)
+        # Anvil's automine can leave a flood of transactions in its pool: mine blocks (~400 requests each)
+        deadline = time.monotonic() + 120
+        while self.w3.eth.get_transaction_count(self.requester.address) < self.nonce and time.monotonic() < deadline:
+            self.w3.provider.make_request("evm_mine", [])
 
     def _tick(self) -> None:
         while self._ticking:

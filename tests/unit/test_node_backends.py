@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,24 @@ def test_ml_fault_specs_parse(text: str, fault: WrongOutput) -> None:
 def test_bad_ml_fault_specs_are_rejected(text: str) -> None:
     with pytest.raises(BackendError, match="wrong-output:NODE:ELEMENT"):
         parse_ml_fault(text)
+
+
+def test_a_models_tiling_plan_is_kept_between_runs(tmp_path: Path) -> None:
+    from opml.levels.tiling import plan_model
+    from opml.ml.modelfile import load
+    from opml.node.ml_backend import MlBackend, planned
+    from opml.paths import REPO_ROOT
+
+    model_file = REPO_ROOT / "models" / "mnist_mlp.opml"
+    model, file_hash = load(model_file), keccak(model_file.read_bytes())
+    first = planned(model, file_hash, tmp_path)
+    (kept,) = tmp_path.iterdir()
+    assert first == plan_model(model)
+    kept.write_text(kept.read_text().replace("[", "[[", 1))  # a plan file that no longer parses is planned again
+    assert planned(model, file_hash, tmp_path) == first
+    kept.write_text("[[1, 10, 3]]")  # a plan for another number of nodes too
+    assert planned(model, file_hash, tmp_path) == first
+    plans = [[p.tile_elems, p.out_elems, p.vm_depth + 1] for p in first]
+    kept.write_text(json.dumps(plans))  # what is kept is what the next run uses (the registry check guards it)
+    assert [p.vm_depth for p in MlBackend(model_file, plans_dir=tmp_path).commitment.plans] == \
+        [p.vm_depth + 1 for p in first]

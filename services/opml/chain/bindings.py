@@ -13,6 +13,7 @@ from typing import Any
 
 from web3 import Web3
 from web3.contract import Contract
+from web3.logs import DISCARD
 
 from opml.chain.build import OUT_DIR, ensure_built, load_artifact
 from opml.chain.tx import ErrorDecoder
@@ -115,8 +116,8 @@ class _Binding:
     def events(self, event: str, receipt: Any) -> list[dict[str, Any]]:
         """The decoded args of every `event` of this contract in a receipt (other contracts' logs ignored)."""
         logs = [log for log in receipt["logs"] if log["address"] == self.address]
-        return [dict(e["args"])
-                for e in getattr(self.contract.events, event)().process_receipt({**receipt, "logs": logs})]
+        decoded = getattr(self.contract.events, event)().process_receipt({**receipt, "logs": logs}, errors=DISCARD)
+        return [dict(e["args"]) for e in decoded]  # (DISCARD: the contract's other events are no error to warn of)
 
 
 class DisputeGameContract(_Binding):
@@ -310,8 +311,12 @@ class GameBindings:
     def read_game(self, game_id: int) -> GameView:
         """The game as the solver sees it, read at the latest block."""
         state = self.game.get_game(game_id)
-        challenge = self.coordinator.get_challenge(game_id)
         submission = self.coordinator.get_submission(state.submission_id)
+        if submission.status is SubmissionStatus.SLASHED and not state.phase.is_over:
+            # the two reads may straddle a block: read the game again after the slash, which, when this game
+            # made it, is over by now (else a lost game would pass for one made moot by another game)
+            state = self.game.get_game(game_id)
+        challenge = self.coordinator.get_challenge(game_id)
         return GameView(
             game_id=game_id, phase=state.phase, depth=state.depth, num_levels=self._num_levels,
             lo=state.lo, hi=state.hi, root_lo=bytes(state.root_lo), root_hi=bytes(state.root_hi),

@@ -36,7 +36,7 @@ def register(subparsers) -> None:  # noqa: ANN001
     llm = parser.add_argument_group("the LLM demo (--llm)")
     llm.add_argument("--prompts", nargs=2, metavar=("A", "B"), default=("Call me Ishmael.", "The white whale"),
                      help="the two prompts to continue (the faulty submitter answers the second)")
-    llm.add_argument("--max-tokens", type=_bounded(2, 64), default=16, help="tokens generated per prompt (default 16)")
+    llm.add_argument("--max-tokens", type=integer(2, 64), default=16, help="tokens generated per prompt (default 16)")
     kernel = parser.add_argument_group("the kernel demo (--kernel)")
     kernel.add_argument("--seed", type=int, default=None, help="random data and lie step (default: random)")
     kernel.add_argument("--shape", type=integer(1, 1 << 16), nargs=3, metavar=("M", "K", "N"), default=(4, 6, 3),

@@ -8,7 +8,7 @@ region, the kernel's commitment. Building: `opml.kernels.build`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,11 +59,26 @@ def load_kernel(name: str, *, params: bytes = b"", inputs: Sequence[bytes] = (),
 
     if len(inputs) > layout.INPUT_COUNT:
         raise RegionOverflowError(f"{len(inputs)} inputs given, the memory map has {layout.INPUT_COUNT} input regions")
-    state = load_elf(kernel_path(name))
+    state = _loaded(kernel_path(name), load_elf).copy()
     _place(state, layout.PARAMS, params)
     for region, data in zip(layout.INPUTS, inputs):
         _place(state, region, data)
     _place(state, layout.OUTPUT, output)
+    return state
+
+
+_LOADED: dict[tuple[Path, int, int], "VMState"] = {}
+
+
+def _loaded(path: Path, load_elf: Callable[[Path], "VMState"]) -> "VMState":
+    """The ELF at `path` as loaded, parsed once per file version (path, mtime, size): a kernel is loaded for every
+    tile a node checks or plays, and parsing the ELF cost more than running it. Callers copy the state (pages are
+    shared copy-on-write), so the cached one is never written."""
+    info = path.stat()
+    key = (path, info.st_mtime_ns, info.st_size)
+    state = _LOADED.get(key)
+    if state is None:
+        state = _LOADED[key] = load_elf(path)
     return state
 
 

@@ -41,11 +41,15 @@ def chain_state_dir(root: Path, identity: ChainIdentity) -> Path:
     return Path(root) / identity.name
 
 
+SHARED_ENTRIES = ("models", "plans")  # fetched model files and tiling plans: the same on every chain
+
+
 def foreign_state(root: Path, identity: ChainIdentity) -> list[str]:
     """Entries of `root` that hold another chain's state (or the unkeyed layout of older nodes): ignored."""
     if not Path(root).is_dir():
         return []
-    return sorted(p.name for p in Path(root).iterdir() if p.name != identity.name and not p.name.startswith("."))
+    return sorted(p.name for p in Path(root).iterdir()
+                  if p.name not in (identity.name, *SHARED_ENTRIES) and not p.name.startswith("."))
 
 
 @dataclass(frozen=True)
@@ -148,3 +152,9 @@ class ClaimCache:
             "output": output.hex(), "output_commitment": output_commitment.hex(),
             "trace_commitment": trace_commitment.hex(), "runs_vm": runs_vm,
         })
+
+    def note_refusal(self, model_id: int, anchor: bytes, refusal: str | None) -> None:
+        """Keep, with the cached claim, why it must not be submitted (None: it may be)."""
+        entry = self.get(model_id, anchor)
+        if entry is not None:
+            _write_atomic(self._path(model_id, anchor), {**entry, "refusal": refusal})

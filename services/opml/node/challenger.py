@@ -45,8 +45,8 @@ class Challenger(Daemon):
         if event.name == "RequestCreated":
             self.models[args["requestId"]] = args["modelId"]
         elif event.name == "ResultSubmitted":
-            if self.models.get(args["requestId"]) in self.backends and \
-                    Web3.to_checksum_address(args["submitter"]) != self.address:
+            if self.models.get(args["requestId"]) in self.backends and args["requestId"] not in self.closed and \
+                    Web3.to_checksum_address(args["submitter"]) != self.address:  # (a closed one cannot be challenged)
                 submission_id = args["submissionId"]
                 self.scheduler.ensure(f"submission-{submission_id}",
                                       lambda: self.check_submission(args["requestId"], submission_id))

@@ -10,7 +10,8 @@ deployment), `model_dir`, `max_bond_wei`, `confirmations`, `start_block`, `poll_
 `metrics_port` (0 = off), `reorg_depth` (blocks after which a mined move is trusted without checking that its
 block is still canonical), `cache_dir`, `node_name`, `log_format`, `log_level`, `faults` (fault injection for
 tests and demos), `requests` (submitters: the request ids this node answers when they are new; empty = every
-request; a request reopened by a successful challenge is answered whatever the list says).
+request; a request reopened by a successful challenge is answered whatever the list says), `tx_in_flight`
+(transactions sent and not yet mined at once) and `active_requests` (request/submission tasks working at once).
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class NodeConfig(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     faults: list[str] = Field(default_factory=list)
     requests: list[int] = Field(default_factory=list)
+    tx_in_flight: int = Field(default=16, ge=1, le=256)
+    active_requests: int = Field(default=16, ge=1, le=1024)
 
     @field_validator("rpc_url")
     @classmethod

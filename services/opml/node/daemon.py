@@ -45,10 +45,13 @@ from .scheduler import Scheduler
 from .vm_timing import timed_vm
 
 STATUS_EVERY_S = 5.0
+WITHDRAW_CHECK_S = 30.0  # how often an idle node reads its credit and balance without an event naming it
 MIN_GAS_WEI = 10**16  # what a few moves cost on a devnet-priced chain
-WORKER_THREADS = 32  # chain reads and sends in flight at once (asyncio.to_thread)
+WORKER_THREADS = 32  # threads beyond the sends and request tasks: monitor, games, reads (asyncio.to_thread)
 # Attributes (of the daemon or its subclasses) derived from chain events: dropped when the chain reorganizes.
-DERIVED = ("inputs", "_claims", "_game_requests", "submissions", "served", "models", "challenged")
+DERIVED = ("inputs", "_request_keys", "closed", "_claims", "_game_requests", "submissions", "served", "models",
+           "challenged", "_constants")
+CLOSING_EVENTS = ("Finalized", "RequestCancelled")
 CREDIT_EVENTS = ("Finalized", "Slashed", "GameSettled", "RequestCancelled", "Withdrawn")
 
 
@@ -73,9 +76,12 @@ class Daemon:
         self.responder: Responder
         self.player = Player(self.bindings, self.address)
         self.metrics = Metrics(self.role.name.lower())
-        self.scheduler = Scheduler(on_failure=self._task_failed)
+        self.scheduler = Scheduler(on_failure=self._task_failed, active=config.active_requests)
         self.monitor = self._new_monitor()
         self.inputs: dict[int, bytes] = {}
+        self._request_keys: dict[int, tuple[int, bytes]] = {}  # request id → (model id, anchor), from its event
+        self.closed: set[int] = set()  # requests finalized or cancelled (as far as the events handled say)
+        self._constants: dict[str, int] = {}  # the coordinator's immutable values, read once per chain
         self._game_requests: dict[int, int] = {}  # game id → request id
         self._missing_reported = False
         self._previous_identity: ChainIdentity | None = None
@@ -112,8 +118,8 @@ class Daemon:
         faults = ",".join(self.config.faults)
         self.claims = ClaimCache(root, sha256(faults.encode()).hexdigest()[:12] if faults else "")
         self.outcomes = Outcomes(root)
-        self.responder = WitnessingResponder(self.sender, self.journal, final_depth=self.config.reorg_depth,
-                                             on_receipt=self._witness_receipt)
+        self.responder = WitnessingResponder(self.sender, self.journal, in_flight=self.config.tx_in_flight,
+                                             final_depth=self.config.reorg_depth, on_receipt=self._witness_receipt)
         foreign = foreign_state(self.config.cache_dir, identity)
         if foreign:
             self.log.warning("foreign_state_ignored", cache_dir=str(self.config.cache_dir), entries=foreign,
@@ -225,7 +231,8 @@ class Daemon:
 
     async def run(self) -> None:
         """Run until cancelled."""
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(WORKER_THREADS))
+        threads = WORKER_THREADS + self.config.tx_in_flight + self.config.active_requests
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads))
         await asyncio.to_thread(self.check_chain)
         identity = await asyncio.to_thread(self.chain_identity)
         if identity is None:
@@ -280,9 +287,13 @@ class Daemon:
             return
         self._head_time = poll.time
         self.metrics.head.set(poll.head)
+        # requests the same batch closes need no task (a restart reads thousands of finalized ones)
+        self.closed.update(e.args["requestId"] for e in poll.events if e.name in CLOSING_EVENTS)
         for event in poll.events:
             if event.name == "RequestCreated":
-                self.inputs[event.args["requestId"]] = bytes(event.args["input"])
+                args = event.args
+                self.inputs[args["requestId"]] = bytes(args["input"])
+                self._request_keys[args["requestId"]] = (int(args["modelId"]), bytes(args["anchor"]))
             self.on_event(event)
             self._route(event)
         self.scheduler.ensure("withdraw", self.withdraw_forever)
@@ -345,16 +356,20 @@ class Daemon:
         """This node's result for `request_id`, or None when it does not serve the request's model."""
         if request_id in self._claims:
             return self._claims[request_id]
-        request = await asyncio.to_thread(self.bindings.coordinator.get_request, request_id)
-        backend = self.backends.get(request.model_id)
+        keys = self._request_keys.get(request_id)
+        if keys is None:  # not seen in an event yet: ask the chain
+            request = await asyncio.to_thread(self.bindings.coordinator.get_request, request_id)
+            keys = (request.model_id, bytes(request.anchor))
+        model_id, anchor = keys
+        backend = self.backends.get(model_id)
         if backend is None:
             return None
-        data = RequestInput(request_id, request.model_id, await self._input_of(request_id), bytes(request.anchor))
+        data = RequestInput(request_id, model_id, await self._input_of(request_id), anchor)
         cached = self.claims.get(data.model_id, data.anchor)
         if cached is not None:  # computed before (maybe by an earlier run): no inference until a game needs it
             claim = Claim(bytes.fromhex(cached["output"]), bytes.fromhex(cached["output_commitment"]),
                           bytes.fromhex(cached["trace_commitment"]), LazyProvider(lambda: backend.claim(data)),
-                          bool(cached.get("runs_vm", False)))
+                          bool(cached.get("runs_vm", False)), lambda: backend.claim(data).refusal())
             self.log.debug("claim_cached", request=request_id)
         else:
             started = time.perf_counter()
@@ -366,10 +381,29 @@ class Daemon:
             self.metrics.inference.observe(time.perf_counter() - started)
             self.log.info("claim_computed", request=request_id, seconds=round(time.perf_counter() - started, 4))
             self._check_cache(data, claim)
+        claim = replace(claim, refusal=self._remembered_refusal(data, claim.refusal))
         if claim.runs_vm:
             claim = replace(claim, provider=timed_vm(claim.provider, self._observe_vm))
         self._claims[request_id] = claim
         return claim
+
+    def _remembered_refusal(self, data: RequestInput, compute: Callable[[], str | None]) -> Callable[[], str | None]:
+        """`compute` (the submitter's check that it could defend the claim: a VM run of every tile) done once per
+        claim: its answer is kept with the cached claim, so a restart neither runs it again nor skips it."""
+        def refusal() -> str | None:
+            cached = self.claims.get(data.model_id, data.anchor) or {}
+            if "refusal" in cached:
+                return cached["refusal"]
+            reason = compute()
+            self.claims.note_refusal(data.model_id, data.anchor, reason)
+            return reason
+        return refusal
+
+    async def constant(self, name: str, read: Callable[[], int]) -> int:
+        """An immutable value of the deployment (`read()` once per chain; e.g. the coordinator's bonds)."""
+        if name not in self._constants:
+            self._constants[name] = await asyncio.to_thread(read)
+        return self._constants[name]
 
     def _observe_vm(self, call: str, seconds: float) -> None:
         self.metrics.vm.labels(call).observe(seconds)
@@ -475,7 +509,8 @@ class Daemon:
                         if str(e["account"]).lower() == self.address.lower())
                     self.metrics.withdrawn.inc(paid)
                     self.log.info("withdrawn", amount=paid)
-            await self.scheduler.news(self.config.poll_interval_s * 5)
+            # a credit comes with an event (CREDIT_EVENTS wake this task): the timeout is only a safety net
+            await self.scheduler.news(WITHDRAW_CHECK_S)
 
     async def chain_time(self) -> int:
         """The latest head's timestamp (as the head follower last saw it; read from the chain before that)."""

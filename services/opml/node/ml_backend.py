@@ -13,6 +13,7 @@ demos): `wrong-output:NODE:ELEMENT[:VM_STEP[:DELTA]]` (docs/levels.md, `opml.lev
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,9 @@ from opml.levels.commitments import ModelCommitment
 from opml.levels.faults import Fault, WrongOutput
 from opml.levels.lies import LyingRequestLevel
 from opml.levels.request_level import RequestLevel
-from opml.levels.tiling import plan_model, tiles_over_budget
+from opml.kernels import MANIFEST_PATH
+from opml.levels.tiling import DEFAULT_HEADROOM, DEFAULT_MAX_TILES, NodePlan, plan_model, tiles_over_budget
+from opml.ml.model import Model
 from opml.ml.modelfile import load
 from opml.ml.tensor import DTYPES
 from opml.paths import REPO_ROOT
@@ -36,12 +39,14 @@ class MlBackend:
     """A party on one committed integer model: honest without `faults` (its claims never pass through
     `opml.levels.faults`), lying as they say with them."""
 
-    def __init__(self, model_file: Path, faults: frozenset[Fault] = frozenset()) -> None:
+    def __init__(self, model_file: Path, faults: frozenset[Fault] = frozenset(), plans_dir: Path | None = None) -> None:
+        """`plans_dir`: where the model's tiling plan (a VM run of every tile, docs/levels.md) is kept between
+        runs, so a restarted node runs no VM before its first submission; None: planned anew."""
         if not model_file.is_file():
             raise BackendError(f"model file {model_file} does not exist")
         model = load(model_file)
         self.file_hash = keccak(model_file.read_bytes())
-        self.commitment = ModelCommitment(model, plan_model(model))
+        self.commitment = ModelCommitment(model, planned(model, self.file_hash, plans_dir))
         self.faults = faults
 
     def model_roots(self) -> tuple[bytes, bytes, bytes]:
@@ -79,9 +84,33 @@ class MlBackend:
         return f"{len(over)} tile(s) over the VM step budget: {tiles}"
 
 
+def planned(model: Model, file_hash: bytes, plans_dir: Path | None) -> tuple[NodePlan, ...]:
+    """`plan_model(model)`, read from `plans_dir` when an earlier run planned the same model file with the same
+    kernels (a wrong plan cannot slip through: the daemon checks the roots it gives against the registry)."""
+    if plans_dir is None:
+        return plan_model(model)
+    kernels = keccak(MANIFEST_PATH.read_bytes()).hex()[:16]
+    path = plans_dir / f"{file_hash.hex()[:16]}-{kernels}-{DEFAULT_MAX_TILES}-{DEFAULT_HEADROOM}.json"
+    try:
+        kept = tuple(NodePlan(*entry) for entry in json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        kept = ()
+    if len(kept) == len(model.nodes):
+        return kept
+    plans = plan_model(model)
+    try:
+        plans_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps([[p.tile_elems, p.out_elems, p.vm_depth] for p in plans]))
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only cache only costs the planning at the next start
+    return plans
+
+
 def ml_backend(spec: ModelSpec, config: NodeConfig) -> MlBackend:
     faults = frozenset(parse_ml_fault(text) for text in config.faults)
-    return MlBackend(model_path(spec, config), faults)
+    return MlBackend(model_path(spec, config), faults, config.cache_dir / "plans")
 
 
 def model_path(spec: ModelSpec, config: NodeConfig) -> Path:

@@ -18,11 +18,7 @@ Urgency (when all slots are taken, the lowest number goes first): game moves 0; 
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,6 +28,7 @@ from web3.exceptions import TransactionNotFound
 from opml.chain.tx import ContractRevert, TxError, TxSender
 
 from .cache import Intent, Journal
+from .slots import PrioritySlots
 
 log = structlog.get_logger(__name__)
 
@@ -58,46 +55,6 @@ class Outcome:
     @property
     def mined(self) -> bool:
         return self.status == "mined"
-
-
-class PrioritySlots:
-    """At most `size` holders at once; waiters are let in by (priority, arrival)."""
-
-    def __init__(self, size: int) -> None:
-        self.free = size
-        self.size = size
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-
-    @property
-    def in_use(self) -> int:
-        return self.size - self.free
-
-    @asynccontextmanager
-    async def slot(self, priority: int) -> AsyncIterator[None]:
-        if self.free > 0 and not self._waiters:
-            self.free -= 1
-        else:
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            heapq.heappush(self._waiters, (priority, next(self._order), future))
-            try:
-                await future
-            except asyncio.CancelledError:
-                if future.done() and not future.cancelled():
-                    self._release()  # handed a slot while being cancelled: pass it on
-                raise
-        try:
-            yield
-        finally:
-            self._release()
-
-    def _release(self) -> None:
-        while self._waiters:
-            _, _, future = heapq.heappop(self._waiters)
-            if not future.done():
-                future.set_result(None)
-                return
-        self.free += 1
 
 
 class Responder:

@@ -7,7 +7,9 @@ reorganization each one re-derives from the chain what is left to do (a task's o
 
 At most `active` request/submission tasks work at once (game tasks always may): a task gives its turn back while
 it waits in `news`. So under a backlog of thousands of requests the first ones are carried through to their
-transaction instead of every task taking its first step before any takes its second.
+transaction instead of every task taking its first step before any takes its second. A task coming back from
+`news` (e.g. to finalize once its window has passed) takes the next free turn before any task that has not
+started yet, so a burst of new requests never starves the finalization of older ones.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import structlog
+
+from .slots import PrioritySlots
 
 log = structlog.get_logger(__name__)
 
@@ -38,8 +42,9 @@ class Scheduler:
         self._wakes: dict[str, asyncio.Event] = {}
         self._deadlines: dict[str, int] = {}
         self.active = active
-        self._turns = asyncio.Semaphore(active)
+        self._turns = PrioritySlots(active)
         self._holding: set[str] = set()
+        self._worked: set[str] = set()  # keys that held a turn before: they go first
 
     @property
     def running(self) -> list[str]:
@@ -92,6 +97,7 @@ class Scheduler:
                 delay = min(delay * 2, self.max_retry_s)
                 continue
             self._finished.add(key)
+            self._worked.discard(key)
             self._wakes.pop(key, None)
             self._deadlines.pop(key, None)
             bound.debug("task_finished")
@@ -99,8 +105,9 @@ class Scheduler:
 
     async def _take_turn(self, key: str) -> None:
         if not key.startswith(self.every_head) and key not in self._holding:
-            await self._turns.acquire()
+            await self._turns.acquire(0 if key in self._worked else 1)
             self._holding.add(key)
+            self._worked.add(key)
 
     def _give_turn(self, key: str) -> None:
         if key in self._holding:
@@ -163,5 +170,6 @@ class Scheduler:
         self._finished.clear()
         self._wakes.clear()
         self._deadlines.clear()
-        self._turns = asyncio.Semaphore(self.active)
+        self._turns = PrioritySlots(self.active)
         self._holding.clear()
+        self._worked.clear()

@@ -22,6 +22,8 @@ from .daemon import Daemon
 from .deployment import Deployment
 from .monitor import ChainEvent
 
+SUBMITTED_CHECK_S = 30.0  # a submitted request's task re-reads the chain this often when nothing woke it
+
 
 class Submitter(Daemon):
     role = Role.SUBMITTER
@@ -39,9 +41,9 @@ class Submitter(Daemon):
         if event.name == "RequestCreated" and args["modelId"] in self.backends:
             request_id = args["requestId"]
             self.served.add(request_id)
-            if not self.config.requests or request_id in self.config.requests:
+            if request_id not in self.closed and (not self.config.requests or request_id in self.config.requests):
                 self._serve(request_id)
-        elif event.name == "Slashed" and args["requestId"] in self.served:
+        elif event.name == "Slashed" and args["requestId"] in self.served and args["requestId"] not in self.closed:
             self._serve(args["requestId"])  # reopened: answered by every submitter whose result was not slashed
         elif event.name == "ResultSubmitted":
             self.submissions.setdefault(args["requestId"], []).append(args["submissionId"])
@@ -77,7 +79,11 @@ class Submitter(Daemon):
                     continue
                 await self._submit(request_id, claim, log)
             elif request.status is RequestStatus.SUBMITTED:
-                await self._maybe_finalize(request_id, request.active_submission, log)
+                if await self._maybe_finalize(request_id, request.active_submission, log):
+                    return  # finalized by this node (a reorganization that drops it starts the task again)
+                # the window's end (`wake_at`) or an event naming the request wakes it: the timeout is a safety net
+                await self.scheduler.news(SUBMITTED_CHECK_S)
+                continue
             await self.scheduler.news(self.config.poll_interval_s * 5)
 
     async def _was_slashed(self, request_id: int) -> bool:
@@ -93,6 +99,8 @@ class Submitter(Daemon):
         """Whether games on the request's last slashed result are still open (the Coordinator takes no new result
         until they end: `SlashedGamesOpen`); releases those it may (anyone may release a moot game)."""
         coordinator = self.bindings.coordinator
+        if not self.submissions.get(request_id):
+            return False  # no result was ever submitted on it (as far as the events say), so none was slashed
         slashed = await asyncio.to_thread(coordinator.last_slashed, request_id)
         if not slashed:
             return False
@@ -112,7 +120,7 @@ class Submitter(Daemon):
 
     async def _submit(self, request_id: int, claim: Claim, log: Any) -> None:
         coordinator = self.bindings.coordinator
-        bond = await asyncio.to_thread(coordinator.submitter_bond)
+        bond = await self.constant("submitter_bond", coordinator.submitter_bond)
         if bond > self.config.max_bond_wei:
             log.error("bond_too_high", bond=bond, max_bond_wei=self.config.max_bond_wei)
             return
@@ -131,16 +139,18 @@ class Submitter(Daemon):
             request_id=request_id, submission_id=event["submissionId"], submitter=self.address,
             output_commitment="0x" + claim.output_commitment.hex()))
 
-    async def _maybe_finalize(self, request_id: int, submission_id: int, log: Any) -> None:
+    async def _maybe_finalize(self, request_id: int, submission_id: int, log: Any) -> bool:
+        """Finalize this node's result once its window has passed with no open game; True when it did."""
         coordinator = self.bindings.coordinator
         submission = await asyncio.to_thread(coordinator.get_submission, submission_id)
         if Web3.to_checksum_address(submission.submitter) != self.address:
-            return  # another node's result: its owner finalizes it (or a challenger reopens the request)
+            return False  # another node's result: its owner finalizes it (or a challenger reopens the request)
         if submission.open_games or await self.chain_time() < submission.window_end:
-            return
+            return False
         outcome = await self.responder.send(f"finalize-{request_id}", str(submission_id),
                                             coordinator.finalize(request_id), label="finalize")
         if outcome.mined:
             callbacks = coordinator.events("CallbackResult", outcome.receipt)
             log.info("request_finalized", submission=submission_id,
                      callback_ok=callbacks[0]["success"] if callbacks else None)
+        return outcome.mined

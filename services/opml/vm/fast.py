@@ -15,6 +15,8 @@ Machine image inside the compiled loop:
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numba import njit
 
@@ -142,7 +144,7 @@ def _word_at(table, ctl, pool, addr):
 # -- the interpreter loop -------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # other threads (the daemons' event loops) run while a kernel runs
 def _execute(regs, ctl, table, pool, slot_page, dirty, limit):  # noqa: C901 - one loop, one dispatch, on purpose
     """Runs up to `limit` steps; returns the number of steps executed and sets ctl[STOP] to why it stopped."""
     pc = ctl[PC]
@@ -475,15 +477,18 @@ class FastMachine:
     was made from must not change otherwise while it runs.
     """
 
-    def __init__(self, state: VMState) -> None:
+    def __init__(self, state: VMState, table: np.ndarray | None = None) -> None:
+        """`table`: an all-zero page table to fill in (reused across runs: allocating 4 MiB per run cost more
+        than a short kernel's run; `clear_table` makes it all zero again); a fresh one when None."""
         self._memory = state.memory
         self.regs = np.array(state.regs, dtype=np.int64)
         self.ctl = np.zeros(CTL_SIZE, dtype=np.int64)
         self.ctl[[PC, NEXT_PC, LO, HI, STATUS, EXIT_CODE]] = (
             state.pc, state.next_pc, state.lo, state.hi, int(state.status), state.exit_code)
         self.step = state.step
-        self.table = np.zeros(PAGE_COUNT, dtype=np.int32)
-        self.table[state.memory.page_indices()] = NOT_LOADED
+        self.table = np.zeros(PAGE_COUNT, dtype=np.int32) if table is None else table
+        self._known = state.memory.page_indices()
+        self.table[self._known] = NOT_LOADED
         n_slots = 65  # slot 0 + room for 64 pages; grows by doubling
         self.pool = np.zeros((n_slots, PAGE_WORDS), dtype=np.uint32)
         self.slot_page = np.zeros(n_slots, dtype=np.int32)
@@ -525,6 +530,12 @@ class FastMachine:
         self.slot_page = np.concatenate((self.slot_page, np.zeros(extra, dtype=np.int32)))
         self.dirty = np.concatenate((self.dirty, np.zeros(extra, dtype=np.uint8)))
 
+    def clear_table(self) -> np.ndarray:
+        """The page table, all zero again (every page this machine marked or loaded), for the next run."""
+        self.table[self._known] = 0
+        self.table[self.slot_page[1:self.ctl[SLOTS_USED]]] = 0
+        return self.table
+
     def sync_to(self, state: VMState) -> None:
         """Writes the machine's registers, control fields and changed pages into `state`."""
         state.pc, state.next_pc, state.lo, state.hi = (int(v) for v in self.ctl[[PC, NEXT_PC, LO, HI]])
@@ -547,7 +558,15 @@ def run_fast(state: VMState, max_steps: int | None = None) -> int:
         raise FastExecutorError(f"max_steps must be >= 0, got {max_steps}")
     if not state.running or max_steps == 0:
         return 0
-    machine = FastMachine(state)
-    done = machine.run(max_steps)
-    machine.sync_to(state)
+    table = getattr(_spare, "table", None)
+    _spare.table = None  # a nested run (none today) would allocate its own
+    machine = FastMachine(state, table)
+    try:
+        done = machine.run(max_steps)
+        machine.sync_to(state)
+    finally:
+        _spare.table = machine.clear_table()
     return done
+
+
+_spare = threading.local()  # each thread's page table for `run_fast`
