@@ -4,6 +4,8 @@ pragma solidity ^0.8.24;
 import {ICommitment} from "./interfaces/ICommitment.sol";
 import {Link, LinkVerifier} from "./LinkVerifier.sol";
 import {VmMemoryTree} from "./VmMemoryTree.sol";
+import {LevelsErrors} from "./levels/LevelsErrors.sol";
+import {LevelsLib} from "./levels/LevelsLib.sol";
 
 /// @notice The commitments of a single-kernel "model" (one MIPS kernel run is the whole computation): the input
 /// commitment is the kernel's initial VM state hash, derived on chain from the request's bytes, so the VM trace
@@ -91,15 +93,9 @@ interface IModelRoots {
 /// proof = abi.encode(bytes32 graphRoot, bytes32 constantsRoot, bytes32 kernelSetRoot, bytes32 inputCommitment,
 ///                    bytes endState, bytes32[4] outputSiblings)
 /// where endState is the 186-byte packed end state and outputSiblings the memory-tree siblings of the output
-/// region at levels 23..26.
+/// region at levels 23..26. Its errors are LevelsErrors', and its end check is the tile VM level's
+/// (`LevelsLib.checkFinalState`).
 contract VmLinkVerifier is LinkVerifier {
-    error VmLengthMismatch(uint256 expected, uint256 got);
-    error VmAnchorMismatch(bytes32 expected, bytes32 got);
-    error VmEndStateMismatch(bytes32 expected, bytes32 got);
-    error VmEndStateLength(uint256 length);
-    error VmNotExited(uint8 status, uint8 exitCode);
-    error VmOutputMismatch(bytes32 memRoot, bytes32 computed);
-
     uint256 public immutable traceLength;
 
     constructor(uint256 traceLength_) {
@@ -110,30 +106,16 @@ contract VmLinkVerifier is LinkVerifier {
     function _verify(Link memory link, bytes calldata proof)
         internal view override returns (bytes32 subStart, bytes32 subContext)
     {
-        if (link.subLength != traceLength) revert VmLengthMismatch(traceLength, link.subLength);
+        if (link.subLength != traceLength) revert LevelsErrors.VmLengthMismatch(traceLength, link.subLength);
         (bytes32 g, bytes32 c, bytes32 k, bytes32 start, bytes memory endState, bytes32[4] memory siblings) =
             abi.decode(proof, (bytes32, bytes32, bytes32, bytes32, bytes, bytes32[4]));
         bytes32 anchor = keccak256(abi.encode(g, c, k, start));
-        if (anchor != link.agreedPre) revert VmAnchorMismatch(link.agreedPre, anchor);
-        _checkEnd(endState, link.subEnd, link.claimedPost, siblings);
-        return (start, link.context);
-    }
-
-    function _checkEnd(bytes memory endState, bytes32 subEnd, bytes32 claimedPost, bytes32[4] memory siblings)
-        private
-        pure
-    {
-        if (endState.length != VmMemoryTree.STATE_SIZE) revert VmEndStateLength(endState.length);
-        bytes32 endHash = keccak256(endState);
-        if (endHash != subEnd) revert VmEndStateMismatch(subEnd, endHash);
-        (uint8 status, uint8 exitCode) = VmMemoryTree.exitOf(endState);
-        if (status != 1 || exitCode != 0) revert VmNotExited(status, exitCode);
-        bytes32 memRoot = VmMemoryTree.memoryRootOf(endState);
-        bytes32[] memory path = new bytes32[](VmMemoryTree.OUTPUT_PROOF_DEPTH);
+        if (anchor != link.agreedPre) revert LevelsErrors.AnchorMismatch(link.agreedPre, anchor);
+        bytes32[] memory path = new bytes32[](siblings.length);
         for (uint256 j = 0; j < path.length; j++) {
             path[j] = siblings[j];
         }
-        bytes32 computed = VmMemoryTree.fold(claimedPost, VmMemoryTree.OUTPUT_INDEX, path);
-        if (computed != memRoot) revert VmOutputMismatch(memRoot, computed);
+        LevelsLib.checkFinalState(endState, link.subEnd, link.claimedPost, path);
+        return (start, link.context);
     }
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-/// @notice The named errors of the link verifiers: the ML levels (docs/levels.md "Link checks") and a generation's
-/// request → token and token → graph links (docs/levels.md "Generation requests").
+/// @notice The named errors of the link verifiers: the ML levels (docs/levels.md "Link checks"), a generation's
+/// request → token and token → graph links (docs/levels.md "Generation requests") and the single-kernel
+/// VmLinkVerifier (docs/game.md).
 abstract contract LevelsErrors {
     /// @notice The proof's data does not hash to the level's context (the graph roots at level 1, the node's tile
     /// data at level 2).

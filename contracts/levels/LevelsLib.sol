@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {VmMemoryTree} from "../VmMemoryTree.sol";
+import {LevelsErrors} from "./LevelsErrors.sol";
 
 /// @notice What the graph root commits about one node (docs/levels.md "Commitments").
 /// Its leaf in the node tree is keccak256(abi.encode(node)).
@@ -27,6 +28,26 @@ library LevelsLib {
     function tileParamsRoot(bytes memory attrs, uint256 first, uint256 end) internal pure returns (bytes32) {
         bytes memory params = abi.encodePacked(le32(first), le32(end), attrs);
         return VmMemoryTree.regionRoot(params, VmMemoryTree.PARAMS_LOG2, VmMemoryTree.zeroHashes());
+    }
+
+    /// @notice Reverts unless `finalState` is a packed 186-byte VM state that hashes to `subEnd`, has exited with
+    /// code 0, and whose OUTPUT region root is `outputRoot` (folded with `outputSiblings`, levels 23..26 bottom up,
+    /// it gives the state's memory root). The end check of every VM level (docs/levels.md "Link checks").
+    function checkFinalState(bytes memory finalState, bytes32 subEnd, bytes32 outputRoot, bytes32[] memory outputSiblings)
+        internal
+        pure
+    {
+        if (finalState.length != VmMemoryTree.STATE_SIZE) revert LevelsErrors.BadFinalState(finalState.length);
+        bytes32 stateHash = keccak256(finalState);
+        if (stateHash != subEnd) revert LevelsErrors.FinalStateMismatch(subEnd, stateHash);
+        (uint8 status, uint8 exitCode) = VmMemoryTree.exitOf(finalState);
+        if (status != 1 || exitCode != 0) revert LevelsErrors.VmDidNotExit(status, exitCode);
+        bytes32 memRoot = VmMemoryTree.memoryRootOf(finalState);
+        if (outputSiblings.length != VmMemoryTree.OUTPUT_PROOF_DEPTH) {
+            revert LevelsErrors.ProofLength(VmMemoryTree.OUTPUT_PROOF_DEPTH, outputSiblings.length);
+        }
+        bytes32 folded = VmMemoryTree.fold(outputRoot, VmMemoryTree.OUTPUT_INDEX, outputSiblings);
+        if (folded != memRoot) revert LevelsErrors.OutputRootMismatch(memRoot, folded);
     }
 
     function le32(uint256 v) internal pure returns (bytes4) {

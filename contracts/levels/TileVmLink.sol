@@ -43,22 +43,7 @@ contract TileVmLink is LinkVerifier, LevelsErrors {
             p.codeRoot, LevelsLib.tileParamsRoot(p.attrs, first, end), p.inputRoots, link.agreedPre, VmMemoryTree.zeroHashes()
         );
         subStart = VmMemoryTree.initialStateHash(memRoot);
-        _checkFinal(p, link.claimedPost, link.subEnd);
+        LevelsLib.checkFinalState(p.finalState, link.subEnd, link.claimedPost, p.outputSiblings);
         subContext = keccak256(abi.encode(link.context, link.index));
-    }
-
-    function _checkFinal(Proof memory p, bytes32 claimedPost, bytes32 subEnd) private pure {
-        bytes memory state = p.finalState;
-        if (state.length != VmMemoryTree.STATE_SIZE) revert BadFinalState(state.length);
-        bytes32 stateHash = keccak256(state);
-        if (stateHash != subEnd) revert FinalStateMismatch(subEnd, stateHash);
-        (uint8 status, uint8 exitCode) = VmMemoryTree.exitOf(state);
-        if (status != 1 || exitCode != 0) revert VmDidNotExit(status, exitCode);
-        bytes32 memRoot = VmMemoryTree.memoryRootOf(state);
-        if (p.outputSiblings.length != VmMemoryTree.OUTPUT_PROOF_DEPTH) {
-            revert ProofLength(VmMemoryTree.OUTPUT_PROOF_DEPTH, p.outputSiblings.length);
-        }
-        bytes32 folded = VmMemoryTree.fold(claimedPost, VmMemoryTree.OUTPUT_INDEX, p.outputSiblings);
-        if (folded != memRoot) revert OutputRootMismatch(memRoot, folded);
     }
 }

@@ -277,7 +277,7 @@ def test_wrong_output_with_the_honest_trace_cannot_open_the_vm_level(stack: Game
     d = dispute(stack, job, liar, honest)
     ((action, revert),) = d.played.rejected
     assert revert.name == "LinkProofInvalid"
-    assert stack.errors.decode(revert.arguments[0]).name == "VmOutputMismatch"
+    assert stack.errors.decode(revert.arguments[0]).name == "OutputRootMismatch"
     assert d.played.final.phase is Phase.OPEN  # the submitter cannot move; its clock runs out
     advance_time(stack.w3, stack.config.clock_seconds + 1)
     receipt = send(stack, stack.game.functions.claimTimeout(d.game_id), stack.challenger)
@@ -338,13 +338,13 @@ def test_the_vm_link_rejects_forged_openings(stack: GameStack, vm: VmStack, hone
     anchor = honest.root_at(0)
     assert _link_error(stack, _link_args(vm, honest, anchor, length=vm.config.trace_length // 2)) == "VmLengthMismatch"
     other_start = LyingVmRequestProvider(honest, input_commitment=bytes(32))
-    assert _link_error(stack, _link_args(vm, honest, anchor, proof=other_start.open_next(0)[1])) == "VmAnchorMismatch"
-    assert _link_error(stack, _link_args(vm, honest, anchor, sub_end=bytes(32))) == "VmEndStateMismatch"
+    assert _link_error(stack, _link_args(vm, honest, anchor, proof=other_start.open_next(0)[1])) == "AnchorMismatch"
+    assert _link_error(stack, _link_args(vm, honest, anchor, sub_end=bytes(32))) == "FinalStateMismatch"
     running = honest_run.state_at(100)
     proof = link_proof(vm.model_roots, honest.input_commitment, running)
-    assert _link_error(stack, _link_args(vm, honest, anchor, proof=proof, sub_end=running.hash())) == "VmNotExited"
+    assert _link_error(stack, _link_args(vm, honest, anchor, proof=proof, sub_end=running.hash())) == "VmDidNotExit"
     wrong = LyingVmRequestProvider(honest, claimed_output=b"\x01" + honest.output[1:])
-    assert _link_error(stack, _link_args(vm, wrong, anchor)) == "VmOutputMismatch"
+    assert _link_error(stack, _link_args(vm, wrong, anchor)) == "OutputRootMismatch"
 
 
 @pytest.mark.usefixtures("isolated_chain")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 T = TypeVar("T")
 
@@ -63,6 +63,29 @@ class TraceProvider(Protocol):
     def step_witness(self, k: int) -> StepWitness:
         """The witness the on-chain step verifier needs to execute transition k from S_k."""
         ...
+
+
+class RequestTopLevel(TraceProvider):
+    """A request's top level: one transition (S_0 the request's anchor, S_1 its output commitment) that opens
+    `level_below` with the proof `link_proof(0)`. Subclasses give `root_at`, `level_below` and `link_proof`."""
+
+    length = 1
+    is_last_level = False
+
+    @property
+    def level_below(self) -> TraceProvider:
+        """The level the request's one transition opens."""
+        raise NotImplementedError
+
+    def link_proof(self, k: int) -> Any:
+        """The link proof (with `encode() -> bytes`) that opens `level_below`; TraceError unless k == 0."""
+        raise NotImplementedError
+
+    def open_next(self, k: int) -> tuple[TraceProvider, bytes]:
+        return self.level_below, self.link_proof(k).encode()
+
+    def step_witness(self, k: int) -> StepWitness:
+        raise NotLastLevel(f"the request level opens the level below ({type(self.level_below).__name__})")
 
 
 def check_root_index(length: int, i: int) -> None:

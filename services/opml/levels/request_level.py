@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from opml.game.trace import NotLastLevel, StepWitness, TraceProvider, check_root_index, check_transition
+from opml.game.trace import RequestTopLevel, check_root_index, check_transition
 from opml.ml import executor
 from opml.ml.errors import InputError
 from opml.ml.tensor import DTYPES
@@ -19,11 +19,8 @@ from .graph_level import GraphLevel
 from .links import RequestGraphProof
 
 
-class RequestLevel(TraceProvider):
+class RequestLevel(RequestTopLevel):
     """One party's view of a request on a committed model (honest; `opml.levels.lies` builds the liars)."""
-
-    is_last_level = False
-    length = 1
 
     def __init__(self, commitment: ModelCommitment, input_value: np.ndarray) -> None:
         self.commitment = commitment
@@ -55,11 +52,9 @@ class RequestLevel(TraceProvider):
         check_root_index(1, i)
         return self.commitment.anchor(self.input_commitment) if i == 0 else tensor_commitment(self.output)
 
-    def step_witness(self, k: int) -> StepWitness:
-        raise NotLastLevel("the request level opens the graph level")
-
-    def open_next(self, k: int) -> tuple[GraphLevel, bytes]:
-        return self.graph, self.link_proof(k).encode()
+    @property
+    def level_below(self) -> GraphLevel:
+        return self.graph
 
     def link_proof(self, k: int) -> RequestGraphProof:
         """The proof that opens the graph level (only transition 0 exists)."""

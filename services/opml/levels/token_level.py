@@ -24,7 +24,8 @@ from functools import cached_property
 
 import numpy as np
 
-from opml.game.trace import NotLastLevel, StepWitness, TraceProvider, check_root_index, check_transition
+from opml.game.trace import NotLastLevel, RequestTopLevel, StepWitness, TraceProvider, check_root_index, \
+    check_transition
 from opml.llm.generation import GenerationRequest, encode_output
 from opml.progress import track
 
@@ -175,12 +176,9 @@ class TokenLevel(TraceProvider):
             tuple(tuple(c.slot_proof(end, s)) for s in c.cache_out_slots))
 
 
-class GenerationParty(TraceProvider):
+class GenerationParty(RequestTopLevel):
     """One party's view of a generation request on a committed LLM (honest; `opml.levels.generation_lies` builds
     the liars by overriding `_computed_input`, `_faults_at`, `_forged_roots`, `step_graph` and `output`)."""
-
-    is_last_level = False
-    length = 1
 
     def __init__(self, commitment: LlmCommitment, input_bytes: bytes) -> None:
         self.commitment = commitment
@@ -229,11 +227,9 @@ class GenerationParty(TraceProvider):
             return self.commitment.anchor(input_commitment(self.tokens_level.data))
         return output_commitment(self.output)
 
-    def step_witness(self, k: int) -> StepWitness:
-        raise NotLastLevel("the request level opens the token level")
-
-    def open_next(self, k: int) -> tuple[TokenLevel, bytes]:
-        return self.tokens_level, self.link_proof(k).encode()
+    @property
+    def level_below(self) -> TokenLevel:
+        return self.tokens_level
 
     def link_proof(self, k: int) -> RequestTokenProof:
         """The proof that opens the token level (only transition 0 exists)."""

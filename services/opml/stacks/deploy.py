@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from web3 import Web3
 from web3.contract import Contract
 
+from opml.chain.bindings import GameBindings, ModelRegistryContract
 from opml.chain.contracts import deploy
 from opml.chain.tx import ETHER
 
@@ -37,6 +39,22 @@ class GameConfig:
     request_timeout: int = 86_400
     model_fee: int = ETHER // 100
     require_sizes: bool = False
+
+
+@dataclass(frozen=True)
+class DeployedGame:
+    """A deployed stack's common part: the chain, the game's bindings, the model registry and its admin (the
+    account that registers models)."""
+
+    w3: Web3
+    bindings: GameBindings
+    registry: Contract
+    admin: str
+
+    def _registered(self, call: Any) -> int:
+        """Sends the registry call `call` from the admin; returns the id of the model it registered."""
+        receipt = transact(self.w3, call, self.admin)
+        return ModelRegistryContract(self.w3, self.registry.address).events("ModelRegistered", receipt)[0]["modelId"]
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from web3 import Web3
 from web3.contract import Contract
 
-from opml.chain.bindings import GameBindings, ModelRegistryContract
+from opml.chain.bindings import GameBindings
 from opml.chain.contracts import deploy
 from opml.hashing import keccak
 from opml.levels.llm_commitment import LlmCommitment
 from opml.llm.llmfile import to_bytes
 
-from .deploy import GameConfig, deploy_game, transact
+from .deploy import DeployedGame, GameConfig, deploy_game, transact
 
 LINK_VERIFIERS = ("RequestTokenLink", "TokenGraphLink", "GraphTileLink", "TileVmLink")
 
@@ -35,15 +35,11 @@ class LlmStackConfig(GameConfig):
 
 
 @dataclass(frozen=True)
-class LlmStack:
-    w3: Web3
+class LlmStack(DeployedGame):
     config: LlmStackConfig
-    bindings: GameBindings
     links: tuple[Contract, ...]
     step: Contract
     commitment: Contract
-    registry: Contract
-    admin: str
 
     def register(self, commitment: LlmCommitment, uri: str = "", file_hash: bytes | None = None) -> int:
         """Registers the LLM's roots and its model file's keccak256 (default: the hash of the LLM serialized as a
@@ -52,9 +48,7 @@ class LlmStack:
         call = self.registry.functions.registerUnsizedModelFile(
             *commitment.roots, uri or f"opml://{commitment.llm.name}", self.config.model_fee,
             file_hash or llm_file_hash(commitment))
-        receipt = transact(self.w3, call, self.admin)
-        model_id = ModelRegistryContract(self.w3, self.registry.address).events("ModelRegistered", receipt)[0][
-            "modelId"]
+        model_id = self._registered(call)
         transact(self.w3, self.commitment.functions.bindModel(model_id, commitment.graph.as_tuple()), self.admin)
         return model_id
 
@@ -72,8 +66,8 @@ def deploy_llm_stack(w3: Web3, config: LlmStackConfig = LlmStackConfig(), admin:
         return commitments[0].address
 
     game = deploy_game(w3, config, [c.address for c in links], config.max_depths, step.address, commitment, admin)
-    return LlmStack(w3, config, GameBindings.at(w3, game.coordinator.address, from_block=start_block), links, step,
-                    commitments[0], game.registry, admin)
+    return LlmStack(w3, GameBindings.at(w3, game.coordinator.address, from_block=start_block), game.registry, admin,
+                    config=config, links=links, step=step, commitment=commitments[0])
 
 
 def llm_file_hash(commitment: LlmCommitment) -> bytes:

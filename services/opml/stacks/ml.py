@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from web3 import Web3
 from web3.contract import Contract
 
-from opml.chain.bindings import GameBindings, ModelRegistryContract
+from opml.chain.bindings import GameBindings
 from opml.chain.contracts import deploy
 from opml.hashing import keccak
 from opml.levels.commitments import ModelCommitment
 from opml.ml.model import Model
 from opml.ml.modelfile import to_bytes
 
-from .deploy import GameConfig, deploy_game, transact
+from .deploy import DeployedGame, GameConfig, deploy_game
 
 LINK_VERIFIERS = ("RequestGraphLink", "GraphTileLink", "TileVmLink")
 
@@ -48,13 +48,9 @@ class MlStackConfig(GameConfig):
 
 
 @dataclass(frozen=True)
-class MlStack:
-    w3: Web3
+class MlStack(DeployedGame):
     config: MlStackConfig
-    bindings: GameBindings
     levels: LevelContracts
-    registry: Contract
-    admin: str
 
     def register(self, commitment: ModelCommitment, uri: str = "", file_hash: bytes | None = None) -> int:
         """Registers the model's roots, its exact input/output sizes and its model file's keccak256 (default: the
@@ -63,8 +59,7 @@ class MlStack:
         call = self.registry.functions.registerModelFile(
             *commitment.roots, uri or f"opml://{commitment.model.name}", self.config.model_fee,
             *commitment.io_bytes, file_hash or model_file_hash(commitment.model))
-        receipt = transact(self.w3, call, self.admin)
-        return ModelRegistryContract(self.w3, self.registry.address).events("ModelRegistered", receipt)[0]["modelId"]
+        return self._registered(call)
 
 
 def deploy_ml_stack(w3: Web3, config: MlStackConfig = MlStackConfig(), admin: str | None = None) -> MlStack:
@@ -74,8 +69,8 @@ def deploy_ml_stack(w3: Web3, config: MlStackConfig = MlStackConfig(), admin: st
     levels = deploy_level_contracts(w3, admin)
     game = deploy_game(w3, config, [c.address for c in levels.links], config.max_depths, levels.step.address,
                        lambda _: levels.commitment.address, admin)
-    return MlStack(w3, config, GameBindings.at(w3, game.coordinator.address, from_block=start_block), levels,
-                   game.registry, admin)
+    return MlStack(w3, GameBindings.at(w3, game.coordinator.address, from_block=start_block), game.registry, admin,
+                   config=config, levels=levels)
 
 
 def model_file_hash(model: Model) -> bytes:

@@ -132,6 +132,15 @@ def _loaded_slot(table, ctl, page):
     return slot
 
 
+@njit(cache=True, inline="always")
+def _word_at(table, ctl, pool, addr):
+    """The aligned word holding `addr`; -1 when its page is not loaded yet (then ctl[MISSING_PAGE] names it)."""
+    slot = _loaded_slot(table, ctl, addr >> 12)
+    if slot < 0:
+        return np.int64(-1)
+    return np.int64(pool[slot, (addr >> 2) & 1023])
+
+
 # -- the interpreter loop -------------------------------------------------------------------------------------
 
 
@@ -147,15 +156,14 @@ def _execute(regs, ctl, table, pool, slot_page, dirty, limit):  # noqa: C901 - o
     steps = 0
     stop = STOP_LIMIT
     fault = 0
+    ctl[MISSING_PAGE] = -1  # set by the step that touches a page not loaded yet, which then stops the loop
     while steps < limit:
         if pc & 3:
             fault = F_FETCH
             break
-        slot = _loaded_slot(table, ctl, pc >> 12)
-        if slot < 0:
-            stop = STOP_PAGE_MISSING
+        insn = _word_at(table, ctl, pool, pc)
+        if insn < 0:
             break
-        insn = np.int64(pool[slot, (pc >> 2) & 1023])
         op = insn >> 26
         rs = (insn >> 21) & 31
         rt = (insn >> 16) & 31
@@ -285,11 +293,9 @@ def _execute(regs, ctl, table, pool, slot_page, dirty, limit):  # noqa: C901 - o
             if (op == 0x21 or op == 0x25) and addr & 1:
                 fault = F_ACCESS
                 break
-            slot = _loaded_slot(table, ctl, addr >> 12)
-            if slot < 0:
-                stop = STOP_PAGE_MISSING
+            w = _word_at(table, ctl, pool, addr)
+            if w < 0:
                 break
-            w = np.int64(pool[slot, (addr >> 2) & 1023])
             shift = (addr & 3) << 3
             if op == 0x20:
                 regs[rt] = _sx8((w >> shift) & 0xFF) & M32
@@ -312,7 +318,6 @@ def _execute(regs, ctl, table, pool, slot_page, dirty, limit):  # noqa: C901 - o
             page = addr >> 12
             slot = _loaded_slot(table, ctl, page)
             if slot < 0:
-                stop = STOP_PAGE_MISSING
                 break
             if slot == 0:
                 if used == n_slots:
@@ -342,11 +347,9 @@ def _execute(regs, ctl, table, pool, slot_page, dirty, limit):  # noqa: C901 - o
                 regs[rt] = 1
         elif op == 0x22 or op == 0x26:  # lwl, lwr
             addr = (a + _sx16(insn & 0xFFFF)) & M32
-            slot = _loaded_slot(table, ctl, addr >> 12)
-            if slot < 0:
-                stop = STOP_PAGE_MISSING
+            w = _word_at(table, ctl, pool, addr)
+            if w < 0:
                 break
-            w = np.int64(pool[slot, (addr >> 2) & 1023])
             shift = (addr & 3) << 3
             if op == 0x22:
                 s = 24 - shift
@@ -441,6 +444,8 @@ def _execute(regs, ctl, table, pool, slot_page, dirty, limit):  # noqa: C901 - o
         npc = new_npc & M32
         steps += 1
 
+    if ctl[MISSING_PAGE] >= 0:
+        stop = STOP_PAGE_MISSING
     if fault != 0:  # every fault is detected before the instruction changes anything
         ctl[STATUS] = FAULTED
         ctl[EXIT_CODE] = fault
