@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3Exception
+from web3.types import RPCEndpoint
 
 from opml.chain.bindings import GameBindings, ModelRegistryContract
 from opml.chain.tx import TxSender
@@ -63,8 +64,10 @@ class Daemon:
     def __init__(self, config: NodeConfig, deployment: Deployment | None = None) -> None:
         self.config = config
         self.deployment = deployment or load_deployment(config.deployment)
-        # cache_allowed_requests: eth_chainId (asked by web3 for every call it builds) is asked once
-        self.w3 = Web3(Web3.HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30}, cache_allowed_requests=True))
+        # eth_chainId (asked by web3 for every call it builds) is asked once; nothing else is cached: web3's default
+        # cacheable set includes transaction and block lookups, whose answers a reorg or a revert changes
+        self.w3 = Web3(Web3.HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30}, cache_allowed_requests=True,
+                                         cacheable_requests={RPCEndpoint("eth_chainId")}))
         self.bindings = GameBindings.at(self.w3, self.deployment.coordinator, self.deployment.start_block)
         self.sender = TxSender(self.w3, config.key, self.bindings.errors())
         self.address = self.sender.address
