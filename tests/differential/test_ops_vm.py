@@ -1,5 +1,6 @@
 """Every op: numpy reference == its MIPS kernel in the VM (whole node) == the tiles of a random split run in
-sequence, bit for bit, on random shapes, attributes and inputs (docs/ops.md)."""
+sequence (fresh states, and one image rewound per tile), bit for bit, on random shapes, attributes and inputs
+(docs/ops.md)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,8 @@ def check_node(data, node: Node, inputs: list[np.ndarray]) -> None:
     bounds = data.draw(tile_bounds(expected.size), label="tiles")
     tiled = vmrun.run_tiles(node, inputs, bounds)
     assert np.array_equal(tiled, expected), f"{node.op.value}: tiles {bounds} != numpy"
+    _, rewound = vmrun.tile_steps(node, inputs, list(zip(bounds, bounds[1:])))  # one image, rewound per tile
+    assert np.array_equal(rewound, expected), f"{node.op.value}: tiles {bounds} on one image != numpy"
 
 
 def differential(test):

@@ -17,7 +17,7 @@ import structlog
 from opml.ml import executor
 from opml.ml.model import Model
 from opml.ml.tensor import DTYPES
-from opml.ml.vmrun import run_node
+from opml.ml.vmrun import run_node, tile_steps
 from opml.progress import track
 
 from .fast_reference import FAST_KERNELS
@@ -84,15 +84,13 @@ class TileRun:
 
 
 def tile_runs(model: Model, values: dict[int, np.ndarray], plans: tuple[NodePlan, ...]) -> list[TileRun]:
-    """Every tile's VM step count when the nodes run on `values` (every tensor of one inference)."""
+    """Every tile's VM step count when the nodes run on `values` (every tensor of one inference), each tile
+    from the output the tiles before it filled (as the tile level plays it; one VM image per node,
+    `opml.ml.vmrun.tile_steps`)."""
     runs = []
     for index, (node, plan) in enumerate(track(list(zip(model.nodes, plans)), f"VM runs of {model.name}'s nodes")):
-        ins = [values[s] for s in node.inputs]
-        output = None
-        for t in range(plan.tile_count):
-            run = run_node(node, ins, *plan.tile(t), output_before=output)
-            runs.append(TileRun(index, t, run.steps))
-            output = run.output
+        steps, _ = tile_steps(node, [values[s] for s in node.inputs], [plan.tile(t) for t in range(plan.tile_count)])
+        runs += [TileRun(index, t, n) for t, n in enumerate(steps)]
     return runs
 
 

@@ -18,7 +18,7 @@ from opml.kernels import load_kernel
 from opml.kernels.mapped import load_kernel_mapped
 from opml.kernels.params import pack_params
 from opml.vm import layout
-from opml.vm.fast import run_fast
+from opml.vm.fast import EXIT_CODE, STATUS, fast_machine, run_fast
 from opml.vm.state import Status, VMState
 
 from .errors import MLError
@@ -95,11 +95,42 @@ def run_node(node: Node, inputs: Sequence[np.ndarray], first: int = 0, end: int 
     """Compute the tile [first, end) of `node` on `inputs` in the VM (fast executor); VMRunError unless exit 0."""
     state = initial_state(node, inputs, first, end, output_before, hashed=False)
     steps = run_fast(state, max_steps)
-    if state.status != Status.EXITED or state.exit_code != 0:
-        raise VMRunError(f"{node.op.value} kernel {OPS[node.op].kernel!r} stopped with status "
-                         f"{Status(state.status).name}, code {state.exit_code} after {steps} steps")
+    _check_exit(node, Status(state.status), state.exit_code, steps)
     log.debug("vm_tile_run", op=node.op.value, first=first, end=end, steps=steps)
     return TileRun(read_output(state, output_type(node, inputs)), steps, state)
+
+
+def _check_exit(node: Node, status: Status, exit_code: int, steps: int) -> None:
+    if status != Status.EXITED or exit_code != 0:
+        raise VMRunError(f"{node.op.value} kernel {OPS[node.op].kernel!r} stopped with status "
+                         f"{status.name}, code {exit_code} after {steps} steps")
+
+
+def tile_steps(node: Node, inputs: Sequence[np.ndarray], tiles: Sequence[tuple[int, int]],
+               max_steps: int = DEFAULT_MAX_STEPS) -> tuple[list[int], np.ndarray]:
+    """(each tile's VM steps, the output after the last) for the tiles [first, end) of `node` run in this
+    order, each from the output the ones before it left (zeros before the first): what `run_node` chained
+    through `output_before` gives, on one VM image. The kernel is loaded once; between tiles the machine is
+    rewound to that initial state (registers, and every page a run wrote) and the next tile's params and the
+    output so far are written in, so each run starts from exactly the state `initial_state` would build for it
+    (tests/differential/test_tile_steps.py). VMRunError unless every run exits 0."""
+    if not tiles:
+        raise VMRunError("tile_steps needs at least one tile")
+    out = output_type(node, inputs)
+    state = initial_state(node, inputs, *_tile(out, *tiles[0]), hashed=False)
+    steps = []
+    with fast_machine(state) as machine:
+        for index, (first, end) in enumerate(tiles):
+            if index:
+                output = machine.read_bytes(layout.OUTPUT.base, out.nbytes)
+                machine.rewind(state)
+                machine.write_bytes(layout.PARAMS.base, node_params(node, inputs, *_tile(out, first, end)))
+                machine.write_bytes(layout.OUTPUT.base, output)
+            done = machine.run(max_steps)
+            _check_exit(node, Status(int(machine.ctl[STATUS])), int(machine.ctl[EXIT_CODE]), done)
+            steps.append(done)
+        output = machine.read_bytes(layout.OUTPUT.base, out.nbytes)
+    return steps, np.frombuffer(output, dtype=DTYPES[out.dtype]).reshape(out.shape).copy()
 
 
 def run_tiles(node: Node, inputs: Sequence[np.ndarray], bounds: Sequence[int]) -> np.ndarray:

@@ -16,11 +16,13 @@ Machine image inside the compiled loop:
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from numba import njit
 
-from opml.vm.memory import PAGE_SHIFT
+from opml.vm.memory import PAGE_SHIFT, PAGE_SIZE
 from opml.vm.state import U64, Fault, Status, VMState
 
 PAGE_WORDS = 1 << (PAGE_SHIFT - 2)
@@ -488,6 +490,7 @@ class FastMachine:
         self.step = state.step
         self.table = np.zeros(PAGE_COUNT, dtype=np.int32) if table is None else table
         self._known = state.memory.page_indices()
+        self._known_pages: frozenset[int] | None = None
         self.table[self._known] = NOT_LOADED
         n_slots = 65  # slot 0 + room for 64 pages; grows by doubling
         self.pool = np.zeros((n_slots, PAGE_WORDS), dtype=np.uint32)
@@ -530,6 +533,67 @@ class FastMachine:
         self.slot_page = np.concatenate((self.slot_page, np.zeros(extra, dtype=np.int32)))
         self.dirty = np.concatenate((self.dirty, np.zeros(extra, dtype=np.uint8)))
 
+    def rewind(self, state: VMState) -> None:
+        """Makes the machine `state` again — the state it was made from, unchanged since: its registers and
+        control fields, and every page written since it was made or last rewound restored from `state`'s memory
+        (loaded pages stay loaded, so a run that follows reads them without stopping)."""
+        self.regs[:] = state.regs
+        self.ctl[[PC, NEXT_PC, LO, HI, STATUS, EXIT_CODE]] = (
+            state.pc, state.next_pc, state.lo, state.hi, int(state.status), state.exit_code)
+        self.step = state.step
+        for slot in np.flatnonzero(self.dirty[: self.ctl[SLOTS_USED]]):
+            page = int(self.slot_page[slot])
+            if page in self._known_set:
+                self.pool[slot] = np.frombuffer(self._memory.page_view(page), dtype="<u4")
+            else:
+                self.pool[slot] = 0  # a page the state never held: all zero, as its slot began
+        self.dirty[:] = 0
+
+    @property
+    def _known_set(self) -> frozenset[int]:
+        if self._known_pages is None:
+            self._known_pages = frozenset(self._known)
+        return self._known_pages
+
+    def read_bytes(self, addr: int, length: int) -> bytes:
+        """`length` bytes of the machine's memory at `addr`, as the runs so far left them."""
+        out = bytearray()
+        while len(out) < length:
+            page, offset = addr >> PAGE_SHIFT, addr & (PAGE_SIZE - 1)
+            take = min(length - len(out), PAGE_SIZE - offset)
+            slot = int(self.table[page])
+            if slot < 0:
+                out += self._memory.page_view(page)[offset:offset + take]
+            else:
+                out += self.pool[slot].view(np.uint8)[offset:offset + take].tobytes()
+            addr += take
+        return bytes(out)
+
+    def write_bytes(self, addr: int, data: bytes) -> None:
+        """Writes `data` at `addr` into the machine's memory, as stores would (the pages count as written)."""
+        done = 0
+        while done < len(data):
+            page, offset = addr >> PAGE_SHIFT, addr & (PAGE_SIZE - 1)
+            take = min(len(data) - done, PAGE_SIZE - offset)
+            slot = self._slot_for_write(page)
+            self.pool[slot].view(np.uint8)[offset:offset + take] = np.frombuffer(data[done:done + take], np.uint8)
+            self.dirty[slot] = 1
+            addr, done = addr + take, done + take
+
+    def _slot_for_write(self, page: int) -> int:
+        """The pool slot of `page`, loading it (or giving an absent page a zero slot) first."""
+        if self.table[page] < 0:
+            self._load(page)
+        elif self.table[page] == 0:
+            slot = int(self.ctl[SLOTS_USED])
+            if slot == self.pool.shape[0]:
+                self._grow()
+            self.pool[slot] = 0
+            self.table[page] = slot
+            self.slot_page[slot] = page
+            self.ctl[SLOTS_USED] = slot + 1
+        return int(self.table[page])
+
     def clear_table(self) -> np.ndarray:
         """The page table, all zero again (every page this machine marked or loaded), for the next run."""
         self.table[self._known] = 0
@@ -558,15 +622,23 @@ def run_fast(state: VMState, max_steps: int | None = None) -> int:
         raise FastExecutorError(f"max_steps must be >= 0, got {max_steps}")
     if not state.running or max_steps == 0:
         return 0
-    table = getattr(_spare, "table", None)
-    _spare.table = None  # a nested run (none today) would allocate its own
-    machine = FastMachine(state, table)
-    try:
+    with fast_machine(state) as machine:
         done = machine.run(max_steps)
         machine.sync_to(state)
+    return done
+
+
+@contextmanager
+def fast_machine(state: VMState) -> Iterator[FastMachine]:
+    """A FastMachine on `state` for the block, on this thread's spare page table (allocating 4 MiB per run cost
+    more than a short kernel's run); the table is cleared and kept for the next run when the block ends."""
+    table = getattr(_spare, "table", None)
+    _spare.table = None  # a nested machine (none today) allocates its own
+    machine = FastMachine(state, table)
+    try:
+        yield machine
     finally:
         _spare.table = machine.clear_table()
-    return done
 
 
 _spare = threading.local()  # each thread's page table for `run_fast`
