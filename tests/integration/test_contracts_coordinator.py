@@ -378,3 +378,18 @@ def test_coordinator_rejects_a_zero_request_timeout(toy_stack3: GameStack) -> No
                     s.step_verifier.address, lambda _: s.commitment.address, s.admin)
     revert = s.errors.decode(revert_data(info.value) or b"")
     assert (revert.name, revert.arguments) == ("BadRequestTimeout", (0,))
+
+
+def test_the_bindings_read_views_as_web3_does(toy_stack3: GameStack) -> None:
+    """CoordinatorContract decodes its views itself (cheaper than web3's contract calls): the same values."""
+    s = toy_stack3
+    request_id, _ = request(s)
+    submission_id, _ = submit(s, request_id, toy_trace(s, request_id))
+    game_id, _ = challenge(s, request_id)
+    bound, fn = CoordinatorContract(s.w3, s.coordinator.address), s.coordinator.functions
+    reads = [("getRequest", request_id), ("getSubmission", submission_id), ("getChallenge", game_id),
+             ("lastSlashed", request_id), ("balanceOf", s.submitter), ("submitterBond",), ("burnAddress",),
+             ("deadlineOf", request_id), ("game",), ("registry",)]
+    for name, *args in reads:
+        assert bound._view(name, *args) == getattr(fn, name)(*args).call(), name
+    assert bound.get_request(request_id).requester == s.requester  # checksummed, as web3 gives it

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from eth_account import Account
 from fixtures_node import assert_one_line_failure, nothing_sent, opml
 from web3 import Web3
 
@@ -19,6 +21,7 @@ from opml.paths import REPO_ROOT
 from opml.node.deployment import Deployment, ModelSpec
 from opml.node.devnet import DevnetParams, deploy_ml_devnet
 from opml.node.process import DaemonProcess, write_config
+from opml.node.submitter import FUNDS_CHECK_S
 
 
 @pytest.fixture(scope="module")
@@ -128,5 +131,30 @@ def test_an_unfunded_submitter_says_so_at_start(chain, tmp_path: Path) -> None: 
         assert event["balance_wei"] == 0 and event["needed_wei"] > 0
         lines = [line for line in (tmp_path / "s.log").read_text().splitlines() if line.strip()]
         assert all(isinstance(json.loads(line), dict) for line in lines)  # JSON logs stay JSON
+    finally:
+        daemon.stop()
+
+
+def test_an_unfunded_submitter_waits_for_funds_then_answers(chain, w3: Web3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """It sends nothing while it cannot pay (no failing attempt per request and poll), says so once, and submits
+    as soon as the account is funded."""
+    anvil, _, path = chain
+    key = "0x" + "44" * 32
+    address = Account.from_key(key).address
+    config = write_config(tmp_path / "s.toml", private_key=key, rpc_url=anvil.url, deployment=str(path),
+                          model_dir=str(REPO_ROOT), cache_dir=str(tmp_path / "c"), embedded_broker=False,
+                          log_format="json", poll_interval_s=0.2)
+    daemon = DaemonProcess("submitter", config, tmp_path / "s.log").start()
+    try:
+        daemon.wait_for("daemon_started", timeout=60)
+        digit = f"{REPO_ROOT}/models/mnist_data.npz:test_x"
+        assert opml("request", "--model", "1", "--input", digit, "--index", "5", "--deployment", str(path),
+                    "--rpc-url", anvil.url).returncode == 0
+        daemon.wait_for("unfunded_waiting", timeout=60)
+        time.sleep(2 * FUNDS_CHECK_S)
+        assert w3.eth.get_transaction_count(address) == 0 and not daemon.events("task_failed")
+        w3.provider.make_request("anvil_setBalance", [address, hex(10**21)])
+        daemon.wait_for("result_submitted", timeout=60)
+        assert len(daemon.events("unfunded_waiting")) == 1
     finally:
         daemon.stop()

@@ -67,6 +67,36 @@ async def test_close_cancels_running_tasks() -> None:
     assert scheduler.running == []
 
 
+async def test_a_task_away_gives_its_turn_to_the_next_and_comes_back_first() -> None:
+    scheduler = Scheduler(active=1)
+    order: list[str] = []
+    mined, second_started = asyncio.Event(), asyncio.Event()
+
+    async def sender() -> None:
+        order.append("send")
+        async with scheduler.away():  # its transaction is being mined
+            await mined.wait()
+        order.append("mined")
+
+    async def other(name: str) -> None:
+        order.append(name)
+        second_started.set()
+        await asyncio.sleep(0.05)  # working: holds the only turn
+        order.append(f"{name} done")
+
+    scheduler.ensure("request-1", sender)
+    await asyncio.sleep(0.01)
+    scheduler.ensure("request-2", lambda: other("b"))
+    scheduler.ensure("request-3", lambda: other("c"))
+    await asyncio.wait_for(second_started.wait(), 5)  # one turn, but the sender is away: b runs
+    mined.set()
+    deadline = asyncio.get_running_loop().time() + 10.0
+    while len(order) < 6 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+    # b had the turn while the sender was away; back, the sender goes before c, which had not started
+    assert order == ["send", "b", "b done", "mined", "c", "c done"]
+
+
 def test_metrics_are_scraped_over_http() -> None:
     metrics = Metrics("challenger")
     metrics.moves.labels("PickSegment").inc(3)

@@ -154,6 +154,48 @@ class Mined:
         return list(self.receipt["logs"])
 
 
+STILL_KNOWN_S = 1.0  # a transaction waited for is checked to be still in the node's pool (or mined) this often
+
+
+class _Heads:
+    """The chain's head number as the sender's waiting threads see it: one thread at a time asks the node (and
+    waits `poll_s` when nothing changed), the others wait for its answer. So however many transactions are in
+    flight, the node is asked for the head once per `poll_s`, and for each receipt once per new head."""
+
+    def __init__(self, read: Callable[[], int], poll_s: float, sleep: Callable[[float], None]) -> None:
+        self._read = read
+        self._poll_s = poll_s
+        self._sleep = sleep
+        self._changed = threading.Condition()
+        self._number = -1
+        self._polling = False
+
+    def after(self, seen: int, timeout: float) -> int:
+        """The head number once it differs from `seen` (the caller's last answer), or after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._changed:
+                while self._polling and self._number == seen and time.monotonic() < deadline:
+                    self._changed.wait(deadline - time.monotonic())
+                if self._number != seen or time.monotonic() >= deadline:
+                    return self._number
+                self._polling = True
+            head = None
+            try:
+                try:
+                    head = self._read()
+                except _TRANSIENT:
+                    pass  # no answer this time: the next poll asks again
+                if head is None or head == seen:
+                    self._sleep(self._poll_s)  # still the poller: the others keep waiting meanwhile
+            finally:
+                with self._changed:
+                    self._polling = False
+                    if head is not None:
+                        self._number = head
+                    self._changed.notify_all()
+
+
 class TxSender:
     """Signs and sends transactions from one key, one at a time per nonce (thread-safe)."""
 
@@ -167,7 +209,7 @@ class TxSender:
         retries: int = 5,
         backoff_s: float = 0.1,
         receipt_timeout_s: float = 120.0,
-        poll_s: float = 0.02,
+        poll_s: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.w3 = w3
@@ -179,6 +221,7 @@ class TxSender:
         self.receipt_timeout_s = receipt_timeout_s
         self.poll_s = poll_s
         self._sleep = sleep
+        self._heads = _Heads(lambda: self.w3.eth.block_number, poll_s, sleep)
         self._lock = threading.Lock()
         self._nonce: int | None = None
         self._chain_id: int | None = None
@@ -294,27 +337,29 @@ class TxSender:
 
     def _wait_receipt(self, tx_hash: bytes, label: str, nonce: int | None = None) -> Any:
         """The receipt; TxError after `receipt_timeout_s`, or as soon as the node no longer knows the transaction
-        or holds it behind a nonce gap (the chain was reorganized or reset under it: the caller decides again)."""
-        deadline = time.monotonic() + self.receipt_timeout_s
-        polls = 0
+        or holds it behind a nonce gap (the chain was reorganized or reset under it: the caller decides again).
+        It is asked for once per new head (`_Heads`), and at least every `STILL_KNOWN_S` seconds, when the
+        transaction's presence in the pool is checked too."""
+        now = time.monotonic()
+        deadline, check_at, head = now + self.receipt_timeout_s, now + STILL_KNOWN_S, -1
         while True:
             try:
                 return self.w3.eth.get_transaction_receipt(tx_hash)
             except TransactionNotFound:
-                polls += 1
-                if polls % 50 == 0 and not self._known(tx_hash):
-                    self._nonce = None
-                    raise TxError(f"{label}: {tx_hash.hex()} left the node's pool unmined") from None
-                if polls % 50 == 0 and nonce is not None and \
-                        self.w3.eth.get_transaction_count(self.address, "pending") < nonce:
-                    self._nonce = None  # the chain's nonce went back under it: it can never be mined as is
-                    raise TxError(f"{label}: {tx_hash.hex()} waits behind a nonce gap (nonce {nonce})") from None
+                if time.monotonic() >= check_at:
+                    check_at = time.monotonic() + STILL_KNOWN_S
+                    if not self._known(tx_hash):
+                        self._nonce = None
+                        raise TxError(f"{label}: {tx_hash.hex()} left the node's pool unmined") from None
+                    if nonce is not None and self.w3.eth.get_transaction_count(self.address, "pending") < nonce:
+                        self._nonce = None  # the chain's nonce went back under it: it can never be mined as is
+                        raise TxError(f"{label}: {tx_hash.hex()} waits behind a nonce gap (nonce {nonce})") from None
             except _TRANSIENT as exc:
                 self.log.warning("rpc_retry", fn=label, op="receipt", error=repr(exc))
             if time.monotonic() > deadline:
                 self._nonce = None
                 raise TxError(f"{label}: no receipt for {tx_hash.hex()} after {self.receipt_timeout_s} s")
-            self._sleep(self.poll_s)
+            head = self._heads.after(head, max(self.poll_s, min(check_at, deadline) - time.monotonic()))
 
     def _replay(self, tx: dict[str, Any], block: int) -> ContractRevert:
         """Re-run a reverted transaction as a call on its parent block to recover the revert data."""

@@ -58,7 +58,7 @@ class NodeConfig(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     faults: list[str] = Field(default_factory=list)
     requests: list[int] = Field(default_factory=list)
-    tx_in_flight: int = Field(default=16, ge=1, le=256)
+    tx_in_flight: int = Field(default=64, ge=1, le=256)
     active_requests: int = Field(default=16, ge=1, le=1024)
 
     @field_validator("rpc_url")

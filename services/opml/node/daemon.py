@@ -23,9 +23,7 @@ from hashlib import sha256
 from typing import Any
 
 import structlog
-from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3Exception
-from web3.types import RPCEndpoint
 
 from opml.chain.bindings import GameBindings, ModelRegistryContract
 from opml.chain.tx import TxSender
@@ -42,6 +40,7 @@ from .metrics import Metrics
 from .monitor import ChainEvent, Monitor, Poll
 from .player import Player
 from .responder import Outcome, Responder
+from .rpc import node_web3
 from .scheduler import Scheduler
 from .vm_timing import timed_vm
 
@@ -64,10 +63,7 @@ class Daemon:
     def __init__(self, config: NodeConfig, deployment: Deployment | None = None) -> None:
         self.config = config
         self.deployment = deployment or load_deployment(config.deployment)
-        # eth_chainId (asked by web3 for every call it builds) is asked once; nothing else is cached: web3's default
-        # cacheable set includes transaction and block lookups, whose answers a reorg or a revert changes
-        self.w3 = Web3(Web3.HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30}, cache_allowed_requests=True,
-                                         cacheable_requests={RPCEndpoint("eth_chainId")}))
+        self.w3 = node_web3(config.rpc_url)
         self.bindings = GameBindings.at(self.w3, self.deployment.coordinator, self.deployment.start_block)
         self.sender = TxSender(self.w3, config.key, self.bindings.errors())
         self.address = self.sender.address

@@ -15,7 +15,8 @@ started yet, so a burst of new requests never starves the finalization of older 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import structlog
 
@@ -139,9 +140,7 @@ class Scheduler:
 
     async def news(self, timeout: float, key: str | None = None) -> None:
         """Return when `key` is woken (or, without a key, at the next head), or after `timeout` seconds."""
-        if key is None:
-            task = asyncio.current_task()
-            key = task.get_name() if task is not None else "?"
+        key = key or _current_key()
         event = self._wakes.setdefault(key, asyncio.Event())
         held = key in self._holding
         self._give_turn(key)  # waiting is not working: another task may use the turn
@@ -154,6 +153,21 @@ class Scheduler:
             self._wakes.pop(key, None)
         if held:
             await self._take_turn(key)
+
+    @asynccontextmanager
+    async def away(self, key: str | None = None) -> AsyncIterator[None]:
+        """The current task (or `key`) gives its turn back for the block — it waits for something that is not
+        work, e.g. its transaction being mined — and takes the next free turn after it, before any task that has
+        not started. So the turns bound the work done at once, not the transactions waiting to be mined (the
+        responder bounds those)."""
+        key = key or _current_key()
+        held = key in self._holding
+        self._give_turn(key)
+        try:
+            yield
+        finally:
+            if held:
+                await self._take_turn(key)
 
     async def close(self) -> None:
         """Cancel every running task and wait for them to end."""
@@ -173,3 +187,9 @@ class Scheduler:
         self._turns = PrioritySlots(self.active)
         self._holding.clear()
         self._worked.clear()
+
+
+def _current_key() -> str:
+    """The key of the task running now (its asyncio task name)."""
+    task = asyncio.current_task()
+    return task.get_name() if task is not None else "?"

@@ -8,6 +8,7 @@ window has passed, and withdraws its fees and bonds.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from web3 import Web3
@@ -18,11 +19,12 @@ from opml.game.types import Role
 from .backends import Claim
 from .bus import SubmissionNote, submissions_topic
 from .config import NodeConfig
-from .daemon import Daemon
+from .daemon import MIN_GAS_WEI, Daemon
 from .deployment import Deployment
 from .monitor import ChainEvent
 
 SUBMITTED_CHECK_S = 30.0  # a submitted request's task re-reads the chain this often when nothing woke it
+FUNDS_CHECK_S = 2.0  # how often the balance is read, at most (and by an unfunded node waiting for funds)
 
 
 class Submitter(Daemon):
@@ -32,6 +34,9 @@ class Submitter(Daemon):
         super().__init__(config, deployment)
         self.submissions: dict[int, list[int]] = {}  # request id → every submission id seen on it
         self.served: set[int] = set()  # requests for a model this node serves
+        self._balance_read: tuple[float, int] | None = None  # (when, wei)
+        self._balance_lock = asyncio.Lock()
+        self._waiting_for_funds = 0
 
     def _serve(self, request_id: int) -> None:
         self.scheduler.ensure(f"request-{request_id}", lambda: self.serve_request(request_id))
@@ -124,10 +129,12 @@ class Submitter(Daemon):
         if bond > self.config.max_bond_wei:
             log.error("bond_too_high", bond=bond, max_bond_wei=self.config.max_bond_wei)
             return
+        await self._await_funds(bond + MIN_GAS_WEI, log)
         seen = len(self.submissions.get(request_id, []))
-        outcome = await self.responder.send(f"submit-{request_id}", f"open:{seen}",
-                                            coordinator.submit(request_id, claim.output, claim.trace_commitment),
-                                            value=bond, label="submit")
+        async with self.scheduler.away():  # waiting to be mined is no work: another request's task may run
+            outcome = await self.responder.send(f"submit-{request_id}", f"open:{seen}",
+                                                coordinator.submit(request_id, claim.output, claim.trace_commitment),
+                                                value=bond, label="submit")
         if not outcome.mined:
             return
         (event,) = coordinator.events("ResultSubmitted", outcome.receipt)
@@ -139,6 +146,32 @@ class Submitter(Daemon):
             request_id=request_id, submission_id=event["submissionId"], submitter=self.address,
             output_commitment="0x" + claim.output_commitment.hex()))
 
+    async def _await_funds(self, needed: int, log: Any) -> None:
+        """Return once the account holds `needed` wei (a bond plus gas). An unfunded node does not try to send
+        (every attempt would cost two chain calls and fail): its tasks wait here, without a turn, while the
+        balance is read once per `FUNDS_CHECK_S` however many wait; `unfunded_waiting` is logged once per wait."""
+        if await self._balance() >= needed:
+            return
+        if not self._waiting_for_funds:
+            log.error("unfunded_waiting", balance_wei=await self._balance(), needed_wei=needed,
+                      reason="the account cannot pay a bond plus gas; send it ETH")
+        self._waiting_for_funds += 1
+        try:
+            async with self.scheduler.away():
+                while await self._balance() < needed:
+                    await asyncio.sleep(FUNDS_CHECK_S)
+        finally:
+            self._waiting_for_funds -= 1
+
+    async def _balance(self) -> int:
+        """The account's balance, read at most once per `FUNDS_CHECK_S` (a stale one only delays a send's own
+        failure, which its task retries)."""
+        async with self._balance_lock:
+            now = time.monotonic()
+            if self._balance_read is None or now - self._balance_read[0] >= FUNDS_CHECK_S:
+                self._balance_read = (now, await asyncio.to_thread(self.w3.eth.get_balance, self.address))
+            return self._balance_read[1]
+
     async def _maybe_finalize(self, request_id: int, submission_id: int, log: Any) -> bool:
         """Finalize this node's result once its window has passed with no open game; True when it did."""
         coordinator = self.bindings.coordinator
@@ -147,8 +180,9 @@ class Submitter(Daemon):
             return False  # another node's result: its owner finalizes it (or a challenger reopens the request)
         if submission.open_games or await self.chain_time() < submission.window_end:
             return False
-        outcome = await self.responder.send(f"finalize-{request_id}", str(submission_id),
-                                            coordinator.finalize(request_id), label="finalize")
+        async with self.scheduler.away():
+            outcome = await self.responder.send(f"finalize-{request_id}", str(submission_id),
+                                                coordinator.finalize(request_id), label="finalize")
         if outcome.mined:
             callbacks = coordinator.events("CallbackResult", outcome.receipt)
             log.info("request_finalized", submission=submission_id,
