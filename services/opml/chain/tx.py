@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 import structlog
@@ -64,6 +64,7 @@ class ContractRevert(TxError):
     name: str
     arguments: tuple[Any, ...]
     data: bytes
+    _: KW_ONLY
     tx_hash: bytes | None = None
     gas_used: int = 0
     fee_wei: int = 0
