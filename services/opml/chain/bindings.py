@@ -13,7 +13,6 @@ from enum import IntEnum
 from typing import Any, TypeVar
 
 from web3 import Web3
-from web3.contract import Contract
 from web3.logs import DISCARD
 
 from opml.chain.build import OUT_DIR, ensure_built, load_artifact
@@ -170,7 +169,7 @@ class DisputeGameContract(_Binding):
     checkpoint_count = _view("checkpointCount", int)
     clock_seconds = _view("clockSeconds", int)
     game_count = _view("gameCount", int)
-    deadline = _view("deadline", int)  # (game_id): when the party on the clock runs out of time
+    deadline = _view("deadline", int)  # (game_id): the last time the party on the clock may still move
 
     def openings(self, game_id: int, from_block: int = 0) -> tuple[int, ...]:
         """The parent transition of every level opened in `game_id`, level 0 first (from `LevelOpened` logs)."""
@@ -217,7 +216,7 @@ class CoordinatorContract(_Binding):
     burn_address = _view("burnAddress", str)
     challenge_window = _view("challengeWindow", int)
     request_timeout = _view("requestTimeout", int)
-    deadline_of = _view("deadlineOf", int)  # (request_id): when the requester may cancel it if still open
+    deadline_of = _view("deadlineOf", int)  # (request_id): from when the requester may cancel it while open
     game_address = _view("game", str)
     registry_address = _view("registry", str)
     last_slashed = _view("lastSlashed", int)  # (request_id): 0, or the submission a new result waits behind
