@@ -391,5 +391,5 @@ def test_the_bindings_read_views_as_web3_does(toy_stack3: GameStack) -> None:
              ("lastSlashed", request_id), ("balanceOf", s.submitter), ("submitterBond",), ("burnAddress",),
              ("deadlineOf", request_id), ("game",), ("registry",)]
     for name, *args in reads:
-        assert bound._view(name, *args) == getattr(fn, name)(*args).call(), name
+        assert bound._read(name, *args) == getattr(fn, name)(*args).call(), name
     assert bound.get_request(request_id).requester == s.requester  # checksummed, as web3 gives it

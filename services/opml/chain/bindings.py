@@ -7,15 +7,15 @@ coordinator's view of the challenge.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_abi import decode, encode
 from eth_abi.grammar import ABIType, TupleType, parse
 from eth_utils.abi import function_abi_to_4byte_selector, get_abi_input_types, get_abi_output_types
 from web3 import Web3
-from web3.contract import Contract
 from web3.logs import DISCARD
 
 from opml.chain.build import OUT_DIR, ensure_built, load_artifact
@@ -105,8 +105,8 @@ class Challenge:
 
 
 @dataclass(frozen=True)
-class _View:
-    """A view function's selector and ABI types, for `_Binding._view`."""
+class _ViewAbi:
+    """A view function's selector and ABI types, for `_Binding._read`."""
 
     selector: bytes
     inputs: tuple[str, ...]
@@ -114,7 +114,7 @@ class _View:
     outputs: tuple[ABIType, ...]
 
     @classmethod
-    def of(cls, abi: Any) -> _View:
+    def of(cls, abi: Any) -> _ViewAbi:
         outputs = tuple(get_abi_output_types(abi))
         return cls(function_abi_to_4byte_selector(abi), tuple(get_abi_input_types(abi)), outputs,
                    tuple(parse(t) for t in outputs))
@@ -129,6 +129,19 @@ def _normalized(abi_type: ABIType, value: Any) -> Any:
     return Web3.to_checksum_address(value) if abi_type.base == "address" else value
 
 
+T = TypeVar("T")
+
+
+def _view(name: str, result: Callable[[Any], T]) -> Callable[..., T]:
+    """A binding method: the contract's view `name` called with the method's arguments, its value as `result`."""
+
+    def call(self: _Binding, *args: Any) -> T:
+        return result(self._read(name, *args))
+
+    call.__doc__ = f"`{name}` of the contract, as {result.__name__}."
+    return call
+
+
 class _Binding:
     """One deployed contract of the compiled artifact `ARTIFACT`: `contract`, its `address`, and its events
     decoded from a receipt."""
@@ -140,16 +153,16 @@ class _Binding:
                                         abi=load_artifact(self.ARTIFACT).abi)
         self.address = self.contract.address
         self._fn = self.contract.functions
-        self._views: dict[str, _View] = {}
+        self._views: dict[str, _ViewAbi] = {}
 
-    def _view(self, name: str, *args: Any) -> Any:
+    def _read(self, name: str, *args: Any) -> Any:
         """The view `name(*args)` on the latest block, as `contract.functions.name(*args).call()` returns it (one
         output unwrapped, addresses checksummed; reverts raise the same errors), with the calldata encoded and
         the result decoded from the ABI directly: web3's contract-call path costs about three times the CPU, and
         a node reads a request and its submission several times per request it answers."""
         view = self._views.get(name)
         if view is None:
-            view = self._views[name] = _View.of(self.contract.get_function_by_name(name).abi)
+            view = self._views[name] = _ViewAbi.of(self.contract.get_function_by_name(name).abi)
         raw = self.contract.w3.eth.call({"to": self.address, "data": view.selector + encode(view.inputs, args)})
         values = tuple(_normalized(t, v) for t, v in zip(view.outputs, decode(view.output_types, raw)))
         return values[0] if len(values) == 1 else values
@@ -193,20 +206,11 @@ class DisputeGameContract(_Binding):
     def checkpoints_of(self, game_id: int) -> tuple[bytes, ...]:
         return tuple(bytes(r) for r in self._fn.checkpointsOf(game_id).call())
 
-    def num_levels(self) -> int:
-        return self._fn.numLevels().call()
-
-    def checkpoint_count(self) -> int:
-        return self._fn.checkpointCount().call()
-
-    def clock_seconds(self) -> int:
-        return self._fn.clockSeconds().call()
-
-    def game_count(self) -> int:
-        return self._fn.gameCount().call()
-
-    def deadline(self, game_id: int) -> int:
-        return self._fn.deadline(game_id).call()
+    num_levels = _view("numLevels", int)
+    checkpoint_count = _view("checkpointCount", int)
+    clock_seconds = _view("clockSeconds", int)
+    game_count = _view("gameCount", int)
+    deadline = _view("deadline", int)  # (game_id): the last time the party on the clock may still move
 
     def openings(self, game_id: int, from_block: int = 0) -> tuple[int, ...]:
         """The parent transition of every level opened in `game_id`, level 0 first (from `LevelOpened` logs)."""
@@ -247,51 +251,30 @@ class CoordinatorContract(_Binding):
         return self._fn.withdraw()
 
     # views
-    def submitter_bond(self) -> int:
-        return self._view("submitterBond")
-
-    def challenger_bond(self) -> int:
-        return self._view("challengerBond")
-
-    def burn_bps(self) -> int:
-        return self._view("burnBps")
-
-    def burn_address(self) -> str:
-        return self._view("burnAddress")
-
-    def challenge_window(self) -> int:
-        return self._view("challengeWindow")
-
-    def request_timeout(self) -> int:
-        return self._view("requestTimeout")
-
-    def deadline_of(self, request_id: int) -> int:
-        """When the requester may cancel `request_id` if it is still open (createdAt + requestTimeout)."""
-        return self._view("deadlineOf", request_id)
-
-    def game_address(self) -> str:
-        return self._view("game")
+    submitter_bond = _view("submitterBond", int)
+    challenger_bond = _view("challengerBond", int)
+    burn_bps = _view("burnBps", int)
+    burn_address = _view("burnAddress", str)
+    challenge_window = _view("challengeWindow", int)
+    request_timeout = _view("requestTimeout", int)
+    deadline_of = _view("deadlineOf", int)  # (request_id): from when the requester may cancel it while open
+    game_address = _view("game", str)
+    registry_address = _view("registry", str)
+    last_slashed = _view("lastSlashed", int)  # (request_id): 0, or the submission a new result waits behind
 
     def balance_of(self, account: str) -> int:
-        return self._view("balanceOf", Web3.to_checksum_address(account))
+        return self._read("balanceOf", Web3.to_checksum_address(account))
 
     def get_request(self, request_id: int) -> Request:
-        raw = self._view("getRequest", request_id)
+        raw = self._read("getRequest", request_id)
         return Request(*raw[:7], RequestStatus(raw[7]), *raw[8:11])
 
     def get_submission(self, submission_id: int) -> Submission:
-        raw = self._view("getSubmission", submission_id)
+        raw = self._read("getSubmission", submission_id)
         return Submission(*raw[:6], SubmissionStatus(raw[6]), bytes(raw[7]))
 
     def get_challenge(self, game_id: int) -> Challenge:
-        return Challenge(*self._view("getChallenge", game_id))
-
-    def last_slashed(self, request_id: int) -> int:
-        """The request's last slashed submission (0 if none): a new result waits until its games have ended."""
-        return int(self._view("lastSlashed", request_id))
-
-    def registry_address(self) -> str:
-        return self._view("registry")
+        return Challenge(*self._read("getChallenge", game_id))
 
 
 class ModelRegistryContract(_Binding):
@@ -389,6 +372,29 @@ class GameBindings:
             case ReleaseGame():
                 return self.coordinator.release_game(action.game_id)
         raise BindingError(f"{type(action).__name__} is not a transaction")
+
+
+@dataclass(frozen=True)
+class StackParams:
+    """The deployment's constants: the coordinator's bonds, burn share and windows, the game's clock and shape."""
+
+    submitter_bond: int
+    challenger_bond: int
+    burn_bps: int
+    challenge_window: int
+    request_timeout: int
+    clock_seconds: int
+    checkpoint_count: int
+    num_levels: int
+
+
+def read_params(game: DisputeGameContract, coordinator: CoordinatorContract) -> StackParams:
+    """The deployment's constants, read from its two contracts."""
+    return StackParams(
+        submitter_bond=coordinator.submitter_bond(), challenger_bond=coordinator.challenger_bond(),
+        burn_bps=coordinator.burn_bps(), challenge_window=coordinator.challenge_window(),
+        request_timeout=coordinator.request_timeout(), clock_seconds=game.clock_seconds(),
+        checkpoint_count=game.checkpoint_count(), num_levels=game.num_levels())
 
 
 def _stack_errors() -> ErrorDecoder:

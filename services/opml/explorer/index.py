@@ -15,23 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from opml.chain.bindings import StackParams
 from opml.node.monitor import ChainEvent
 
 REQUEST_STATUS = ("none", "open", "submitted", "finalized", "cancelled")
 PHASES = ("none", "open", "bisect", "pick", "step", "submitter won", "challenger won", "cancelled")
-
-
-@dataclass(frozen=True)
-class Params:
-    """The deployment's constants the views need (read once per indexing run)."""
-
-    submitter_bond: int = 0
-    challenger_bond: int = 0
-    request_timeout: int = 0
-    challenge_window: int = 0
-    clock_seconds: int = 0
-    checkpoint_count: int = 0
-    num_levels: int = 0
 
 
 @dataclass
@@ -109,7 +97,8 @@ class Account:
 class Index:
     """Everything the explorer knows; `version` grows with every change (the live-update signal)."""
 
-    def __init__(self, params: Params = Params()) -> None:
+    def __init__(self, params: StackParams | None = None) -> None:
+        """`params`: None until the deployment has been read (an index without events never needs them)."""
         self.params = params
         self.requests: dict[int, Request] = {}
         self.submissions: dict[int, Submission] = {}
@@ -173,12 +162,7 @@ class Index:
             request.games.append(a["gameId"])
 
     def _on_Slashed(self, e: ChainEvent, a: dict, t: int) -> None:  # noqa: N802
-        submission = self.submissions.get(a["submissionId"])
-        if submission is not None:
-            submission.status = "slashed"
-        request = self.requests.get(a["requestId"])
-        if request is not None:
-            request.status = "open"
+        self._result_decided(a, "slashed", "open")
 
     def _on_Burned(self, e: ChainEvent, a: dict, t: int) -> None:  # noqa: N802
         self.burned_total += a["amount"]
@@ -211,13 +195,19 @@ class Index:
             game.released = game.settled = game.moot = True
 
     def _on_Finalized(self, e: ChainEvent, a: dict, t: int) -> None:  # noqa: N802
+        request = self._result_decided(a, "finalized", "finalized")
+        if request is not None:
+            self.account(a["submitter"]).earned += request.fee
+
+    def _result_decided(self, a: dict, submission_status: str, request_status: str) -> Request | None:
+        """The event's submission and request (either may be unknown) take their new statuses; the request."""
         submission = self.submissions.get(a["submissionId"])
         if submission is not None:
-            submission.status = "finalized"
+            submission.status = submission_status
         request = self.requests.get(a["requestId"])
         if request is not None:
-            request.status = "finalized"
-            self.account(a["submitter"]).earned += request.fee
+            request.status = request_status
+        return request
 
     def _on_RequestCancelled(self, e: ChainEvent, a: dict, t: int) -> None:  # noqa: N802
         request = self.requests.get(a["requestId"])
