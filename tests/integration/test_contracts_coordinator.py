@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 import pytest
 from eth_abi import encode
 from web3 import Web3
-from web3.exceptions import ContractLogicError
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 from fixtures_game import (BURN_ADDRESS, GameStack, advance_time, challenge, deploy_game, events, expect_revert, now,
                            play, read_view, request, send, set_next_timestamp, submit, toy_trace)
 
@@ -393,3 +393,9 @@ def test_the_bindings_read_views_as_web3_does(toy_stack3: GameStack) -> None:
     for name, *args in reads:
         assert bound._read(name, *args) == getattr(fn, name)(*args).call(), name
     assert bound.get_request(request_id).requester == s.requester  # checksummed, as web3 gives it
+
+
+def test_a_view_of_an_address_without_code_raises_as_web3_does(toy_stack3: GameStack) -> None:
+    nowhere = CoordinatorContract(toy_stack3.w3, "0x" + "ab" * 20)
+    with pytest.raises(BadFunctionCallOutput):
+        nowhere.get_request(1)

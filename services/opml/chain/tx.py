@@ -156,6 +156,7 @@ class Mined:
         return list(self.receipt["logs"])
 
 
+FEES_MAX_AGE_S = 1.0  # how long the fee fields read from the latest block are used for new transactions
 STILL_KNOWN_S = 1.0  # a transaction waited for is checked to be still in the node's pool (or mined) this often
 
 
@@ -224,6 +225,7 @@ class TxSender:
         self.poll_s = poll_s
         self._sleep = sleep
         self._heads = _Heads(lambda: self.w3.eth.block_number, poll_s, sleep)
+        self._fees_read: tuple[float, dict[str, int]] | None = None  # (when, fee fields)
         self._lock = threading.Lock()
         self._nonce: int | None = None
         self._chain_id: int | None = None
@@ -377,12 +379,21 @@ class TxSender:
         return self.errors.decode(data) if data is not None else ContractRevert("EmptyRevert", (), b"")
 
     def _fees(self) -> dict[str, int]:
+        """The fee fields of the next transaction: twice the latest base fee plus a 1 gwei tip, read again once
+        they are `FEES_MAX_AGE_S` old (a base fee rises by at most 12.5 % a block, so the doubled one stays enough
+        for several blocks; a burst of sends does not read a block each)."""
+        now = time.monotonic()
+        if self._fees_read is not None and now - self._fees_read[0] < FEES_MAX_AGE_S:
+            return self._fees_read[1]
         block = self._retrying(lambda: self.w3.eth.get_block("latest"), "get_block")
         base = block.get("baseFeePerGas")
         if base is None:
-            return {"gasPrice": self._retrying(lambda: self.w3.eth.gas_price, "gas_price")}
-        tip = 1_000_000_000 if base > 0 else 0
-        return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+            fees = {"gasPrice": self._retrying(lambda: self.w3.eth.gas_price, "gas_price")}
+        else:
+            tip = 1_000_000_000 if base > 0 else 0
+            fees = {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+        self._fees_read = (now, fees)
+        return fees
 
     def _chain(self) -> int:
         if self._chain_id is None:

@@ -37,6 +37,7 @@ class Submitter(Daemon):
         self._balance_read: tuple[float, int] | None = None  # (when, wei)
         self._balance_lock = asyncio.Lock()
         self._waiting_for_funds = 0
+        self._stirred: dict[int, int] = {}  # request id → events on it other than a result's submission
 
     def _serve(self, request_id: int) -> None:
         self.scheduler.ensure(f"request-{request_id}", lambda: self.serve_request(request_id))
@@ -55,6 +56,8 @@ class Submitter(Daemon):
         elif event.name == "Challenged":
             game_id = args["gameId"]
             self.scheduler.ensure(f"game-{game_id}", lambda: self.play_game(game_id))
+        if event.name != "ResultSubmitted" and "requestId" in args:
+            self._stirred[args["requestId"]] = self._stirred.get(args["requestId"], 0) + 1
 
     async def serve_request(self, request_id: int) -> None:
         """Submit this node's result while the request is open; finalize it once it may be finalized."""
@@ -67,7 +70,13 @@ class Submitter(Daemon):
             log.error("submission_refused", reason=refusal)
             return
         coordinator = self.bindings.coordinator
+        # once this node's result is mined, nothing is left to do before its window ends unless another event
+        # concerns the request (a challenge, a slash; a reorganization restarts the task): no chain reads meanwhile
+        window_end, stirred = 0, 0
         while True:
+            if await self.chain_time() < window_end and self._stirred.get(request_id, 0) == stirred:
+                await self.scheduler.news(SUBMITTED_CHECK_S)
+                continue
             request = await asyncio.to_thread(coordinator.get_request, request_id)
             if request.status is RequestStatus.FINALIZED:
                 log.info("request_final", submission=request.active_submission)
@@ -82,7 +91,9 @@ class Submitter(Daemon):
                 if await self._slashed_games_open(request_id, log):
                     await self.scheduler.news(self.config.poll_interval_s)
                     continue
-                await self._submit(request_id, claim, log)
+                stirred = self._stirred.get(request_id, 0)
+                window_end = await self._submit(request_id, claim, log)
+                continue
             elif request.status is RequestStatus.SUBMITTED:
                 if await self._maybe_finalize(request_id, request.active_submission, log):
                     return  # finalized by this node (a reorganization that drops it starts the task again)
@@ -123,12 +134,14 @@ class Submitter(Daemon):
                                           label="releaseGame")
         return True
 
-    async def _submit(self, request_id: int, claim: Claim, log: Any) -> None:
+    async def _submit(self, request_id: int, claim: Claim, log: Any) -> int:
+        """Post this node's result; the end of its challenge window when it was mined, else 0."""
         coordinator = self.bindings.coordinator
         bond = await self.constant("submitter_bond", coordinator.submitter_bond)
         if bond > self.config.max_bond_wei:
             log.error("bond_too_high", bond=bond, max_bond_wei=self.config.max_bond_wei)
-            return
+            await self.scheduler.news(self.config.poll_interval_s * 5)
+            return 0
         await self._await_funds(bond + MIN_GAS_WEI, log)
         seen = len(self.submissions.get(request_id, []))
         async with self.scheduler.away():  # waiting to be mined is no work: another request's task may run
@@ -136,7 +149,8 @@ class Submitter(Daemon):
                                                 coordinator.submit(request_id, claim.output, claim.trace_commitment),
                                                 value=bond, label="submit")
         if not outcome.mined:
-            return
+            await self.scheduler.news(self.config.poll_interval_s * 5)
+            return 0
         (event,) = coordinator.events("ResultSubmitted", outcome.receipt)
         self.metrics.submissions.inc()
         self.metrics.bonds_posted.inc(bond)
@@ -145,6 +159,7 @@ class Submitter(Daemon):
         self.publish(submissions_topic(self.deployment.chain_id), SubmissionNote(
             request_id=request_id, submission_id=event["submissionId"], submitter=self.address,
             output_commitment="0x" + claim.output_commitment.hex()))
+        return int(event["windowEnd"])
 
     async def _await_funds(self, needed: int, log: Any) -> None:
         """Return once the account holds `needed` wei (a bond plus gas). An unfunded node does not try to send
