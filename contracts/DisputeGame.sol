@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 import {IDisputeGame} from "./interfaces/IDisputeGame.sol";
 import {IGameResolver} from "./interfaces/IGameResolver.sol";
-import {ILinkVerifier} from "./interfaces/ILinkVerifier.sol";
+import {ILinkVerifier, Link} from "./interfaces/ILinkVerifier.sol";
 import {IStepVerifier} from "./interfaces/IStepVerifier.sol";
 
 /// @title DisputeGame
@@ -387,9 +387,8 @@ contract DisputeGame is IDisputeGame {
         view
         returns (bytes32 subStart, bytes32 subContext)
     {
-        try _linkVerifiers[level].verifyLink(g.context, g.lo, g.rootLo, g.rootHi, subEnd, subLength, proof) returns (
-            bytes32 start, bytes32 ctx
-        ) {
+        Link memory link = Link(g.context, g.lo, g.rootLo, g.rootHi, subEnd, subLength);
+        try _linkVerifiers[level].verifyLink(link, proof) returns (bytes32 start, bytes32 ctx) {
             return (start, ctx);
         } catch (bytes memory reason) {
             revert LinkProofInvalid(reason);

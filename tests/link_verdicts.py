@@ -12,7 +12,7 @@ from opml.levels.links import LinkError
 def on_chain(contract, errors: ErrorDecoder, args: tuple) -> tuple[bytes, bytes] | str:  # noqa: ANN001
     """(subStart, subContext) from the contract, or the name of the error it reverted with."""
     try:
-        start, context = contract.functions.verifyLink(*args).call()
+        start, context = contract.functions.verifyLink(args[:6], args[6]).call()
         return bytes(start), bytes(context)
     except ContractLogicError as exc:
         return errors.decode(revert_data(exc) or b"").name
