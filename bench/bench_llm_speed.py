@@ -101,9 +101,11 @@ def run() -> dict:
     from opml.llm.fast import FastLlama
 
     small, large = ensure_gguf("110m"), ensure_gguf("1b")
-    built = llamacpp.ensure_built()
-    if isinstance(built, llamacpp.Absent):
-        print(f"   llama.cpp figures absent: {built.reason}", flush=True)
+    try:
+        built: llamacpp.Binaries | None = llamacpp.ensure_built()
+    except llamacpp.Unavailable as why:
+        print(f"   llama.cpp figures absent: {why}", flush=True)
+        built = None
     figures: dict[str, float | int] = {}
 
     model = FastLlama(_import(small))
@@ -115,7 +117,7 @@ def run() -> dict:
     figures["llm_import_1b_s"] = round(big["import_s"], 1)
     figures["llm_peak_rss_1b_gb"] = round(big["peak_rss_gb"], 2)
 
-    if isinstance(built, llamacpp.Binaries):
+    if built is not None:
         for tag, gguf in (("110m", small), ("1b", large)):
             theirs = llamacpp_decode_tok_s(built.tg, gguf)
             figures[f"llamacpp_decode_tok_s_{tag}"] = round(theirs, 2)

@@ -7,8 +7,8 @@ call finds them and does nothing:
   the same library; llama-bench itself also needs llama.cpp's `common` library, some fifty more compile units
   (three quarters of an hour more on a loaded two-core machine) for the same figure.
  The build is optional: without
-cmake or a C++ compiler (cmake is added with apt where that is possible) it returns `Absent` with the reason, and
-the bench reports the llama.cpp figures as absent. Not a bench module itself (the runner picks `bench_*` only);
+cmake or a C++ compiler (cmake is added with apt where that is possible) it raises `Unavailable` with the reason,
+and the bench reports the llama.cpp figures as absent. Not a bench module itself (the runner picks `bench_*` only);
 `python -m bench.llamacpp` builds and prints the paths.
 """
 
@@ -42,23 +42,23 @@ class Binaries:
     simple: Path
 
 
-@dataclass(frozen=True)
-class Absent:
-    reason: str
+class Unavailable(RuntimeError):
+    """llama.cpp cannot be built here; the message says why (one line)."""
 
 
 def binaries(root: Path = ROOT) -> Binaries:
     return Binaries(tg=root / "bin" / "llamacpp-tg", simple=root / "bin" / "llama-simple")
 
 
-def ensure_built(root: Path = ROOT, log=print) -> Binaries | Absent:
-    """The built binaries under `root`; builds them (minutes of CPU, under `nice`) when they are not there yet."""
+def ensure_built(root: Path = ROOT, log=print) -> Binaries:
+    """The built binaries under `root`; builds them (minutes of CPU, under `nice`) when they are not there yet.
+    Raises Unavailable when they cannot be built."""
     found = binaries(root)
     if found.tg.is_file() and found.simple.is_file():
         return found
     missing = _missing_tools()
     if missing:
-        return Absent(missing)
+        raise Unavailable(missing)
     try:
         source = _source_tree(root, log)
         _build(source, root / "build", log)
@@ -67,7 +67,7 @@ def ensure_built(root: Path = ROOT, log=print) -> Binaries | Absent:
             shutil.copy2(root / "build" / "bin" / name, root / "bin" / name)
         _link_tg(source, root / "build", found.tg)
     except (OSError, subprocess.CalledProcessError) as exc:
-        return Absent(f"llama.cpp build failed: {exc}")
+        raise Unavailable(f"llama.cpp build failed: {exc}") from exc
     return found
 
 
@@ -124,6 +124,7 @@ def _link_tg(source: Path, build: Path, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    result = ensure_built()
-    print(result)
-    sys.exit(0 if isinstance(result, Binaries) else 1)
+    try:
+        print(ensure_built())
+    except Unavailable as why:
+        sys.exit(f"llama.cpp unavailable: {why}")

@@ -1,5 +1,5 @@
 """One link verified twice — by its verifier contract on Anvil and by the Python twin in `opml.levels` — for the
-link tests: both give (subStart, subContext) or both the same error name."""
+link tests: both give (subStart, subContext) or both the same error name. `link_args` builds the honest arguments."""
 
 from __future__ import annotations
 
@@ -7,6 +7,12 @@ from web3.exceptions import ContractLogicError
 
 from opml.chain.tx import ErrorDecoder, revert_data
 from opml.levels.links import LinkError
+
+
+def link_args(context: bytes, level, index: int, sub) -> tuple:  # noqa: ANN001
+    """verifyLink's arguments before the proof, for transition `index` of `level` opened into its sub-level `sub`:
+    (context, index, S_index, S_index+1, the sub-level's end root, the sub-level's length)."""
+    return context, index, level.root_at(index), level.root_at(index + 1), sub.root_at(sub.length), sub.length
 
 
 def on_chain(contract, errors: ErrorDecoder, args: tuple) -> tuple[bytes, bytes] | str:  # noqa: ANN001

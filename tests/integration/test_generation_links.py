@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from link_verdicts import both
+from link_verdicts import both, link_args
 from llm_small import TEXT, write_small_llama
 from web3 import Web3
 from web3.exceptions import ContractLogicError
@@ -101,8 +101,7 @@ def test_output_and_binding_errors(stack, errors, party) -> None:
 
 # -- request → token ------------------------------------------------------------------------------------------
 def _request_args(p: GenerationParty) -> tuple:
-    anchor, level = p.root_at(0), p.tokens_level
-    return anchor, 0, anchor, p.root_at(1), level.root_at(level.length), level.length
+    return link_args(p.root_at(0), p, 0, p.tokens_level)
 
 
 def test_request_token_link_accepts_the_honest_opening(stack, errors, party) -> None:
@@ -113,19 +112,9 @@ def test_request_token_link_accepts_the_honest_opening(stack, errors, party) -> 
     assert verdicts[0] == verdicts[1] == (level.root_at(0), party.root_at(0))
 
 
-@pytest.mark.parametrize("forgery, error", [
-    ("constants_root", "AnchorMismatch"),
-    ("input", "AnchorMismatch"),
-    ("context", "AnchorMismatch"),
-    ("sub_length", "TokenLengthMismatch"),
-    ("end_caches", "CacheCountMismatch"),
-    ("end_last_token", "OutputNotInEndState"),
-    ("claimed_output", "OutputNotInEndState"),
-    ("token_end", "OutputNotInEndState"),
-])
-def test_request_token_link_rejects_forgeries(stack, errors, party, forgery: str, error: str) -> None:
-    s, _ = stack
-    proof, args = party.link_proof(0), list(_request_args(party))
+def _forged_request_token(p: GenerationParty, forgery: str) -> tuple:
+    """The request → token opening with `forgery` applied: (proof, verifyLink's arguments)."""
+    proof, args = p.link_proof(0), list(_request_args(p))
     match forgery:
         case "constants_root":
             proof = replace(proof, constants_root=BAD)
@@ -142,15 +131,13 @@ def test_request_token_link_rejects_forgeries(stack, errors, party, forgery: str
         case "claimed_output":
             args[3] = output_commitment(bytes(16))
         case "token_end":
-            args[4] = party.tokens_level.root_at(party.tokens_level.length - 1)
-    assert both(s.links[0], errors, proof, tuple(args)) == (error, error)
+            args[4] = p.tokens_level.root_at(p.tokens_level.length - 1)
+    return proof, tuple(args)
 
 
 # -- token → graph --------------------------------------------------------------------------------------------
 def _token_args(p: GenerationParty, t: int) -> tuple:
-    level = p.tokens_level
-    graph = level.graph_level(t)
-    return p.root_at(0), t, level.root_at(t), level.root_at(t + 1), graph.root_at(graph.length), graph.length
+    return link_args(p.root_at(0), p.tokens_level, t, p.tokens_level.graph_level(t))
 
 
 def test_token_graph_link_accepts_every_honest_step(stack, errors, party) -> None:
@@ -161,26 +148,11 @@ def test_token_graph_link_accepts_every_honest_step(stack, errors, party) -> Non
         assert verdicts[0] == verdicts[1] == (level.graph_level(t).root_at(0), party.commitment.graph_context), t
 
 
-@pytest.mark.parametrize("forgery, error", [
-    ("kernels_root", "AnchorMismatch"),
-    ("index", "StepOutOfRange"),
-    ("state_caches", "CacheCountMismatch"),
-    ("last_token", "TokenStateMismatch"),
-    ("sub_length", "GraphLengthMismatch"),
-    ("input_count", "InputCountMismatch"),
-    ("short_input_path", "ProofLength"),
-    ("input_path", "InputSlotNotEmpty"),
-    ("huge_token", "TokenOutOfRange"),
-    ("next_token", "NextTokenNotInEndState"),
-    ("cache_paths", "CacheCountMismatch"),
-    ("next_cache", "CacheNotInEndState"),
-    ("claimed_post", "NextStateMismatch"),
-])
-def test_token_graph_link_rejects_forgeries(stack, errors, party, forgery: str, error: str) -> None:
-    s, _ = stack
+def _forged_token_graph(p: GenerationParty, forgery: str) -> tuple:
+    """The token → graph opening of a generating step with `forgery` applied: (proof, verifyLink's arguments)."""
     t = len(REQUEST.prompt)  # a generating step: its token is the state's last one
-    level = party.tokens_level
-    proof, args = level.link_proof(t), list(_token_args(party, t))
+    level = p.tokens_level
+    proof, args = level.link_proof(t), list(_token_args(p, t))
     match forgery:
         case "kernels_root":
             proof = replace(proof, kernels_root=BAD)
@@ -208,7 +180,39 @@ def test_token_graph_link_rejects_forgeries(stack, errors, party, forgery: str, 
             proof = replace(proof, next_caches=(EMPTY_TENSOR, *proof.next_caches[1:]))
         case "claimed_post":
             args[3] = level.root_at(t + 2)
-    assert both(s.links[1], errors, proof, tuple(args)) == (error, error)
+    return proof, tuple(args)
+
+
+# -- forged links ---------------------------------------------------------------------------------------------
+FORGED = (_forged_request_token, _forged_token_graph)  # by link: s.links[0] is request → token, [1] token → graph
+
+
+@pytest.mark.parametrize("link, forgery, error", [
+    (0, "constants_root", "AnchorMismatch"),
+    (0, "input", "AnchorMismatch"),
+    (0, "context", "AnchorMismatch"),
+    (0, "sub_length", "TokenLengthMismatch"),
+    (0, "end_caches", "CacheCountMismatch"),
+    (0, "end_last_token", "OutputNotInEndState"),
+    (0, "claimed_output", "OutputNotInEndState"),
+    (0, "token_end", "OutputNotInEndState"),
+    (1, "kernels_root", "AnchorMismatch"),
+    (1, "index", "StepOutOfRange"),
+    (1, "state_caches", "CacheCountMismatch"),
+    (1, "last_token", "TokenStateMismatch"),
+    (1, "sub_length", "GraphLengthMismatch"),
+    (1, "input_count", "InputCountMismatch"),
+    (1, "short_input_path", "ProofLength"),
+    (1, "input_path", "InputSlotNotEmpty"),
+    (1, "huge_token", "TokenOutOfRange"),
+    (1, "next_token", "NextTokenNotInEndState"),
+    (1, "cache_paths", "CacheCountMismatch"),
+    (1, "next_cache", "CacheNotInEndState"),
+    (1, "claimed_post", "NextStateMismatch"),
+])
+def test_forged_links_are_rejected(stack, errors, party, link: int, forgery: str, error: str) -> None:
+    s, _ = stack
+    assert both(s.links[link], errors, *FORGED[link](party, forgery)) == (error, error)
 
 
 # -- registration and parties ---------------------------------------------------------------------------------

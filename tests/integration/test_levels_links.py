@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from link_verdicts import both as _both
+from link_verdicts import link_args
 from link_verdicts import on_chain as _call
 from web3 import Web3
 
@@ -47,8 +48,7 @@ def request_level() -> RequestLevel:
 
 # -- request → graph ------------------------------------------------------------------------------------------
 def _request_args(r: RequestLevel) -> tuple:
-    anchor, graph = r.root_at(0), r.graph
-    return anchor, 0, anchor, r.root_at(1), graph.root_at(graph.length), graph.length
+    return link_args(r.root_at(0), r, 0, r.graph)
 
 
 def test_tensor_commitment_matches_python(contracts: LevelContracts) -> None:
@@ -99,9 +99,7 @@ def test_request_graph_link_rejects_forgeries(contracts, errors, request_level, 
 
 # -- graph → tile ---------------------------------------------------------------------------------------------
 def _graph_args(r: RequestLevel, k: int) -> tuple:
-    g = r.graph
-    tiles = g.tile_level(k)
-    return r.commitment.graph_context, k, g.root_at(k), g.root_at(k + 1), tiles.root_at(tiles.length), tiles.length
+    return link_args(r.commitment.graph_context, r.graph, k, r.graph.tile_level(k))
 
 
 def test_graph_tile_link_accepts_every_honest_node(contracts, errors, request_level) -> None:
@@ -166,11 +164,9 @@ def test_graph_tile_link_rejects_forgeries(contracts, errors, request_level, for
 
 # -- tile → VM ------------------------------------------------------------------------------------------------
 def _tile_args(r: RequestLevel, k: int, t: int) -> tuple:
-    g = r.graph
-    tiles = g.tile_level(k)
-    context = g.link_proof(k).verify(*_graph_args(r, k))[1]
-    vm = tiles.vm_level(t)
-    return context, t, tiles.root_at(t), tiles.root_at(t + 1), vm.root_at(vm.length), vm.length
+    tiles = r.graph.tile_level(k)
+    context = r.graph.link_proof(k).verify(*_graph_args(r, k))[1]
+    return link_args(context, tiles, t, tiles.vm_level(t))
 
 
 @pytest.mark.parametrize("k", [0, 2, 6, 8])

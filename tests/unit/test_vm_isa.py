@@ -8,7 +8,7 @@ import inspect
 import pytest
 
 import mips_asm as a
-from mips_asm import A0, RA, T0, T1, T2, T3, V0, ZERO
+from mips_asm import A0, RA, SP, T0, T1, T2, T3, V0, ZERO
 from opml.vm import interp, isa
 from opml.vm.memory import root_after_write, verify_proof
 from opml.vm.state import Fault, Status, VMState
@@ -523,6 +523,20 @@ def test_assembler_covers_the_whole_set_and_decodes_to_the_same_names():
     assert len(table_names) == 91
     for name in a.INSTRUCTIONS:
         assert isa.decode(_sample_word(name)).name == name
+
+
+@pytest.mark.parametrize("word, expected", [  # the words the GNU assembler gives for the same lines
+    (a.addiu(SP, SP, -16), 0x27BD_FFF0),
+    (a.lw(RA, 12, SP), 0x8FBF_000C),
+    (a.jr(RA), 0x03E0_0008),
+    (a.teq(T0, T1, 7), 0x0109_01F4),
+    (a.syscall(0x12345), 0x0048_D14C),
+    (a.clz(T0, T1), 0x7128_4020),
+    (a.bltzal(T0, 2), 0x0510_0002),
+    (a.sync(5), 0x0000_014F),
+])
+def test_assembler_encodes_as_the_gnu_assembler(word, expected):
+    assert word == expected
 
 
 @pytest.mark.parametrize("word, text", [

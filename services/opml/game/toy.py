@@ -96,12 +96,11 @@ class Lie:
 
 
 @dataclass(frozen=True)
-class ForgeLink:
-    """S_index of the upper level at `path` has no honest sub-trace behind it: opening transition index-1 fails
-    the projection check (`how="projection"`) or posts a sub-trace of another length (`how="length"`)."""
+class ForgeLink(Lie):
+    """A lie at an upper level with no honest sub-trace behind it: opening transition index-1 fails the projection
+    check (`how="projection"`) or posts a sub-trace of another length (`how="length"`). Faults compare by class,
+    so a ForgeLink never matches the plain `Lie` at the same place."""
 
-    path: Path
-    index: int
     how: Literal["projection", "length"] = "projection"
 
     def __post_init__(self) -> None:
