@@ -10,7 +10,7 @@ from opml.levels.links import LinkError
 
 
 def link_args(context: bytes, level, index: int, sub) -> tuple:  # noqa: ANN001
-    """verifyLink's arguments before the proof, for transition `index` of `level` opened into its sub-level `sub`:
+    """verifyLink's claim (its `Link` argument) for transition `index` of `level` opened into its sub-level `sub`:
     (context, index, S_index, S_index+1, the sub-level's end root, the sub-level's length)."""
     return context, index, level.root_at(index), level.root_at(index + 1), sub.root_at(sub.length), sub.length
 
