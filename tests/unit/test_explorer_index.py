@@ -9,9 +9,10 @@ import re
 import numpy as np
 import pytest
 
+from opml.chain.bindings import StackParams
 from opml.paths import REPO_ROOT
 from opml.explorer.follower import decisive_instruction
-from opml.explorer.index import Index, Params
+from opml.explorer.index import Index
 from opml.explorer.inputs import describe, image_png, image_side
 from opml.explorer.picture import ML_LEVELS, bisection_svg
 from opml.explorer.views import ModelInfo, game_json, money_json, request_json
@@ -24,8 +25,8 @@ from opml.vm.witness import build_witness
 
 ALICE, BOB, MALLORY, REQUESTER = ("0x" + c * 40 for c in "abcd")
 ETHER = 10**18
-PARAMS = Params(submitter_bond=2 * ETHER, challenger_bond=ETHER, request_timeout=86_400, challenge_window=600,
-                clock_seconds=3_600, checkpoint_count=3, num_levels=3)
+PARAMS = StackParams(submitter_bond=2 * ETHER, challenger_bond=ETHER, burn_bps=1_000, challenge_window=600,
+                     request_timeout=86_400, clock_seconds=3_600, checkpoint_count=3, num_levels=3)
 
 
 class Chain:

@@ -15,7 +15,7 @@ from test_ml_model import image, small_cnn
 
 from opml.hashing import keccak
 from opml.kernels import load_kernel
-from opml.levels.commitments import EMPTY_TENSOR, NODE_TYPE, OP_IDS, CommitmentError, ModelCommitment, \
+from opml.levels.commitments import EMPTY_TENSOR, OP_IDS, CommitmentError, ModelCommitment, \
     kernel_code_root, kernel_set_root, tensor_commitment
 from opml.kernels.vmstart import fold_output, initial_state_hash, output_siblings, params_root, tile_params
 from opml.levels.tiling import NodePlan, TilingError, plan_model, tile_elems_for, vm_depth_for
@@ -132,8 +132,10 @@ def test_roots_and_anchor_follow_their_formulas() -> None:
     x = tensor_commitment(tiny_image())
     assert c.anchor(x) == keccak(encode(["bytes32"] * 4, [*c.roots, x]))
     for k, node in enumerate(c.nodes):
-        assert fold(node.leaf(), k, c.node_proof(k)) == c.nodes_root
-        assert node.leaf() == keccak(encode([NODE_TYPE], [node.as_tuple()]))
+        assert fold(node.hash(), k, c.node_proof(k)) == c.nodes_root
+        fields = (node.op_id, list(node.inputs), node.output, node.attrs_hash, node.tile_elems, node.out_elems,
+                  node.vm_depth)
+        assert node.hash() == keccak(encode(["(uint256,uint256[],uint256,bytes32,uint256,uint256,uint256)"], [fields]))
 
 
 def test_graph_root_binds_attributes_and_tiling() -> None:

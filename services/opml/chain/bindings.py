@@ -7,12 +7,12 @@ coordinator's view of the challenge.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from web3 import Web3
-from web3.contract import Contract
 from web3.logs import DISCARD
 
 from opml.chain.build import OUT_DIR, ensure_built, load_artifact
@@ -101,6 +101,19 @@ class Challenge:
     settled: bool
 
 
+T = TypeVar("T")
+
+
+def _view(name: str, result: Callable[[Any], T]) -> Callable[..., T]:
+    """A binding method: the contract's view `name` called with the method's arguments, its value as `result`."""
+
+    def call(self: _Binding, *args: Any) -> T:
+        return result(getattr(self._fn, name)(*args).call())
+
+    call.__doc__ = f"`{name}` of the contract, as {result.__name__}."
+    return call
+
+
 class _Binding:
     """One deployed contract of the compiled artifact `ARTIFACT`: `contract`, its `address`, and its events
     decoded from a receipt."""
@@ -152,20 +165,11 @@ class DisputeGameContract(_Binding):
     def checkpoints_of(self, game_id: int) -> tuple[bytes, ...]:
         return tuple(bytes(r) for r in self._fn.checkpointsOf(game_id).call())
 
-    def num_levels(self) -> int:
-        return self._fn.numLevels().call()
-
-    def checkpoint_count(self) -> int:
-        return self._fn.checkpointCount().call()
-
-    def clock_seconds(self) -> int:
-        return self._fn.clockSeconds().call()
-
-    def game_count(self) -> int:
-        return self._fn.gameCount().call()
-
-    def deadline(self, game_id: int) -> int:
-        return self._fn.deadline(game_id).call()
+    num_levels = _view("numLevels", int)
+    checkpoint_count = _view("checkpointCount", int)
+    clock_seconds = _view("clockSeconds", int)
+    game_count = _view("gameCount", int)
+    deadline = _view("deadline", int)  # (game_id): the last time the party on the clock may still move
 
     def openings(self, game_id: int, from_block: int = 0) -> tuple[int, ...]:
         """The parent transition of every level opened in `game_id`, level 0 first (from `LevelOpened` logs)."""
@@ -206,30 +210,16 @@ class CoordinatorContract(_Binding):
         return self._fn.withdraw()
 
     # views
-    def submitter_bond(self) -> int:
-        return self._fn.submitterBond().call()
-
-    def challenger_bond(self) -> int:
-        return self._fn.challengerBond().call()
-
-    def burn_bps(self) -> int:
-        return self._fn.burnBps().call()
-
-    def burn_address(self) -> str:
-        return self._fn.burnAddress().call()
-
-    def challenge_window(self) -> int:
-        return self._fn.challengeWindow().call()
-
-    def request_timeout(self) -> int:
-        return self._fn.requestTimeout().call()
-
-    def deadline_of(self, request_id: int) -> int:
-        """When the requester may cancel `request_id` if it is still open (createdAt + requestTimeout)."""
-        return self._fn.deadlineOf(request_id).call()
-
-    def game_address(self) -> str:
-        return self._fn.game().call()
+    submitter_bond = _view("submitterBond", int)
+    challenger_bond = _view("challengerBond", int)
+    burn_bps = _view("burnBps", int)
+    burn_address = _view("burnAddress", str)
+    challenge_window = _view("challengeWindow", int)
+    request_timeout = _view("requestTimeout", int)
+    deadline_of = _view("deadlineOf", int)  # (request_id): from when the requester may cancel it while open
+    game_address = _view("game", str)
+    registry_address = _view("registry", str)
+    last_slashed = _view("lastSlashed", int)  # (request_id): 0, or the submission a new result waits behind
 
     def balance_of(self, account: str) -> int:
         return self._fn.balanceOf(Web3.to_checksum_address(account)).call()
@@ -244,13 +234,6 @@ class CoordinatorContract(_Binding):
 
     def get_challenge(self, game_id: int) -> Challenge:
         return Challenge(*self._fn.getChallenge(game_id).call())
-
-    def last_slashed(self, request_id: int) -> int:
-        """The request's last slashed submission (0 if none): a new result waits until its games have ended."""
-        return int(self._fn.lastSlashed(request_id).call())
-
-    def registry_address(self) -> str:
-        return self._fn.registry().call()
 
 
 class ModelRegistryContract(_Binding):
@@ -348,6 +331,29 @@ class GameBindings:
             case ReleaseGame():
                 return self.coordinator.release_game(action.game_id)
         raise BindingError(f"{type(action).__name__} is not a transaction")
+
+
+@dataclass(frozen=True)
+class StackParams:
+    """The deployment's constants: the coordinator's bonds, burn share and windows, the game's clock and shape."""
+
+    submitter_bond: int
+    challenger_bond: int
+    burn_bps: int
+    challenge_window: int
+    request_timeout: int
+    clock_seconds: int
+    checkpoint_count: int
+    num_levels: int
+
+
+def read_params(game: DisputeGameContract, coordinator: CoordinatorContract) -> StackParams:
+    """The deployment's constants, read from its two contracts."""
+    return StackParams(
+        submitter_bond=coordinator.submitter_bond(), challenger_bond=coordinator.challenger_bond(),
+        burn_bps=coordinator.burn_bps(), challenge_window=coordinator.challenge_window(),
+        request_timeout=coordinator.request_timeout(), clock_seconds=game.clock_seconds(),
+        checkpoint_count=game.checkpoint_count(), num_levels=game.num_levels())
 
 
 def _stack_errors() -> ErrorDecoder:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 import structlog
@@ -53,22 +53,24 @@ class TxError(Exception):
     """A transaction could not be sent or mined (not a contract revert)."""
 
 
+@dataclass(eq=False)
 class ContractRevert(TxError):
-    """The contract rejected the call: `name` is the custom error (or `Error`/`Panic`), `args` its arguments.
+    """The contract rejected the call: `name` is the custom error (or `Error`/`Panic`), `arguments` its decoded
+    arguments in declaration order, `data` the raw revert data.
 
-    `arguments` are the decoded error arguments in declaration order; `tx_hash`, `gas_used` and `fee_wei` are
-    set when the revert happened in a mined transaction (gas was spent).
+    `tx_hash`, `gas_used` and `fee_wei` are set when the revert happened in a mined transaction (gas was spent).
     """
 
-    def __init__(self, name: str, args: tuple[Any, ...], data: bytes, *, tx_hash: bytes | None = None,
-                 gas_used: int = 0, fee_wei: int = 0) -> None:
-        self.name = name
-        self.arguments = args
-        self.data = data
-        self.tx_hash = tx_hash
-        self.gas_used = gas_used
-        self.fee_wei = fee_wei
-        super().__init__(f"reverted: {name}{args!r}" if args else f"reverted: {name}")
+    name: str
+    arguments: tuple[Any, ...]
+    data: bytes
+    _: KW_ONLY
+    tx_hash: bytes | None = None
+    gas_used: int = 0
+    fee_wei: int = 0
+
+    def __str__(self) -> str:
+        return f"reverted: {self.name}{self.arguments!r}" if self.arguments else f"reverted: {self.name}"
 
 
 @dataclass(frozen=True)

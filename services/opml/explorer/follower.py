@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 import structlog
 from web3 import Web3
 
-from opml.chain.build import load_artifact
+from opml.chain.bindings import CoordinatorContract, DisputeGameContract, read_params
 from opml.paths import REPO_ROOT
 from opml.node.bus import Bus
 from opml.node.deployment import Deployment, DeploymentError, load_deployment
@@ -30,7 +30,7 @@ from opml.node.monitor import ChainEvent, Monitor
 from opml.vm.isa import disassemble
 from opml.vm.state import InvalidState, decode_state
 
-from .index import Index, Params
+from .index import Index
 from .views import ModelInfo
 
 log = structlog.get_logger(__name__)
@@ -172,9 +172,10 @@ class Follower:
         except DeploymentError as exc:
             raise ConnectionError(str(exc)) from None
         w3 = self._w3
-        coordinator = w3.eth.contract(address=deployment.coordinator, abi=load_artifact("Coordinator").abi)
-        game = w3.eth.contract(address=deployment.game, abi=load_artifact("DisputeGame").abi)
-        index = Index(_read_params(coordinator, game))
+        coordinator_binding = CoordinatorContract(w3, deployment.coordinator)
+        game_binding = DisputeGameContract(w3, deployment.game)
+        coordinator, game = coordinator_binding.contract, game_binding.contract
+        index = Index(read_params(game_binding, coordinator_binding))
         models = {model_id: _model_info(spec, self.options.model_dir) for model_id, spec in
                   deployment.models.items()}
         with self.lock:
@@ -236,14 +237,6 @@ def decisive_instruction(state_data: bytes, proof_data: bytes) -> tuple[int, int
     offset = pc & 31
     word = int.from_bytes(proof_data[offset:offset + 4], "little")
     return pc, word, disassemble(word)
-
-
-def _read_params(coordinator: Any, game: Any) -> Params:
-    c, g = coordinator.functions, game.functions
-    return Params(submitter_bond=c.submitterBond().call(), challenger_bond=c.challengerBond().call(),
-                  request_timeout=c.requestTimeout().call(), challenge_window=c.challengeWindow().call(),
-                  clock_seconds=g.clockSeconds().call(), checkpoint_count=g.checkpointCount().call(),
-                  num_levels=g.numLevels().call())
 
 
 def _model_info(spec: Any, model_dir: Path | None) -> ModelInfo:

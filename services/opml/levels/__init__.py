@@ -4,6 +4,7 @@ Uses game, llm, ml, kernels and vm; no chain (deploying and playing them is `opm
 commitments   tensor commitments, the model's roots (graph, constants, kernel set), the anchor
 tiling        each node's tiles and VM trace length (committed in its node leaf)
 links         the link proofs (abi-encoded for contracts/levels/*) and the same checks in Python
+abi_struct    ABI structs: node defs, graphs and link proofs take their tuple type and encoding from their fields
 request_level, graph_level, tile_level, vm_level   the trace providers, one per level (vm_level: one VM level
               and its one lie, for ML tiles and single-kernel requests alike)
 kernel_level  the request level of a single-kernel request (one kernel run as the whole request)

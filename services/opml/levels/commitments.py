@@ -32,13 +32,13 @@ from opml.vm import layout
 from opml.vm.memory import region_root_of_bytes
 from opml.vm.regiontree import TREE_BYTES, region_tree
 
+from .abi_struct import AbiStruct, Bytes32, Uint, UintArray
 from .tiling import DEFAULT_HEADROOM, DEFAULT_MAX_TILES, NodePlan, plan_model
 
 TENSOR_LOG2 = layout.OUTPUT.log2_size  # every tensor region is 2^28 bytes; its root is a level-23 node
 EMPTY_TENSOR = EMPTY_REGION
 KERNEL_SET_DEPTH = 5  # 2^5 = 32 op kernels at most (ml.ops.OpType)
 OP_IDS: dict[OpType, int] = {op: i for i, op in enumerate(OpType)}  # the leaf of each op's kernel
-NODE_TYPE = "(uint256,uint256[],uint256,bytes32,uint256,uint256,uint256)"
 
 
 class CommitmentError(ValueError):
@@ -77,23 +77,16 @@ def kernel_set_root() -> bytes:
 
 
 @dataclass(frozen=True)
-class NodeDef:
-    """What the graph root says about node k (NodeDef in LevelsLib.sol)."""
+class NodeDef(AbiStruct):
+    """What the graph root says about node k (NodeDef in LevelsLib.sol); its `hash()` is node k's leaf."""
 
-    op_id: int
-    inputs: tuple[int, ...]
-    output: int
-    attrs_hash: bytes
-    tile_elems: int
-    out_elems: int
-    vm_depth: int
-
-    def as_tuple(self) -> tuple:
-        return (self.op_id, list(self.inputs), self.output, self.attrs_hash, self.tile_elems, self.out_elems,
-                self.vm_depth)
-
-    def leaf(self) -> bytes:
-        return keccak(encode([NODE_TYPE], [self.as_tuple()]))
+    op_id: Uint
+    inputs: UintArray
+    output: Uint
+    attrs_hash: Bytes32
+    tile_elems: Uint
+    out_elems: Uint
+    vm_depth: Uint
 
     @property
     def plan(self) -> NodePlan:
@@ -157,7 +150,7 @@ class GraphCommitment:
 
     @cached_property
     def node_leaves(self) -> list[bytes]:
-        return [node.leaf() for node in self.nodes]
+        return [node.hash() for node in self.nodes]
 
     @cached_property
     def nodes_root(self) -> bytes:

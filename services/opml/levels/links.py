@@ -18,8 +18,8 @@ from opml.kernels.vmstart import fold_output, initial_state_hash, params_root
 from opml.merkle import depth_for, fold
 from opml.vm.state import STATE_SIZE
 
-from .commitments import EMPTY_TENSOR, KERNEL_SET_DEPTH, NODE_TYPE, NodeDef, anchor_of, graph_context_of, \
-    graph_root_of
+from .abi_struct import AbiStruct, Bytes, Bytes32, Bytes32Array, Bytes32Matrix, Uint
+from .commitments import EMPTY_TENSOR, KERNEL_SET_DEPTH, NodeDef, anchor_of, graph_context_of, graph_root_of
 
 MAX_INPUTS = 6
 OUTPUT_PROOF_DEPTH = 4
@@ -41,24 +41,17 @@ def check_slot_proof(slot: int, depth: int, siblings: list[bytes]) -> None:
 
 
 @dataclass(frozen=True)
-class RequestGraphProof:
-    nodes_root: bytes
-    node_count: int
-    slot_depth: int
-    input_slot: int
-    output_slot: int
-    constants_root: bytes
-    kernels_root: bytes
-    input_commitment: bytes
-    input_siblings: tuple[bytes, ...]
-    output_siblings: tuple[bytes, ...]
-
-    TYPE = "(bytes32,uint256,uint256,uint256,uint256,bytes32,bytes32,bytes32,bytes32[],bytes32[])"
-
-    def encode(self) -> bytes:
-        return encode([self.TYPE], [(self.nodes_root, self.node_count, self.slot_depth, self.input_slot,
-                                     self.output_slot, self.constants_root, self.kernels_root, self.input_commitment,
-                                     list(self.input_siblings), list(self.output_siblings))])
+class RequestGraphProof(AbiStruct):
+    nodes_root: Bytes32
+    node_count: Uint
+    slot_depth: Uint
+    input_slot: Uint
+    output_slot: Uint
+    constants_root: Bytes32
+    kernels_root: Bytes32
+    input_commitment: Bytes32
+    input_siblings: Bytes32Array
+    output_siblings: Bytes32Array
 
     def verify(self, context: bytes, index: int, pre: bytes, post: bytes, sub_end: bytes,
                sub_length: int) -> tuple[bytes, bytes]:
@@ -80,26 +73,18 @@ class RequestGraphProof:
 
 
 @dataclass(frozen=True)
-class GraphTileProof:
-    nodes_root: bytes
-    node_count: int
-    slot_depth: int
-    kernels_root: bytes
+class GraphTileProof(AbiStruct):
+    nodes_root: Bytes32
+    node_count: Uint
+    slot_depth: Uint
+    kernels_root: Bytes32
     node: NodeDef
-    node_siblings: tuple[bytes, ...]
-    code_root: bytes
-    kernel_siblings: tuple[bytes, ...]
-    input_roots: tuple[bytes, ...]
-    input_siblings: tuple[tuple[bytes, ...], ...]
-    output_siblings: tuple[bytes, ...]
-
-    TYPE = f"(bytes32,uint256,uint256,bytes32,{NODE_TYPE},bytes32[],bytes32,bytes32[],bytes32[],bytes32[][],bytes32[])"
-
-    def encode(self) -> bytes:
-        return encode([self.TYPE], [(self.nodes_root, self.node_count, self.slot_depth, self.kernels_root,
-                                     self.node.as_tuple(), list(self.node_siblings), self.code_root,
-                                     list(self.kernel_siblings), list(self.input_roots),
-                                     [list(s) for s in self.input_siblings], list(self.output_siblings))])
+    node_siblings: Bytes32Array
+    code_root: Bytes32
+    kernel_siblings: Bytes32Array
+    input_roots: Bytes32Array
+    input_siblings: Bytes32Matrix
+    output_siblings: Bytes32Array
 
     def verify(self, context: bytes, index: int, pre: bytes, post: bytes, sub_end: bytes,
                sub_length: int) -> tuple[bytes, bytes]:
@@ -127,7 +112,7 @@ class GraphTileProof:
         depth = depth_for(self.node_count)
         if len(self.node_siblings) != depth:
             raise LinkError("ProofLength", f"{len(self.node_siblings)} siblings for a node tree of depth {depth}")
-        if fold(self.node.leaf(), index, self.node_siblings) != self.nodes_root:
+        if fold(self.node.hash(), index, self.node_siblings) != self.nodes_root:
             raise LinkError("NodeNotInGraph", f"node {index} is not in the graph")
         if len(self.kernel_siblings) != KERNEL_SET_DEPTH:
             raise LinkError("ProofLength", f"{len(self.kernel_siblings)} siblings for the kernel set")
@@ -154,21 +139,15 @@ def tile_context_of(code_root: bytes, attrs_hash: bytes, input_roots, tile_elems
 
 
 @dataclass(frozen=True)
-class TileVmProof:
-    code_root: bytes
-    attrs: bytes
-    input_roots: tuple[bytes, ...]
-    tile_elems: int
-    out_elems: int
-    vm_depth: int
-    final_state: bytes
-    output_siblings: tuple[bytes, ...]
-
-    TYPE = "(bytes32,bytes,bytes32[],uint256,uint256,uint256,bytes,bytes32[])"
-
-    def encode(self) -> bytes:
-        return encode([self.TYPE], [(self.code_root, self.attrs, list(self.input_roots), self.tile_elems,
-                                     self.out_elems, self.vm_depth, self.final_state, list(self.output_siblings))])
+class TileVmProof(AbiStruct):
+    code_root: Bytes32
+    attrs: Bytes
+    input_roots: Bytes32Array
+    tile_elems: Uint
+    out_elems: Uint
+    vm_depth: Uint
+    final_state: Bytes
+    output_siblings: Bytes32Array
 
     def verify(self, context: bytes, index: int, pre: bytes, post: bytes, sub_end: bytes,
                sub_length: int) -> tuple[bytes, bytes]:

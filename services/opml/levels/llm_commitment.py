@@ -31,37 +31,29 @@ from opml.llm.graph import NEXT_TOKEN, POSITION, SAMPLING, TOKEN, k_cache_name, 
 from opml.llm.llmfile import LLMModel
 from opml.ml.errors import InputError
 
+from .abi_struct import AbiStruct, Bytes32, Uint, UintArray
 from .commitments import EMPTY_TENSOR, CommitmentError, GraphCommitment, tensor_commitment
 from .tiling import DEFAULT_HEADROOM, DEFAULT_MAX_TILES, NodePlan, plan_model
 
-LLM_GRAPH_TYPE = "(bytes32,uint256,uint256,uint256,uint256,uint256,uint256,uint256[],uint256[],uint256,uint256)"
 GENERATED_START = bytes(32)
 TOKEN_BYTES = 4
 
 
 @dataclass(frozen=True)
-class LlmGraph:
-    """What an LLM's graph root says (LlmGraph in LlmLevelsLib.sol)."""
+class LlmGraph(AbiStruct):
+    """What an LLM's graph root says (LlmGraph in LlmLevelsLib.sol); its `hash()` is the graph root."""
 
-    nodes_root: bytes
-    node_count: int
-    slot_depth: int
-    token_slot: int
-    position_slot: int
-    sampling_slot: int
-    next_token_slot: int
-    cache_slots: tuple[int, ...]
-    cache_out_slots: tuple[int, ...]
-    ctx: int
-    vocab: int
-
-    def as_tuple(self) -> tuple:
-        return (self.nodes_root, self.node_count, self.slot_depth, self.token_slot, self.position_slot,
-                self.sampling_slot, self.next_token_slot, list(self.cache_slots), list(self.cache_out_slots),
-                self.ctx, self.vocab)
-
-    def root(self) -> bytes:
-        return keccak(encode([LLM_GRAPH_TYPE], [self.as_tuple()]))
+    nodes_root: Bytes32
+    node_count: Uint
+    slot_depth: Uint
+    token_slot: Uint
+    position_slot: Uint
+    sampling_slot: Uint
+    next_token_slot: Uint
+    cache_slots: UintArray
+    cache_out_slots: UintArray
+    ctx: Uint
+    vocab: Uint
 
 
 def caches_root(commitments: Sequence[bytes]) -> bytes:
@@ -162,7 +154,7 @@ class LlmCommitment(GraphCommitment):
 
     @cached_property
     def graph_root(self) -> bytes:
-        return self.graph.root()
+        return self.graph.hash()
 
     def request(self, data: bytes) -> GenerationRequest:
         """The generation request `data` encodes for this model; InputError (one line) for a bad layout."""

@@ -16,9 +16,10 @@ from eth_abi import encode
 
 from opml.merkle import fold
 
+from .abi_struct import AbiStruct, Bytes, Bytes32, Bytes32Array, Uint
 from .commitments import EMPTY_TENSOR, anchor_of, graph_context_of, tensor_commitment
 from .links import LinkError, check_slot_proof
-from .llm_commitment import LLM_GRAPH_TYPE, LlmGraph, TokenState, append_token, input_commitment, sampling_bytes, \
+from .llm_commitment import LlmGraph, TokenState, append_token, input_commitment, sampling_bytes, \
     start_state
 
 HEADER_BYTES = 16
@@ -50,7 +51,7 @@ def generation_shape(data: bytes) -> GenerationShape:
 
 
 def _check_anchor(graph: LlmGraph, constants_root: bytes, kernels_root: bytes, data: bytes, anchor: bytes) -> None:
-    if anchor_of(graph.root(), constants_root, kernels_root, input_commitment(data)) != anchor:
+    if anchor_of(graph.hash(), constants_root, kernels_root, input_commitment(data)) != anchor:
         raise LinkError("AnchorMismatch", "the proof's LLM roots and request input do not hash to the anchor")
 
 
@@ -67,19 +68,13 @@ def u32_tensor(value: int) -> bytes:
 
 
 @dataclass(frozen=True)
-class RequestTokenProof:
+class RequestTokenProof(AbiStruct):
     graph: LlmGraph
-    constants_root: bytes
-    kernels_root: bytes
-    input: bytes
-    end_last_token: int
-    end_caches: tuple[bytes, ...]
-
-    TYPE = f"({LLM_GRAPH_TYPE},bytes32,bytes32,bytes,uint256,bytes32[])"
-
-    def encode(self) -> bytes:
-        return encode([self.TYPE], [(self.graph.as_tuple(), self.constants_root, self.kernels_root, self.input,
-                                     self.end_last_token, list(self.end_caches))])
+    constants_root: Bytes32
+    kernels_root: Bytes32
+    input: Bytes
+    end_last_token: Uint
+    end_caches: Bytes32Array
 
     def verify(self, context: bytes, index: int, pre: bytes, post: bytes, sub_end: bytes,
                sub_length: int) -> tuple[bytes, bytes]:
@@ -109,7 +104,7 @@ class TokenGraphProof:
     next_token_siblings: tuple[bytes, ...]
     cache_out_siblings: tuple[tuple[bytes, ...], ...]
 
-    TYPE = (f"({LLM_GRAPH_TYPE},bytes32,bytes32,bytes,uint256,bytes32[],bytes32,bytes32[][],uint256,bytes32[],"
+    TYPE = (f"({LlmGraph.abi_type()},bytes32,bytes32,bytes,uint256,bytes32[],bytes32,bytes32[][],uint256,bytes32[],"
             "bytes32[],bytes32[][])")
 
     def encode(self) -> bytes:

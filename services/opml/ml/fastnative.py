@@ -31,41 +31,12 @@ FLOAT32_EXACT_TERMS = 1 << 10  # K·2^14 < 2^24
 
 @njit(cache=True)
 def _conv2d_unit_stride(plane, w, b, dh, dw, groups, wp, span, acc, out):
-    """Stride 1: acc[j, oy·wp + ox] over the row-padded plane (columns >= ow are computed, never read),
-    four filters at a time so that each input element loaded feeds four accumulators."""
+    """Stride 1: acc[j, oy·wp + ox] over the row-padded plane (columns >= ow are computed, never read), four
+    filters at a time so that each input element loaded feeds four accumulators. A kernel row of width 3 is one
+    fused pass (each accumulator loaded and stored once per three multiply-adds); other widths take a pass a tap."""
     filters, cg, kh, kw = w.shape
     og = filters // groups
-    weights = np.empty(4, dtype=np.float32)
-    for g in range(groups):
-        for o0 in range(g * og, (g + 1) * og, 4):
-            block = min(4, (g + 1) * og - o0)
-            acc[:] = 0
-            a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
-            for ci in range(cg):
-                src = plane[g * cg + ci]
-                for ky in range(kh):
-                    for kx in range(kw):
-                        for j in range(4):
-                            weights[j] = np.float32(w[o0 + j, ci, ky, kx]) if j < block else np.float32(0)
-                        w0, w1, w2, w3 = weights[0], weights[1], weights[2], weights[3]
-                        offset = ky * dh * wp + kx * dw
-                        window = src[offset:offset + span]  # a view: indices from 0 let LLVM vectorize
-                        for p in range(span):
-                            v = window[p]
-                            a0[p] += w0 * v
-                            a1[p] += w1 * v
-                            a2[p] += w2 * v
-                            a3[p] += w3 * v
-            _store_sums(acc, b, o0, block, wp, out)
-
-
-@njit(cache=True)
-def _conv2d_unit_stride_kw3(plane, w, b, dh, dw, groups, wp, span, acc, out):
-    """Stride 1 and kernel width 3: as `_conv2d_unit_stride`, with the three taps of a kernel row fused into one
-    pass (each accumulator is loaded and stored once per three multiply-adds)."""
-    filters, cg, kh = w.shape[0], w.shape[1], w.shape[2]
-    og = filters // groups
-    taps = np.zeros((4, 3), dtype=np.float32)  # rows >= block keep stale values: their sums are never stored
+    taps = np.zeros((4, kw), dtype=np.float32)  # rows >= block keep stale values: their sums are never stored
     for g in range(groups):
         for o0 in range(g * og, (g + 1) * og, 4):
             block = min(4, (g + 1) * og - o0)
@@ -75,22 +46,33 @@ def _conv2d_unit_stride_kw3(plane, w, b, dh, dw, groups, wp, span, acc, out):
                 src = plane[g * cg + ci]
                 for ky in range(kh):
                     for j in range(block):
-                        for kx in range(3):
+                        for kx in range(kw):
                             taps[j, kx] = np.float32(w[o0 + j, ci, ky, kx])
-                    t00, t01, t02 = taps[0, 0], taps[0, 1], taps[0, 2]
-                    t10, t11, t12 = taps[1, 0], taps[1, 1], taps[1, 2]
-                    t20, t21, t22 = taps[2, 0], taps[2, 1], taps[2, 2]
-                    t30, t31, t32 = taps[3, 0], taps[3, 1], taps[3, 2]
                     base = ky * dh * wp
-                    left = src[base:base + span]
-                    middle = src[base + dw:base + dw + span]
-                    right = src[base + 2 * dw:base + 2 * dw + span]
-                    for p in range(span):
-                        u, v, t = left[p], middle[p], right[p]
-                        a0[p] += t00 * u + t01 * v + t02 * t
-                        a1[p] += t10 * u + t11 * v + t12 * t
-                        a2[p] += t20 * u + t21 * v + t22 * t
-                        a3[p] += t30 * u + t31 * v + t32 * t
+                    if kw == 3:
+                        t00, t01, t02 = taps[0, 0], taps[0, 1], taps[0, 2]
+                        t10, t11, t12 = taps[1, 0], taps[1, 1], taps[1, 2]
+                        t20, t21, t22 = taps[2, 0], taps[2, 1], taps[2, 2]
+                        t30, t31, t32 = taps[3, 0], taps[3, 1], taps[3, 2]
+                        left = src[base:base + span]  # views: indices from 0 let LLVM vectorize
+                        middle = src[base + dw:base + dw + span]
+                        right = src[base + 2 * dw:base + 2 * dw + span]
+                        for p in range(span):
+                            u, v, t = left[p], middle[p], right[p]
+                            a0[p] += t00 * u + t01 * v + t02 * t
+                            a1[p] += t10 * u + t11 * v + t12 * t
+                            a2[p] += t20 * u + t21 * v + t22 * t
+                            a3[p] += t30 * u + t31 * v + t32 * t
+                        continue
+                    for kx in range(kw):
+                        w0, w1, w2, w3 = taps[0, kx], taps[1, kx], taps[2, kx], taps[3, kx]
+                        window = src[base + kx * dw:base + kx * dw + span]
+                        for p in range(span):
+                            v = window[p]
+                            a0[p] += w0 * v
+                            a1[p] += w1 * v
+                            a2[p] += w2 * v
+                            a3[p] += w3 * v
             _store_sums(acc, b, o0, block, wp, out)
 
 
@@ -146,9 +128,7 @@ def _conv2d_kernel(x, w, b, sh, sw, pt, pl, pb, pr, dh, dw, groups, out):
                 dst = plane[c, (y + pt) * wp + pl:(y + pt) * wp + pl + width]
                 for xx in range(width):
                     dst[xx] = np.float32(src[xx])
-        if sh == 1 and sw == 1 and kw == 3:
-            _conv2d_unit_stride_kw3(plane, w, b, dh, dw, groups, wp, span, acc, out[n])
-        elif sh == 1 and sw == 1:
+        if sh == 1 and sw == 1:
             _conv2d_unit_stride(plane, w, b, dh, dw, groups, wp, span, acc, out[n])
         else:
             _conv2d_strided(plane, w, b, sh, sw, dh, dw, groups, wp, out[n])
