@@ -80,6 +80,7 @@ class Request:
     """`Coordinator.getRequest` decoded."""
 
     requester: str
+    created_at: int
     model_id: int
     fee: int
     input_commitment: bytes
@@ -89,7 +90,6 @@ class Request:
     status: RequestStatus
     active_submission: int
     callback_failed: bool
-    created_at: int
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,7 @@ class CoordinatorContract(_Binding):
 
     def get_request(self, request_id: int) -> Request:
         raw = self._fn.getRequest(request_id).call()
-        return Request(*raw[:7], RequestStatus(raw[7]), *raw[8:11])
+        return Request(*raw[:8], RequestStatus(raw[8]), *raw[9:])
 
     def get_submission(self, submission_id: int) -> Submission:
         raw = self._fn.getSubmission(submission_id).call()
