@@ -49,7 +49,7 @@ def _verify_gas(w3, levels, honest: RequestLevel) -> dict[str, int]:  # noqa: AN
         "tile_vm": (levels.links[2], (tile_context, 8, tiles.root_at(8), tiles.root_at(9), vm.root_at(vm.length),
                                       vm.length, tiles.link_proof(8).encode())),
     }
-    return {f"levels_verify_{name}_gas": contract.functions.verifyLink(*args).estimate_gas()
+    return {f"levels_verify_{name}_gas": contract.functions.verifyLink(args[:6], args[6]).estimate_gas()
             for name, (contract, args) in calls.items()}
 
 

@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 import {ICommitment} from "./interfaces/ICommitment.sol";
 import {ICoordinator} from "./interfaces/ICoordinator.sol";
-import {IDisputeGame} from "./interfaces/IDisputeGame.sol";
+import {GameSpec, IDisputeGame, UnknownGame} from "./interfaces/IDisputeGame.sol";
 import {IGameResolver} from "./interfaces/IGameResolver.sol";
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
 import {IOpmlConsumer} from "./interfaces/IOpmlConsumer.sol";
@@ -34,7 +34,8 @@ contract Coordinator is ICoordinator, IGameResolver {
         Finalized
     }
 
-    /// @dev `createdAt` shares the requester's slot (no extra storage write per request).
+    /// @notice A request, as `getRequest` returns it. `createdAt` shares the requester's slot (no extra storage
+    /// write per request).
     struct Request {
         address requester;
         uint64 createdAt;
@@ -47,21 +48,6 @@ contract Coordinator is ICoordinator, IGameResolver {
         RequestStatus status;
         uint256 activeSubmission;
         bool callbackFailed;
-    }
-
-    /// @notice What `getRequest` returns: the request's fields in their original order, `createdAt` last.
-    struct RequestView {
-        address requester;
-        uint256 modelId;
-        uint256 fee;
-        bytes32 inputCommitment;
-        bytes32 anchor;
-        address callback;
-        uint64 callbackGasLimit;
-        RequestStatus status;
-        uint256 activeSubmission;
-        bool callbackFailed;
-        uint64 createdAt;
     }
 
     struct Submission {
@@ -88,39 +74,6 @@ contract Coordinator is ICoordinator, IGameResolver {
         uint32 claimants;
         uint256 rewardShare;
     }
-
-    error BadBurnBps(uint16 burnBps);
-    error BadRequestTimeout(uint64 requestTimeout);
-    error UnknownModel(uint256 modelId);
-    error UnknownRequest(uint256 requestId);
-    error UnknownGame(uint256 gameId);
-    error FeeTooLow(uint256 required, uint256 sent);
-    error InputTooLarge(uint256 size, uint256 max);
-    error CallbackGasTooHigh(uint256 limit, uint256 max);
-    error BondWrong(uint256 required, uint256 sent);
-    error AlreadyFinalized(uint256 requestId);
-    error AlreadyCancelled(uint256 requestId);
-    error NotRequester(address caller);
-    error RequestNotOpen(RequestStatus status);
-    error RequestNotExpired(uint256 deadline);
-    error AlreadySubmitted(uint256 requestId, uint256 submissionId);
-    error NoActiveSubmission(uint256 requestId);
-    error WindowClosed(uint256 windowEnd);
-    error WindowOpen(uint256 windowEnd);
-    error SelfChallenge();
-    error GamesPending(uint256 openGames);
-    error InsufficientGasForCallback();
-    error NotGame(address caller);
-    error GameNotMoot(uint256 gameId);
-    error ChallengeSettled(uint256 gameId);
-    error NothingToWithdraw();
-    error WithdrawFailed();
-    error CallbackNotRequester(address callback, address requester);
-    error UnsizedModel(uint256 modelId);
-    error InputSizeMismatch(uint256 expected, uint256 got);
-    error OutputSizeMismatch(uint256 expected, uint256 got);
-    error SlashedGamesOpen(uint256 submissionId, uint256 openGames);
-    error ResubmitInSlashTransaction(uint256 requestId);
 
     event RequestCreated(
         uint256 indexed requestId,
@@ -195,6 +148,11 @@ contract Coordinator is ICoordinator, IGameResolver {
     /// @notice The request's last slashed submission (0 if none): a new result waits until its games have ended.
     mapping(uint256 requestId => uint256 submissionId) public lastSlashed;
 
+    /// @notice The burn share is over 100%.
+    error BadBurnBps(uint16 burnBps);
+    /// @notice Requests could never be cancelled (a zero timeout).
+    error BadRequestTimeout(uint64 requestTimeout);
+
     constructor(
         IModelRegistry registry_,
         IDisputeGame game_,
@@ -209,23 +167,30 @@ contract Coordinator is ICoordinator, IGameResolver {
         uint64 requestTimeout_,
         bool requireSizes_
     ) {
-        if (burnBps_ > BPS) revert BadBurnBps(burnBps_);
-        if (requestTimeout_ == 0) revert BadRequestTimeout(requestTimeout_);
         registry = registry_;
         game = game_;
         commitment = commitment_;
         submitterBond = submitterBond_;
         challengerBond = challengerBond_;
         challengeWindow = challengeWindow_;
+        if (burnBps_ > BPS) revert BadBurnBps(burnBps_);
         burnBps = burnBps_;
         burnAddress = burnAddress_;
         maxCallbackGas = maxCallbackGas_;
         maxInputBytes = maxInputBytes_;
+        if (requestTimeout_ == 0) revert BadRequestTimeout(requestTimeout_);
         requestTimeout = requestTimeout_;
         requireSizes = requireSizes_;
     }
 
     // ------------------------------------------------------------------------------------------------ requester
+
+    /// @notice The input is longer than `maxInputBytes`.
+    error InputTooLarge(uint256 size, uint256 max);
+    /// @notice The callback's gas limit is over `maxCallbackGas`.
+    error CallbackGasTooHigh(uint256 limit, uint256 max);
+    /// @notice A callback other than the requester itself (results go only to a contract that asked).
+    error CallbackNotRequester(address callback, address requester);
 
     /// @inheritdoc ICoordinator
     function request(uint256 modelId, bytes calldata input, address callback, uint64 callbackGasLimit)
@@ -253,6 +218,13 @@ contract Coordinator is ICoordinator, IGameResolver {
         );
     }
 
+    /// @notice Only the requester may cancel its request.
+    error NotRequester(address caller);
+    /// @notice The request is not Open (a result is pending, or it is over).
+    error RequestNotOpen(RequestStatus status);
+    /// @notice The request may be cancelled from `deadline` on.
+    error RequestNotExpired(uint256 deadline);
+
     /// @inheritdoc ICoordinator
     function cancelRequest(uint256 requestId) external {
         Request storage r = _request(requestId);
@@ -266,6 +238,13 @@ contract Coordinator is ICoordinator, IGameResolver {
     }
 
     // ------------------------------------------------------------------------------------------------ submitter
+
+    /// @notice The request already has a pending result.
+    error AlreadySubmitted(uint256 requestId, uint256 submissionId);
+    /// @notice The bond sent is not the required one (submitter or challenger bond).
+    error BondWrong(uint256 required, uint256 sent);
+    /// @notice The output is not exactly the model's `outputBytes`.
+    error OutputSizeMismatch(uint256 expected, uint256 got);
 
     /// @notice Posts a result (the output bytes and the level-0 trace end root) with the submitter bond; opens
     /// the challenge window.
@@ -299,6 +278,11 @@ contract Coordinator is ICoordinator, IGameResolver {
 
     // ----------------------------------------------------------------------------------------------- challenger
 
+    /// @notice The challenge window ended at `windowEnd`.
+    error WindowClosed(uint256 windowEnd);
+    /// @notice A submitter cannot challenge its own result.
+    error SelfChallenge();
+
     /// @notice Disputes the active result of `requestId` with the challenger bond; opens a game.
     function challenge(uint256 requestId) external payable returns (uint256 gameId) {
         (Request storage r, Submission storage s) = _pending(requestId);
@@ -307,7 +291,7 @@ contract Coordinator is ICoordinator, IGameResolver {
         if (msg.value != challengerBond) revert BondWrong(challengerBond, msg.value);
         uint256 submissionId = r.activeSubmission;
         gameId = game.createGame(
-            requestId, submissionId, s.submitter, msg.sender, r.anchor, s.outputCommitment, s.traceCommitment
+            GameSpec(requestId, submissionId, s.submitter, msg.sender, r.anchor, s.outputCommitment, s.traceCommitment)
         );
         _challenges[gameId] = Challenge(submissionId, msg.sender, false);
         s.openGames += 1;
@@ -315,6 +299,11 @@ contract Coordinator is ICoordinator, IGameResolver {
     }
 
     // --------------------------------------------------------------------------------------------------- anyone
+
+    /// @notice The challenge window is open until `windowEnd`.
+    error WindowOpen(uint256 windowEnd);
+    /// @notice Games on the result are still open.
+    error GamesPending(uint256 openGames);
 
     /// @notice Makes the active result final once its window has passed and no game is open: pays the
     /// submitter (fee + bond back) and delivers the output to the requester's callback (bounded gas; a failing
@@ -330,6 +319,11 @@ contract Coordinator is ICoordinator, IGameResolver {
         if (r.callback != address(0)) _deliver(requestId, r, s.output);
     }
 
+    /// @notice The game's submission was not slashed, so the game is not moot.
+    error GameNotMoot(uint256 gameId);
+    /// @notice The game's challenge was already settled (resolved or released).
+    error ChallengeSettled(uint256 gameId);
+
     /// @notice Ends a game whose submission was already slashed by another game; returns the challenger's bond.
     function releaseGame(uint256 gameId) external {
         Challenge storage c = _challenges[gameId];
@@ -343,6 +337,11 @@ contract Coordinator is ICoordinator, IGameResolver {
         emit GameReleased(gameId);
     }
 
+    /// @notice The sender has no credit.
+    error NothingToWithdraw();
+    /// @notice The transfer of the credit failed.
+    error WithdrawFailed();
+
     /// @notice Pays out the sender's credit.
     function withdraw() external {
         uint256 amount = balanceOf[msg.sender];
@@ -354,6 +353,9 @@ contract Coordinator is ICoordinator, IGameResolver {
     }
 
     // ------------------------------------------------------------------------------------------------------ game
+
+    /// @notice Only the DisputeGame reports game results.
+    error NotGame(address caller);
 
     /// @inheritdoc IGameResolver
     function onGameResolved(uint256 gameId, bool submitterWon) external {
@@ -378,21 +380,8 @@ contract Coordinator is ICoordinator, IGameResolver {
 
     // ---------------------------------------------------------------------------------------------------- views
 
-    function getRequest(uint256 requestId) external view returns (RequestView memory) {
-        Request storage r = _requests[requestId];
-        return RequestView(
-            r.requester,
-            r.modelId,
-            r.fee,
-            r.inputCommitment,
-            r.anchor,
-            r.callback,
-            r.callbackGasLimit,
-            r.status,
-            r.activeSubmission,
-            r.callbackFailed,
-            r.createdAt
-        );
+    function getRequest(uint256 requestId) external view returns (Request memory) {
+        return _requests[requestId];
     }
 
     /// @notice The time from which the requester may cancel `requestId` while it is Open (createdAt +
@@ -417,6 +406,15 @@ contract Coordinator is ICoordinator, IGameResolver {
 
     // ------------------------------------------------------------------------------------------------- internal
 
+    /// @notice The registry's error for a model id never registered (it reaches the requester through `request`).
+    error UnknownModel(uint256 modelId);
+    /// @notice The fee sent is below the model's fee.
+    error FeeTooLow(uint256 required, uint256 sent);
+    /// @notice The model has no registered sizes while `requireSizes` holds.
+    error UnsizedModel(uint256 modelId);
+    /// @notice The input is not exactly the model's `inputBytes`.
+    error InputSizeMismatch(uint256 expected, uint256 got);
+
     /// @dev The input commitment and the anchor keccak256(abi.encode(graphRoot, constantsRoot, kernelSetRoot,
     /// inputCommitment)) every dispute on the request starts from; checks the fee against the model's.
     function _anchor(uint256 modelId, bytes calldata input)
@@ -436,10 +434,18 @@ contract Coordinator is ICoordinator, IGameResolver {
         anchor = keccak256(abi.encode(graphRoot, constantsRoot, kernelSetRoot, inputCommitment));
     }
 
+    /// @notice No request has id `requestId`.
+    error UnknownRequest(uint256 requestId);
+
     function _request(uint256 requestId) private view returns (Request storage r) {
         r = _requests[requestId];
         if (r.status == RequestStatus.None) revert UnknownRequest(requestId);
     }
+
+    /// @notice The request is finalized.
+    error AlreadyFinalized(uint256 requestId);
+    /// @notice The request was cancelled.
+    error AlreadyCancelled(uint256 requestId);
 
     /// @dev Reverts for a request that is over: finalized or cancelled.
     function _notOver(Request storage r, uint256 requestId) private view {
@@ -451,6 +457,9 @@ contract Coordinator is ICoordinator, IGameResolver {
         return uint256(r.createdAt) + requestTimeout;
     }
 
+    /// @notice The request has no pending result.
+    error NoActiveSubmission(uint256 requestId);
+
     /// @dev The request and its pending submission, for challenge and finalize.
     function _pending(uint256 requestId) private view returns (Request storage r, Submission storage s) {
         r = _request(requestId);
@@ -458,6 +467,11 @@ contract Coordinator is ICoordinator, IGameResolver {
         if (r.status != RequestStatus.Submitted) revert NoActiveSubmission(requestId);
         s = _submissions[r.activeSubmission];
     }
+
+    /// @notice A new result cannot be posted in the transaction that slashed the last one.
+    error ResubmitInSlashTransaction(uint256 requestId);
+    /// @notice Games on the request's slashed submission are still open.
+    error SlashedGamesOpen(uint256 submissionId, uint256 openGames);
 
     /// @dev A result may follow a slashed one only once every game on the slashed one has ended (moot games can
     /// be released by anyone at once), and never in the transaction that slashed it (a transient mark).
@@ -528,6 +542,9 @@ contract Coordinator is ICoordinator, IGameResolver {
     function _credit(address account, uint256 amount) private {
         balanceOf[account] += amount;
     }
+
+    /// @notice The finalizer forwarded too little gas for the callback to get its full limit.
+    error InsufficientGasForCallback();
 
     /// @dev Calls the callback with exactly its gas limit; neither a revert nor running out of gas propagates.
     function _deliver(uint256 requestId, Request storage r, bytes storage output) private {

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {IDisputeGame} from "./interfaces/IDisputeGame.sol";
+import {GameSpec, IDisputeGame, UnknownGame} from "./interfaces/IDisputeGame.sol";
 import {IGameResolver} from "./interfaces/IGameResolver.sol";
-import {ILinkVerifier} from "./interfaces/ILinkVerifier.sol";
+import {ILinkVerifier, Link} from "./interfaces/ILinkVerifier.sol";
 import {IStepVerifier} from "./interfaces/IStepVerifier.sol";
 
 /// @title DisputeGame
@@ -40,30 +40,6 @@ contract DisputeGame is IDisputeGame {
         uint64 challengerTimeLeft;
         uint64 lastMoveAt;
     }
-
-    // configuration
-    error NoLevels();
-    error LevelConfigMismatch(uint256 verifiers, uint256 depths);
-    error BadMaxDepth(uint256 level, uint8 depth);
-    error BadCheckpointCount(uint256 count);
-    error ZeroClock();
-    error NotDeployer(address caller);
-    error CoordinatorAlreadySet();
-    error NotCoordinator(address caller);
-    // moves
-    error UnknownGame(uint256 gameId);
-    error GameOver(uint256 gameId);
-    error NotAParty(address caller);
-    error NotYourTurn(address caller);
-    error WrongMove(Phase phase);
-    error ClockExpired(uint256 deadline);
-    error ClockNotExpired(uint256 deadline);
-    error WrongCheckpointCount(uint256 expected, uint256 got);
-    error BadSegment(uint256 segment, uint256 max);
-    error BadSubLength(uint256 subLength, uint256 max);
-    error TraceCommitmentMismatch(bytes32 expected, bytes32 got);
-    error LinkProofInvalid(bytes reason);
-    error StepWitnessInvalid(bytes reason);
 
     event GameCreated(
         uint256 indexed gameId,
@@ -104,6 +80,17 @@ contract DisputeGame is IDisputeGame {
     mapping(uint256 gameId => Game) private _games;
     mapping(uint256 gameId => bytes32[]) private _checkpoints;
 
+    /// @notice The game was configured without levels.
+    error NoLevels();
+    /// @notice The game was configured with a different number of link verifiers and level depths.
+    error LevelConfigMismatch(uint256 verifiers, uint256 depths);
+    /// @notice Level `level`'s maximum depth is over 63.
+    error BadMaxDepth(uint256 level, uint8 depth);
+    /// @notice The checkpoints per bisection round are not within 1..255.
+    error BadCheckpointCount(uint256 count);
+    /// @notice The parties' clocks would start at zero seconds.
+    error ZeroClock();
+
     /// @param linkVerifiers_ level l is opened through linkVerifiers_[l]
     /// @param maxDepths_ level l's traces have at most 2^maxDepths_[l] transitions (depth ≤ 63)
     /// @param checkpointCount_ N, the checkpoints the submitter posts per bisection round
@@ -132,6 +119,11 @@ contract DisputeGame is IDisputeGame {
         _deployer = msg.sender;
     }
 
+    /// @notice `bindCoordinator` was called by another account than the deployer.
+    error NotDeployer(address caller);
+    /// @notice The Coordinator is already set.
+    error CoordinatorAlreadySet();
+
     /// @notice Sets the Coordinator, the only contract that creates and cancels games; once, by the deployer.
     function bindCoordinator(address coordinator_) external {
         if (msg.sender != _deployer) revert NotDeployer(msg.sender);
@@ -141,37 +133,39 @@ contract DisputeGame is IDisputeGame {
 
     // ---------------------------------------------------------------------------------------------- coordinator
 
+    /// @notice A game was created or cancelled by another account than the Coordinator.
+    error NotCoordinator(address caller);
+
     /// @inheritdoc IDisputeGame
-    function createGame(
-        uint256 requestId,
-        uint256 submissionId,
-        address submitter,
-        address challenger,
-        bytes32 anchor,
-        bytes32 outputCommitment,
-        bytes32 traceCommitment
-    ) external returns (uint256 gameId) {
+    function createGame(GameSpec calldata spec) external returns (uint256 gameId) {
         if (msg.sender != coordinator) revert NotCoordinator(msg.sender);
         gameId = ++gameCount;
         _games[gameId] = Game({
-            requestId: requestId,
-            submissionId: submissionId,
-            submitter: submitter,
-            challenger: challenger,
+            requestId: spec.requestId,
+            submissionId: spec.submissionId,
+            submitter: spec.submitter,
+            challenger: spec.challenger,
             phase: Phase.Open,
             depth: 0,
             lo: 0,
             hi: 1,
-            rootLo: anchor,
-            rootHi: outputCommitment,
-            context: anchor,
-            traceCommitment: traceCommitment,
+            rootLo: spec.anchor,
+            rootHi: spec.outputCommitment,
+            context: spec.anchor,
+            traceCommitment: spec.traceCommitment,
             submitterTimeLeft: clockSeconds,
             challengerTimeLeft: clockSeconds,
             lastMoveAt: uint64(block.timestamp)
         });
         emit GameCreated(
-            gameId, requestId, submissionId, submitter, challenger, anchor, outputCommitment, traceCommitment
+            gameId,
+            spec.requestId,
+            spec.submissionId,
+            spec.submitter,
+            spec.challenger,
+            spec.anchor,
+            spec.outputCommitment,
+            spec.traceCommitment
         );
     }
 
@@ -184,6 +178,11 @@ contract DisputeGame is IDisputeGame {
     }
 
     // ---------------------------------------------------------------------------------------------------- moves
+
+    /// @notice The opened sub-trace is empty or longer than the level's 2^maxDepth.
+    error BadSubLength(uint256 subLength, uint256 max);
+    /// @notice Level 0's claimed end is not the submission's trace commitment.
+    error TraceCommitmentMismatch(bytes32 expected, bytes32 got);
 
     /// @notice Submitter, at a single disputed transition: opens the next level with the sub-trace's claimed end
     /// root and length, proved linked by the level's verifier; optionally posts the first bisection too.
@@ -220,6 +219,9 @@ contract DisputeGame is IDisputeGame {
         _post(gameId, g, checkpoints);
     }
 
+    /// @notice The picked segment is past the last one (there are `max + 1`).
+    error BadSegment(uint256 segment, uint256 max);
+
     /// @notice Challenger: names the first segment it disputes (it agrees with the root at the segment's start).
     function pick(uint256 gameId, uint256 segment) external {
         Game storage g = _move(gameId, Phase.Pick);
@@ -236,6 +238,9 @@ contract DisputeGame is IDisputeGame {
         _advance(g);
     }
 
+    /// @notice The step verifier rejected the witness (its revert data is `reason`).
+    error StepWitnessInvalid(bytes reason);
+
     /// @notice Anyone, at the last level's single transition: runs the step verifier from the agreed pre-root;
     /// the submitter wins iff the computed post-root is the one it claimed.
     function step(uint256 gameId, bytes calldata stateData, bytes calldata proofData) external {
@@ -251,6 +256,9 @@ contract DisputeGame is IDisputeGame {
         emit Stepped(gameId, g.rootLo, g.rootHi, post);
         _resolve(gameId, g, post == g.rootHi, false);
     }
+
+    /// @notice The party on the clock may still move until `deadline`.
+    error ClockNotExpired(uint256 deadline);
 
     /// @notice Anyone: ends the game against the party on the clock once its time has run out.
     function claimTimeout(uint256 gameId) external {
@@ -319,12 +327,22 @@ contract DisputeGame is IDisputeGame {
 
     // ------------------------------------------------------------------------------------------------- internal
 
+    /// @notice The game has ended (resolved or cancelled).
+    error GameOver(uint256 gameId);
+
     /// @dev The game, if it exists and is still running.
     function _active(uint256 gameId) private view returns (Game storage g) {
         g = _games[gameId];
         if (g.phase == Phase.None) revert UnknownGame(gameId);
         if (g.phase >= Phase.SubmitterWon) revert GameOver(gameId);
     }
+
+    /// @notice The sender is neither the game's submitter nor its challenger.
+    error NotAParty(address caller);
+    /// @notice The other party is on the clock.
+    error NotYourTurn(address caller);
+    /// @notice The move is not the one the game's phase expects.
+    error WrongMove(Phase phase);
 
     /// @dev Checks that the sender may make a move of `phase` now and charges its clock.
     function _move(uint256 gameId, Phase phase) private returns (Game storage g) {
@@ -334,6 +352,9 @@ contract DisputeGame is IDisputeGame {
         if (g.phase != phase) revert WrongMove(g.phase);
         _charge(g);
     }
+
+    /// @notice The mover's clock ran out at `deadline`.
+    error ClockExpired(uint256 deadline);
 
     /// @dev Charges the time since the last move to the party on the clock; reverts once it has run out.
     function _charge(Game storage g) private {
@@ -363,6 +384,9 @@ contract DisputeGame is IDisputeGame {
         return length - 1 < checkpointCount ? length - 1 : checkpointCount;
     }
 
+    /// @notice A bisection has `expected` checkpoints (c = min(N, hi − lo − 1)).
+    error WrongCheckpointCount(uint256 expected, uint256 got);
+
     function _post(uint256 gameId, Game storage g, bytes32[] calldata checkpoints) private {
         uint256 expected = _count(g.hi - g.lo);
         if (checkpoints.length != expected) revert WrongCheckpointCount(expected, checkpoints.length);
@@ -382,14 +406,16 @@ contract DisputeGame is IDisputeGame {
         }
     }
 
+    /// @notice The level's link verifier rejected the opening (its revert data is `reason`).
+    error LinkProofInvalid(bytes reason);
+
     function _link(Game storage g, uint8 level, bytes32 subEnd, uint256 subLength, bytes calldata proof)
         private
         view
         returns (bytes32 subStart, bytes32 subContext)
     {
-        try _linkVerifiers[level].verifyLink(g.context, g.lo, g.rootLo, g.rootHi, subEnd, subLength, proof) returns (
-            bytes32 start, bytes32 ctx
-        ) {
+        Link memory link = Link(g.context, g.lo, g.rootLo, g.rootHi, subEnd, subLength);
+        try _linkVerifiers[level].verifyLink(link, proof) returns (bytes32 start, bytes32 ctx) {
             return (start, ctx);
         } catch (bytes memory reason) {
             revert LinkProofInvalid(reason);

@@ -151,7 +151,7 @@ contract MIPS is IStepVerifier {
             _execute(c, _fetch(c));
         }
         if (c.cursor != c.end) revert InvalidProofLength();
-        _setU64(s, OFF_STEP, (_u64(s, OFF_STEP) + 1) & U64);
+        _setUintAt(s, OFF_STEP, 8, (_uintAt(s, OFF_STEP, 8) + 1) & U64);
     }
 
     // -----------------------------------------------------------------------------------------------------
@@ -195,30 +195,29 @@ contract MIPS is IStepVerifier {
         }
     }
 
-    function _u32(uint256 s, uint256 off) private pure returns (uint256 v) {
+    /// The big-endian unsigned integer of `size` bytes (1..32) at byte `off` of the state.
+    function _uintAt(uint256 s, uint256 off, uint256 size) private pure returns (uint256 v) {
         assembly ("memory-safe") {
-            v := shr(224, mload(add(s, off)))
+            v := shr(sub(256, shl(3, size)), mload(add(s, off)))
         }
+    }
+
+    /// Writes `v` (less than 2^(8·size)) as the big-endian integer of `size` bytes at byte `off`; the bytes after
+    /// it keep their values.
+    function _setUintAt(uint256 s, uint256 off, uint256 size, uint256 v) private pure {
+        assembly ("memory-safe") {
+            let p := add(s, off)
+            let bits := shl(3, size)
+            mstore(p, or(shr(bits, shl(bits, mload(p))), shl(sub(256, bits), v)))
+        }
+    }
+
+    function _u32(uint256 s, uint256 off) private pure returns (uint256) {
+        return _uintAt(s, off, 4);
     }
 
     function _setU32(uint256 s, uint256 off, uint256 v) private pure {
-        assembly ("memory-safe") {
-            let p := add(s, off)
-            mstore(p, or(shr(32, shl(32, mload(p))), shl(224, v)))
-        }
-    }
-
-    function _u64(uint256 s, uint256 off) private pure returns (uint256 v) {
-        assembly ("memory-safe") {
-            v := shr(192, mload(add(s, off)))
-        }
-    }
-
-    function _setU64(uint256 s, uint256 off, uint256 v) private pure {
-        assembly ("memory-safe") {
-            let p := add(s, off)
-            mstore(p, or(shr(64, shl(64, mload(p))), shl(192, v)))
-        }
+        _setUintAt(s, off, 4, v);
     }
 
     function _reg(uint256 s, uint256 r) private pure returns (uint256) {

@@ -2,9 +2,9 @@
 pragma solidity ^0.8.24;
 
 import {ICommitment} from "./interfaces/ICommitment.sol";
-import {Link, LinkVerifier} from "./LinkVerifier.sol";
+import {ILinkVerifier, Link} from "./interfaces/ILinkVerifier.sol";
 import {VmMemoryTree} from "./VmMemoryTree.sol";
-import {LevelsErrors} from "./levels/LevelsErrors.sol";
+import {AnchorMismatch, VmLengthMismatch} from "./levels/LevelsErrors.sol";
 import {LevelsLib} from "./levels/LevelsLib.sol";
 
 /// @notice The commitments of a single-kernel "model" (one MIPS kernel run is the whole computation): the input
@@ -93,24 +93,23 @@ interface IModelRoots {
 /// proof = abi.encode(bytes32 graphRoot, bytes32 constantsRoot, bytes32 kernelSetRoot, bytes32 inputCommitment,
 ///                    bytes endState, bytes32[4] outputSiblings)
 /// where endState is the 186-byte packed end state and outputSiblings the memory-tree siblings of the output
-/// region at levels 23..26. Its errors are LevelsErrors', and its end check is the tile VM level's
-/// (`LevelsLib.checkFinalState`).
-contract VmLinkVerifier is LinkVerifier {
+/// region at levels 23..26. Its errors and its end check (`LevelsLib.checkFinalState`) are the tile VM level's.
+contract VmLinkVerifier is ILinkVerifier {
     uint256 public immutable traceLength;
 
     constructor(uint256 traceLength_) {
         traceLength = traceLength_;
     }
 
-    /// @dev The check behind `verifyLink` (see `ILinkVerifier`).
-    function _verify(Link memory link, bytes calldata proof)
-        internal view override returns (bytes32 subStart, bytes32 subContext)
+    /// @inheritdoc ILinkVerifier
+    function verifyLink(Link calldata link, bytes calldata proof)
+        external view returns (bytes32 subStart, bytes32 subContext)
     {
-        if (link.subLength != traceLength) revert LevelsErrors.VmLengthMismatch(traceLength, link.subLength);
+        if (link.subLength != traceLength) revert VmLengthMismatch(traceLength, link.subLength);
         (bytes32 g, bytes32 c, bytes32 k, bytes32 start, bytes memory endState, bytes32[4] memory siblings) =
             abi.decode(proof, (bytes32, bytes32, bytes32, bytes32, bytes, bytes32[4]));
         bytes32 anchor = keccak256(abi.encode(g, c, k, start));
-        if (anchor != link.agreedPre) revert LevelsErrors.AnchorMismatch(link.agreedPre, anchor);
+        if (anchor != link.agreedPre) revert AnchorMismatch(link.agreedPre, anchor);
         bytes32[] memory path = new bytes32[](siblings.length);
         for (uint256 j = 0; j < path.length; j++) {
             path[j] = siblings[j];

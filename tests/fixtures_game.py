@@ -253,7 +253,7 @@ def ask_through(stack: GameStack, consumer: Contract, input_bytes: bytes = b"toy
 
 
 def anchor_of(stack: GameStack, request_id: int) -> bytes:
-    return bytes(stack.coordinator.functions.getRequest(request_id).call()[4])
+    return bytes(stack.coordinator.functions.getRequest(request_id).call()[5])
 
 
 _HONEST: dict[tuple[bytes, tuple[int, ...]], ToyTrace] = {}

@@ -42,13 +42,13 @@ def assert_every_node_links(graph_tile: Contract, tile_vm: Contract, honest: Req
         tiles = g.tile_level(k)
         args = (honest.commitment.graph_context, k, g.root_at(k), g.root_at(k + 1), tiles.root_at(tiles.length),
                 tiles.length)
-        start, context = graph_tile.functions.verifyLink(*args, g.link_proof(k).encode()).call()
+        start, context = graph_tile.functions.verifyLink(args, g.link_proof(k).encode()).call()
         where = f"node {k} ({honest.commitment.model.nodes[k].op.value})"
         assert (bytes(start), bytes(context)) == g.link_proof(k).verify(*args) and bytes(start) == EMPTY_TENSOR, where
         for t in sorted({0, tiles.length - 1}):
             vm = tiles.vm_level(t)
             vm_args = (bytes(context), t, tiles.root_at(t), tiles.root_at(t + 1), vm.root_at(vm.length), vm.length)
-            vm_start, vm_context = tile_vm.functions.verifyLink(*vm_args, tiles.link_proof(t).encode()).call()
+            vm_start, vm_context = tile_vm.functions.verifyLink(vm_args, tiles.link_proof(t).encode()).call()
             assert (bytes(vm_start), bytes(vm_context)) == tiles.link_proof(t).verify(*vm_args), f"{where} tile {t}"
             assert bytes(vm_start) == vm.root_at(0), f"{where} tile {t}"
 

@@ -10,7 +10,7 @@ from opml.levels.links import LinkError
 
 
 def link_args(context: bytes, level, index: int, sub) -> tuple:  # noqa: ANN001
-    """verifyLink's arguments before the proof, for transition `index` of `level` opened into its sub-level `sub`:
+    """verifyLink's claim (its `Link` argument) for transition `index` of `level` opened into its sub-level `sub`:
     (context, index, S_index, S_index+1, the sub-level's end root, the sub-level's length)."""
     return context, index, level.root_at(index), level.root_at(index + 1), sub.root_at(sub.length), sub.length
 
@@ -18,7 +18,7 @@ def link_args(context: bytes, level, index: int, sub) -> tuple:  # noqa: ANN001
 def on_chain(contract, errors: ErrorDecoder, args: tuple) -> tuple[bytes, bytes] | str:  # noqa: ANN001
     """(subStart, subContext) from the contract, or the name of the error it reverted with."""
     try:
-        start, context = contract.functions.verifyLink(*args).call()
+        start, context = contract.functions.verifyLink(args[:6], args[6]).call()
         return bytes(start), bytes(context)
     except ContractLogicError as exc:
         return errors.decode(revert_data(exc) or b"").name

@@ -2,7 +2,6 @@
 pragma solidity ^0.8.24;
 
 import {VmMemoryTree} from "../VmMemoryTree.sol";
-import {LevelsErrors} from "./LevelsErrors.sol";
 
 /// @notice What the graph root commits about one node (docs/levels.md "Commitments").
 /// Its leaf in the node tree is keccak256(abi.encode(node)).
@@ -30,6 +29,26 @@ library LevelsLib {
         return VmMemoryTree.regionRoot(params, VmMemoryTree.PARAMS_LOG2, VmMemoryTree.zeroHashes());
     }
 
+    /// @notice A sibling list has the wrong number of entries for its tree.
+    error ProofLength(uint256 expected, uint256 got);
+    /// @notice A tensor slot does not fit the slot tree of depth `slotDepth`.
+    error SlotOutOfRange(uint256 slot, uint256 slotDepth);
+
+    /// @notice Reverts unless `siblings` is a path of the slot tree of depth `depth` and `slot` one of its leaves.
+    function checkSlotProof(uint256 slot, uint256 depth, bytes32[] memory siblings) internal pure {
+        if (siblings.length != depth) revert ProofLength(depth, siblings.length);
+        if (depth < 256 && slot >> depth != 0) revert SlotOutOfRange(slot, depth);
+    }
+
+    /// @notice The packed final VM state is not 186 bytes.
+    error BadFinalState(uint256 length);
+    /// @notice The packed final VM state does not hash to the VM trace's claimed end.
+    error FinalStateMismatch(bytes32 expected, bytes32 got);
+    /// @notice The final VM state has not exited with code 0 (still running, faulted or a non-zero exit).
+    error VmDidNotExit(uint8 status, uint8 exitCode);
+    /// @notice The claimed tile state, as the OUTPUT region root, does not fold to the final state's memory root.
+    error OutputRootMismatch(bytes32 expected, bytes32 got);
+
     /// @notice Reverts unless `finalState` is a packed 186-byte VM state that hashes to `subEnd`, has exited with
     /// code 0, and whose OUTPUT region root is `outputRoot` (folded with `outputSiblings`, levels 23..26 bottom up,
     /// it gives the state's memory root). The end check of every VM level (docs/levels.md "Link checks").
@@ -37,17 +56,17 @@ library LevelsLib {
         internal
         pure
     {
-        if (finalState.length != VmMemoryTree.STATE_SIZE) revert LevelsErrors.BadFinalState(finalState.length);
+        if (finalState.length != VmMemoryTree.STATE_SIZE) revert BadFinalState(finalState.length);
         bytes32 stateHash = keccak256(finalState);
-        if (stateHash != subEnd) revert LevelsErrors.FinalStateMismatch(subEnd, stateHash);
+        if (stateHash != subEnd) revert FinalStateMismatch(subEnd, stateHash);
         (uint8 status, uint8 exitCode) = VmMemoryTree.exitOf(finalState);
-        if (status != 1 || exitCode != 0) revert LevelsErrors.VmDidNotExit(status, exitCode);
+        if (status != 1 || exitCode != 0) revert VmDidNotExit(status, exitCode);
         bytes32 memRoot = VmMemoryTree.memoryRootOf(finalState);
         if (outputSiblings.length != VmMemoryTree.OUTPUT_PROOF_DEPTH) {
-            revert LevelsErrors.ProofLength(VmMemoryTree.OUTPUT_PROOF_DEPTH, outputSiblings.length);
+            revert ProofLength(VmMemoryTree.OUTPUT_PROOF_DEPTH, outputSiblings.length);
         }
         bytes32 folded = VmMemoryTree.fold(outputRoot, VmMemoryTree.OUTPUT_INDEX, outputSiblings);
-        if (folded != memRoot) revert LevelsErrors.OutputRootMismatch(memRoot, folded);
+        if (folded != memRoot) revert OutputRootMismatch(memRoot, folded);
     }
 
     function le32(uint256 v) internal pure returns (bytes4) {

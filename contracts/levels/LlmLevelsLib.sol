@@ -20,10 +20,24 @@ struct LlmGraph {
     uint256 vocab;
 }
 
+/// @notice A list of cache commitments, slots or paths is not as long as the LLM graph's cache list.
+error CacheCountMismatch(uint256 expected, uint256 got);
+
 /// @notice The encodings of a generation's levels, exactly as `opml.levels.llm_commitment` computes them: the
 /// request input's layout, the token state hash, the generated-token chain and the tensor commitment of a word.
 library LlmLevelsLib {
     uint256 internal constant HEADER_BYTES = 16;
+
+    /// @notice A generation request's input bytes are shorter than a header and one prompt token or not whole u32
+    /// words (GenerationCommitment rejects such requests, so no anchor has them).
+    error MalformedGeneration(uint256 length);
+
+    /// @notice The prompt length P and the number of new tokens N of a generation request's input bytes (a header
+    /// of HEADER_BYTES whose first u32 is N, then the P prompt tokens as u32 words).
+    function shapeOf(bytes memory input) internal pure returns (uint256 promptLength, uint256 newTokens) {
+        if (input.length < HEADER_BYTES + 4 || input.length % 4 != 0) revert MalformedGeneration(input.length);
+        return ((input.length - HEADER_BYTES) / 4, u32At(input, 0));
+    }
 
     /// @notice The anchor of a generation request: the ML anchor with keccak256(input) as the input commitment.
     function anchorOf(LlmGraph memory graph, bytes32 constantsRoot, bytes32 kernelSetRoot, bytes memory input)

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {Link, LinkVerifier} from "../LinkVerifier.sol";
-import {LevelsErrors} from "./LevelsErrors.sol";
-import {LlmGraph, LlmLevelsLib} from "./LlmLevelsLib.sol";
+import {ILinkVerifier, Link} from "../interfaces/ILinkVerifier.sol";
+import {AnchorMismatch, GraphLengthMismatch, InputCountMismatch, InputSlotNotEmpty} from "./LevelsErrors.sol";
+import {LevelsLib} from "./LevelsLib.sol";
+import {CacheCountMismatch, LlmGraph, LlmLevelsLib} from "./LlmLevelsLib.sol";
 import {VmMemoryTree} from "../VmMemoryTree.sol";
 
 /// @notice Opens the graph level of decode step `index` of a generation (docs/levels.md "Generation requests").
@@ -14,7 +15,7 @@ import {VmMemoryTree} from "../VmMemoryTree.sol";
 /// graph end must hold the claimed next token and cache outputs, and those must give the claimed S_{index+1}
 /// (the token appended to the generated chain from step P − 1 on). The graph level's context is the one
 /// GraphTileLink reopens.
-contract TokenGraphLink is LinkVerifier, LevelsErrors {
+contract TokenGraphLink is ILinkVerifier {
     struct Proof {
         LlmGraph graph;
         bytes32 constantsRoot;
@@ -30,18 +31,22 @@ contract TokenGraphLink is LinkVerifier, LevelsErrors {
         bytes32[][] cacheOutSiblings;
     }
 
-    /// @dev The check behind `verifyLink` (see `ILinkVerifier`).
-    function _verify(Link memory link, bytes calldata proof)
-        internal pure override returns (bytes32 subStart, bytes32 subContext)
+    /// @notice The opened token transition is past the request's last decode step.
+    error StepOutOfRange(uint256 index, uint256 steps);
+    /// @notice The proof's token state does not hash to the agreed token root S_index.
+    error TokenStateMismatch(bytes32 expected, bytes32 got);
+    /// @notice The step graph's outputs do not give the claimed next token state S_{index+1}.
+    error NextStateMismatch(bytes32 expected, bytes32 got);
+
+    /// @inheritdoc ILinkVerifier
+    function verifyLink(Link calldata link, bytes calldata proof)
+        external pure returns (bytes32 subStart, bytes32 subContext)
     {
         Proof memory p = abi.decode(proof, (Proof));
         bytes32 anchor = LlmLevelsLib.anchorOf(p.graph, p.constantsRoot, p.kernelSetRoot, p.input);
         if (anchor != link.context) revert AnchorMismatch(link.context, anchor);
-        if (p.input.length < LlmLevelsLib.HEADER_BYTES + 4 || p.input.length % 4 != 0) {
-            revert MalformedGeneration(p.input.length);
-        }
-        uint256 promptLength = (p.input.length - LlmLevelsLib.HEADER_BYTES) / 4;
-        uint256 steps = promptLength + LlmLevelsLib.u32At(p.input, 0) - 1;
+        (uint256 promptLength, uint256 newTokens) = LlmLevelsLib.shapeOf(p.input);
+        uint256 steps = promptLength + newTokens - 1;
         uint256 t = link.index;
         if (t >= steps) revert StepOutOfRange(t, steps);
         _checkCacheCounts(p);
@@ -74,7 +79,7 @@ contract TokenGraphLink is LinkVerifier, LevelsErrors {
         for (uint256 i = 0; i < count; i++) {
             (uint256 slot, bytes32 value) = _input(p, i, token, step);
             bytes32[] memory siblings = p.inputSiblings[i];
-            _checkSlotProof(slot, g.slotDepth, siblings);
+            LevelsLib.checkSlotProof(slot, g.slotDepth, siblings);
             if (VmMemoryTree.fold(empty, slot, siblings) != root) revert InputSlotNotEmpty(slot);
             root = VmMemoryTree.fold(value, slot, siblings);
         }
@@ -92,26 +97,28 @@ contract TokenGraphLink is LinkVerifier, LevelsErrors {
         return (p.graph.cacheSlots[i - 3], p.caches[i - 3]);
     }
 
+    /// @notice The claimed next token is not a u32.
+    error TokenOutOfRange(uint256 token);
+    /// @notice The claimed next token's tensor is not in the `next_token` slot of the graph trace's end state.
+    error NextTokenNotInEndState(uint256 token);
+    /// @notice Cache output `position` is not in its slot of the graph trace's end state.
+    error CacheNotInEndState(uint256 position, uint256 slot);
+
     /// @notice The claimed next token and cache outputs are in their slots of the claimed graph end.
     function _checkEnd(Proof memory p, bytes32 subEnd) private pure {
         LlmGraph memory g = p.graph;
         if (p.nextToken >> 32 != 0) revert TokenOutOfRange(p.nextToken);
-        _checkSlotProof(g.nextTokenSlot, g.slotDepth, p.nextTokenSiblings);
+        LevelsLib.checkSlotProof(g.nextTokenSlot, g.slotDepth, p.nextTokenSiblings);
         if (VmMemoryTree.fold(LlmLevelsLib.wordTensor(p.nextToken), g.nextTokenSlot, p.nextTokenSiblings) != subEnd) {
             revert NextTokenNotInEndState(p.nextToken);
         }
         uint256 n = g.cacheOutSlots.length;
         if (p.cacheOutSiblings.length != n) revert CacheCountMismatch(n, p.cacheOutSiblings.length);
         for (uint256 i = 0; i < n; i++) {
-            _checkSlotProof(g.cacheOutSlots[i], g.slotDepth, p.cacheOutSiblings[i]);
+            LevelsLib.checkSlotProof(g.cacheOutSlots[i], g.slotDepth, p.cacheOutSiblings[i]);
             if (VmMemoryTree.fold(p.nextCaches[i], g.cacheOutSlots[i], p.cacheOutSiblings[i]) != subEnd) {
                 revert CacheNotInEndState(i, g.cacheOutSlots[i]);
             }
         }
-    }
-
-    function _checkSlotProof(uint256 slot, uint256 depth, bytes32[] memory siblings) private pure {
-        if (siblings.length != depth) revert ProofLength(depth, siblings.length);
-        if (depth < 256 && slot >> depth != 0) revert SlotOutOfRange(slot, depth);
     }
 }

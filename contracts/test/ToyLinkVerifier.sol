@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {Link, LinkVerifier} from "../LinkVerifier.sol";
+import {ILinkVerifier, Link} from "../interfaces/ILinkVerifier.sol";
 
 /// @notice The "alphabet" link between two toy levels (docs/game.md): the sub-trace starts at
 /// keccak256(abi.encode("toy.sub", context, index, agreedPre)) and its end must project onto the claimed post:
 /// keccak256(abi.encode("toy.proj", subEnd, subLength)) == claimedPost.
-contract ToyLinkVerifier is LinkVerifier {
+contract ToyLinkVerifier is ILinkVerifier {
     error ToyProjectionMismatch(bytes32 expected, bytes32 got);
     error ToyProofNotEmpty();
     error ToyLengthMismatch(uint256 expected, uint256 got);
@@ -18,9 +18,9 @@ contract ToyLinkVerifier is LinkVerifier {
         expectedLength = expectedLength_;
     }
 
-    /// @dev The check behind `verifyLink` (see `ILinkVerifier`).
-    function _verify(Link memory link, bytes calldata proof)
-        internal view override returns (bytes32 subStart, bytes32 subContext)
+    /// @inheritdoc ILinkVerifier
+    function verifyLink(Link calldata link, bytes calldata proof)
+        external view returns (bytes32 subStart, bytes32 subContext)
     {
         if (proof.length != 0) revert ToyProofNotEmpty();
         if (expectedLength != 0 && link.subLength != expectedLength) revert ToyLengthMismatch(expectedLength, link.subLength);

@@ -15,8 +15,8 @@ def held(stack: GameStack) -> dict[str, int]:
     """Fees of requests still open or answered but not final, bonds of pending submissions and of challenges
     not settled, and the slash reward shares owed to moot games not yet ended."""
     fn = stack.coordinator.functions
-    fees = sum(r[2] for r in (fn.getRequest(i).call() for i in range(1, fn.requestCount().call() + 1))
-               if r[7] in (OPEN, SUBMITTED))
+    fees = sum(r[3] for r in (fn.getRequest(i).call() for i in range(1, fn.requestCount().call() + 1))
+               if r[8] in (OPEN, SUBMITTED))
     submissions = sum(1 for i in range(1, fn.submissionCount().call() + 1) if fn.getSubmission(i).call()[6] == PENDING)
     open_games = [c for c in (fn.getChallenge(g).call() for g in range(1, stack.game.functions.gameCount().call() + 1))
                   if not c[2]]

@@ -57,7 +57,7 @@ def _request(stack: GameStack, data: bytes) -> int:
 
 
 def _claim(backend: MlBackend, stack: GameStack, request_id: int, data: bytes):  # noqa: ANN202
-    anchor = bytes(stack.coordinator.functions.getRequest(request_id).call()[4])
+    anchor = bytes(stack.coordinator.functions.getRequest(request_id).call()[5])
     return backend.claim(RequestInput(request_id, stack.model_id, data, anchor))
 
 

@@ -134,7 +134,7 @@ def make_machine(stack: GameStack, actors: Actors) -> type[RuleBasedStateMachine
 
         def _pending(self, request_id: int) -> int:
             request = fn.getRequest(request_id).call()
-            return request[8] if request[7] == SUBMITTED else 0
+            return request[9] if request[8] == SUBMITTED else 0
 
         def _advance(self, seconds: int) -> None:
             _honest_play(self.world)
@@ -155,7 +155,7 @@ def make_machine(stack: GameStack, actors: Actors) -> type[RuleBasedStateMachine
             _try(stack, fn.request(stack.model_id, data, "0x" + "00" * 20, 0), actors.requesters[who], cfg.model_fee)
 
         def _with_status(self, status: int) -> list[int]:
-            return [i for i in range(1, self._requests() + 1) if fn.getRequest(i).call()[7] == status]
+            return [i for i in range(1, self._requests() + 1) if fn.getRequest(i).call()[8] == status]
 
         @rule(index=st.integers(0, 7), liar=st.booleans())
         def submit(self, index: int, liar: bool) -> None:
@@ -244,13 +244,13 @@ def make_machine(stack: GameStack, actors: Actors) -> type[RuleBasedStateMachine
                     _try(stack, stack.game.functions.claimTimeout(game_id), actors.honest_challenger)
                     _try(stack, fn.releaseGame(game_id), actors.honest_challenger)
                 for request_id in range(1, self._requests() + 1):
-                    status = fn.getRequest(request_id).call()[7]
+                    status = fn.getRequest(request_id).call()[8]
                     if status == OPEN:
                         self.submit(request_id - 1, False)  # an honest submitter answers what is open …
                     _try(stack, fn.finalize(request_id), actors.honest_submitter)
-                if all(fn.getRequest(i).call()[7] in (FINALIZED, CANCELLED) for i in range(1, self._requests() + 1)):
+                if all(fn.getRequest(i).call()[8] in (FINALIZED, CANCELLED) for i in range(1, self._requests() + 1)):
                     break
-            statuses = [fn.getRequest(i).call()[7] for i in range(1, self._requests() + 1)]
+            statuses = [fn.getRequest(i).call()[8] for i in range(1, self._requests() + 1)]
             assert all(s in (FINALIZED, CANCELLED) for s in statuses), f"requests stuck: {statuses}"
             phases = [Phase(stack.game.functions.getGame(g).call()[4]).name for g in sorted(self.world.games)]
             event(f"games: {len(phases)}; challenger won: {phases.count('CHALLENGER_WON')}; "

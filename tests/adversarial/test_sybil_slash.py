@@ -104,7 +104,7 @@ def test_atomic_slash_and_resubmit_from_a_contract_is_refused(toy_stack3: GameSt
     # the slash alone goes through; the request is Open at the end of that transaction, and stays so until the
     # moot honest game has ended
     send(s, s.game.functions.claimTimeout(sybil_game), s.submitter)
-    assert s.coordinator.functions.getRequest(request_id).call()[7] == 1  # Open
+    assert s.coordinator.functions.getRequest(request_id).call()[8] == 1  # Open
     expect_revert(s, s.coordinator.functions.submit(request_id, liar.claim_preimage(1), level0.root_at(level0.length)),
                   s.submitter, "SlashedGamesOpen", cfg.submitter_bond)
     send(s, s.coordinator.functions.releaseGame(honest_game), s.challenger)

@@ -36,7 +36,7 @@ def test_example_consumer_receives_the_final_output(toy_stack3: GameStack) -> No
     assert events(consumer.events.InferenceAnswered, receipt)[0]["output"] == output
     assert consumer.functions.answered(request_id).call()
     assert consumer.functions.outputOf(request_id).call() == output
-    assert not s.coordinator.functions.getRequest(request_id).call()[9]  # callbackFailed
+    assert not s.coordinator.functions.getRequest(request_id).call()[10]  # callbackFailed
     forged = consumer.functions.onOpmlResult(request_id, b"forged")
     _expect_consumer_error(s, consumer, forged)
 
@@ -89,7 +89,7 @@ def test_failing_callback_does_not_block_finalization(toy_stack3: GameStack, con
     receipt = send(s, finalize, s.other)
     (result,) = events(s.coordinator.events.CallbackResult, receipt)
     assert not result["success"]
-    assert s.coordinator.functions.getRequest(request_id).call()[9]  # callbackFailed recorded
+    assert s.coordinator.functions.getRequest(request_id).call()[10]  # callbackFailed recorded
     assert s.coordinator.functions.balanceOf(s.submitter).call() == cfg.model_fee + cfg.submitter_bond
     if consumer_name == "GasGuzzlerConsumer":
         assert CALLBACK_GAS <= receipt["gasUsed"] < CALLBACK_GAS + 150_000  # it got its gas, and no more

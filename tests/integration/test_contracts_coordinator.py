@@ -63,7 +63,7 @@ def burned(stack: GameStack, amount: int) -> int:
 
 
 def request_status(stack: GameStack, request_id: int) -> int:
-    return stack.coordinator.functions.getRequest(request_id).call()[7]
+    return stack.coordinator.functions.getRequest(request_id).call()[8]
 
 
 def submission_status(stack: GameStack, submission_id: int) -> int:
@@ -276,7 +276,7 @@ def test_request_deadline_is_its_creation_time_plus_the_timeout(toy_stack3: Game
     assert s.coordinator.functions.requestTimeout().call() == cfg.request_timeout > 0
     request_id, receipt = request(s)
     mined_at = s.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
-    assert s.coordinator.functions.getRequest(request_id).call()[10] == mined_at  # createdAt
+    assert s.coordinator.functions.getRequest(request_id).call()[1] == mined_at  # createdAt
     assert deadline_of(s, request_id) == mined_at + cfg.request_timeout
     assert deadline_of(s, 99) == 0
     bound = CoordinatorContract(s.w3, s.coordinator.address)  # the typed binding reads the same

@@ -188,7 +188,7 @@ def test_step_needs_a_witness_of_the_agreed_pre_state(toy_stack3: GameStack) -> 
 def test_only_the_coordinator_creates_and_cancels_games_and_binding_is_once(toy_stack3: GameStack) -> None:
     s = toy_stack3
     fn = s.game.functions
-    create = fn.createGame(1, 1, s.submitter, s.challenger, ZERO32, ZERO32, ZERO32)
+    create = fn.createGame((1, 1, s.submitter, s.challenger, ZERO32, ZERO32, ZERO32))
     expect_revert(s, create, s.other, "NotCoordinator")
     expect_revert(s, fn.cancelGame(1), s.other, "NotCoordinator")
     expect_revert(s, fn.bindCoordinator(s.other), s.other, "NotDeployer")
@@ -307,7 +307,7 @@ def any_length_stack(w3, contracts_built) -> GameStack:
 def test_levels_of_any_length_are_bisected_to_the_lie(any_length_stack: GameStack, length: int, lie_at: int) -> None:
     s = any_length_stack
     request_id, _ = request(s)
-    anchor = bytes(s.coordinator.functions.getRequest(request_id).call()[4])
+    anchor = bytes(s.coordinator.functions.getRequest(request_id).call()[5])
     start = sub_start(anchor, 0, anchor)
     liar = RequestAbove(anchor, ChainLevel(start, length, lie_at))
     honest = RequestAbove(anchor, ChainLevel(start, length))

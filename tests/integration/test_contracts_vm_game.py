@@ -80,7 +80,7 @@ def honest_vm() -> VmLevel:
 
 def _dispute(stack: GameStack, submitter_vm: VmLevel, challenger_vm: VmLevel):
     request_id, _ = request(stack)
-    anchor = bytes(stack.coordinator.functions.getRequest(request_id).call()[4])
+    anchor = bytes(stack.coordinator.functions.getRequest(request_id).call()[5])
     submitter, challenger = RequestAbove(anchor, submitter_vm), RequestAbove(anchor, challenger_vm)
     submit(stack, request_id, submitter)
     game_id, _ = challenge(stack, request_id)

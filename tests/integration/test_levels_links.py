@@ -17,7 +17,7 @@ from opml.chain.tx import ErrorDecoder
 from opml.hashing import keccak
 from opml.levels.commitments import EMPTY_TENSOR, ModelCommitment, commit_model, tensor_commitment
 from opml.levels.request_level import RequestLevel
-from opml.levels.tiling import plan_model
+from opml.levels.tiling import TilingPolicy, plan_model
 from opml.ml import Model, Node, TensorSpec
 from opml.ml.accuracy import as_float_input
 from opml.ml.scales import QuantizedModel
@@ -225,7 +225,7 @@ def test_a_one_node_one_tile_model_links_on_chain(contracts, errors) -> None:
     """Degenerate trees: one node (a node tree of depth 0), one tile, two slots."""
     model = Model("relu", [TensorSpec("x", "int8", (4, 5)), TensorSpec("y", "int8", (4, 5))], [0], [1],
                   [Node.make("ReLU", [0], 1)], {}).validate()
-    r = RequestLevel(commit_model(model, max_tiles=1), np.arange(-10, 10, dtype=np.int8).reshape(4, 5))
+    r = RequestLevel(commit_model(model, TilingPolicy(max_tiles=1)), np.arange(-10, 10, dtype=np.int8).reshape(4, 5))
     graph = r.graph
     tiles = graph.tile_level(0)
     vm = tiles.vm_level(0)

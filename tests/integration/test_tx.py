@@ -168,3 +168,20 @@ def test_decoder_names_builtin_and_unknown_errors() -> None:
     assert (panic.name, panic.arguments) == ("Panic", (0x11, "arithmetic overflow"))
     assert decoder.decode(b"").name == "EmptyRevert"
     assert decoder.decode(b"\xde\xad\xbe\xef").name == "UnknownError_0xdeadbeef"
+
+
+def test_a_transaction_queued_behind_a_nonce_gap_is_mined_once_the_gap_is_filled(bindings: GameBindings) -> None:
+    w3 = bindings.game.contract.w3
+    sender = TxSender(w3, OTHER_KEY, bindings.errors())
+    base = w3.eth.get_transaction_count(sender.address)
+    # a transaction at base + 2 (as if a revert had taken base and base + 1 off the chain): queued, never mined
+    queued = sender._account.sign_transaction({"to": sender.address, "value": 7, "gas": 21_000, "nonce": base + 2,
+                                               "gasPrice": w3.eth.gas_price * 2, "chainId": w3.eth.chain_id})
+    w3.eth.send_raw_transaction(queued.raw_transaction)
+    w3.provider.make_request("evm_mine", [])
+    assert w3.eth.get_transaction_count(sender.address) == base
+    assert sender.fill_nonce_gap(base + 2) == 2
+    assert sender.fill_nonce_gap(base + 2) == 0  # nothing left to fill
+    receipt = w3.eth.wait_for_transaction_receipt(queued.hash, timeout=10)
+    assert receipt["status"] == 1 and w3.eth.get_transaction_count(sender.address) == base + 3
+    assert sender.send(bindings.game.contract.functions.numLevels()).block_number > 0  # the local nonce moved on

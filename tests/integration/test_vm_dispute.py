@@ -316,12 +316,14 @@ def test_lying_challenger_loses_to_the_honest_submitter(stack: GameStack, vm: Vm
 
 # -- the link into the VM level rejects what does not hold ------------------------------------------------------
 def _link_args(vm: VmStack, provider: VmRequestProvider, anchor: bytes, proof: bytes | None = None,
-               length: int | None = None, sub_end: bytes | None = None) -> list:
-    return [anchor, 0, anchor, provider.root_at(1), sub_end or provider.trace_commitment(),
-            length or vm.config.trace_length, proof if proof is not None else provider.open_next(0)[1]]
+               length: int | None = None, sub_end: bytes | None = None) -> tuple[tuple, bytes]:
+    """`verifyLink`'s arguments: the claim (a `Link`) and the proof."""
+    claim = (anchor, 0, anchor, provider.root_at(1), sub_end or provider.trace_commitment(),
+             length or vm.config.trace_length)
+    return claim, proof if proof is not None else provider.open_next(0)[1]
 
 
-def _link_error(stack: GameStack, args: list) -> str:
+def _link_error(stack: GameStack, args: tuple[tuple, bytes]) -> str:
     with pytest.raises(Exception) as info:
         stack.link_verifiers[0].functions.verifyLink(*args).call()
     return stack.errors.decode(_revert_bytes(info.value)).name

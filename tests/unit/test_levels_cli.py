@@ -12,6 +12,7 @@ from test_levels_commitments import tiny_cnn, tiny_image
 
 from opml.levels import cli
 from opml.levels.commitments import commit_model, tensor_commitment
+from opml.levels.tiling import TilingPolicy
 from opml.levels.llm_commitment import commit_llm, input_commitment
 from opml.llm.generation import GenerationRequest
 from opml.llm.importer import import_gguf
@@ -33,7 +34,7 @@ def test_commit_prints_the_roots_and_the_anchor(tmp_path, capsys) -> None:
     assert _run(["levels", "commit", str(tmp_path / "tiny.opml"), "--max-tiles", "4",
                  "--input", str(tmp_path / "x.npy")]) == 0
     report = json.loads(capsys.readouterr().out)
-    c = commit_model(model, max_tiles=4)
+    c = commit_model(model, TilingPolicy(max_tiles=4))
     assert [report[k] for k in ("graphRoot", "constantsRoot", "kernelSetRoot")] == ["0x" + r.hex() for r in c.roots]
     assert report["anchor"] == "0x" + c.anchor(tensor_commitment(tiny_image())).hex()
     assert [n["tiles"] for n in report["nodes"]] == [p.tile_count for p in c.plans]

@@ -18,7 +18,7 @@ from opml.kernels import load_kernel
 from opml.levels.commitments import EMPTY_TENSOR, OP_IDS, CommitmentError, ModelCommitment, \
     kernel_code_root, kernel_set_root, tensor_commitment
 from opml.kernels.vmstart import fold_output, initial_state_hash, output_siblings, params_root, tile_params
-from opml.levels.tiling import NodePlan, TilingError, plan_model, tile_elems_for, vm_depth_for
+from opml.levels.tiling import NodePlan, TilingError, TilingPolicy, plan_model, tile_elems_for, vm_depth_for
 from opml.merkle import MerkleError, depth_for, fold, merkle_proof, merkle_root
 from opml.ml import Model
 from opml.ml.ops import OPS
@@ -41,7 +41,7 @@ def tiny_image(seed: int = 1) -> np.ndarray:
 @cache
 def tiny_commitment(max_tiles: int = 4) -> ModelCommitment:
     model = tiny_cnn()
-    return ModelCommitment(model, plan_model(model, max_tiles=max_tiles))
+    return ModelCommitment(model, plan_model(model, tiling=TilingPolicy(max_tiles=max_tiles)))
 
 
 # -- Merkle trees ---------------------------------------------------------------------------------------------

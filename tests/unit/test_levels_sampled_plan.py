@@ -14,7 +14,7 @@ def test_sampled_plan_equals_the_full_plan_on_the_shipped_llm_at_a_fraction_of_t
     graph = llmfile.load(REPO_ROOT / "models" / "llm" / "moby.opml").graph
     assert tiling.plan_model(graph, sampled=True) == tiling.plan_model(graph)
     plans = tuple(tiling.NodePlan(tiling.tile_elems_for(graph.tensor_type(n.output).size), graph.tensor_type(
-        n.output).size, tiling.MAX_VM_DEPTH) for n in graph.nodes)
+        n.output).size, tiling.DEFAULT_TILING.max_vm_depth) for n in graph.nodes)
     values = executor.run(graph, tiling.sample_inputs(graph)).values
     signatures = {(tiling.node_signature(graph, k), plans[k]) for k in range(len(graph.nodes))}
     assert len(signatures) * 2 < sum(p.tile_count for p in plans) / 4  # far fewer runs than tiles

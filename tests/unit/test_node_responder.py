@@ -32,12 +32,14 @@ class FakeSender:
     errors: ErrorDecoder = field(default_factory=ErrorDecoder)
     receipts: dict[bytes, dict] = field(default_factory=dict)
     blocks: dict[int, bytes] = field(default_factory=dict)
+    pool: dict[bytes, int] = field(default_factory=dict)  # unmined transactions of the node's pool: hash -> nonce
+    fillers: int = 0
 
     def __post_init__(self) -> None:
         counts = {"latest": lambda: self.latest, "pending": lambda: self.pending}
         self.w3 = SimpleNamespace(eth=SimpleNamespace(
             get_transaction_count=lambda _a, block: counts[block](), get_transaction_receipt=self._receipt,
-            get_transaction=self._receipt, get_block=lambda n: {"hash": self.blocks[n]} if n in self.blocks else None,
+            get_transaction=self._pooled, get_block=lambda n: {"hash": self.blocks[n]} if n in self.blocks else None,
             block_number=0))
 
     def _receipt(self, tx_hash: bytes) -> dict:
@@ -45,11 +47,23 @@ class FakeSender:
             raise TransactionNotFound("unknown")
         return self.receipts[tx_hash]
 
+    def _pooled(self, tx_hash: bytes) -> dict:
+        if tx_hash not in self.pool:
+            raise TransactionNotFound("unknown")
+        return {"nonce": self.pool[tx_hash]}
+
     def resync_nonce(self) -> int:
         return self.pending
 
     def forget_nonce(self) -> None:
         pass
+
+    def fill_nonce_gap(self, below: int) -> int:
+        """Fillers at the free nonces under `below`: the pooled transaction at `below` becomes ready."""
+        count = max(0, below - self.pending)
+        self.fillers += count
+        self.pending = max(self.pending, below + 1)
+        return count
 
     def send(self, call: SimpleNamespace, *, value: int = 0, label: str = "",
              before_broadcast: Any = None) -> SimpleNamespace:
@@ -127,6 +141,22 @@ async def test_queued_in_the_pool_is_not_resent(tmp_path: Path) -> None:
     responder = Responder(sender, journal)  # type: ignore[arg-type]
     assert (await responder.send("game-1", "BISECT:1:0:8", CALL)).status == "skipped"
     assert sender.sent == []
+
+
+async def test_in_the_pool_is_not_resent_and_behind_a_nonce_gap_gets_the_gap_filled(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    ready, gapped = b"\x0a" * 32, b"\x0b" * 32
+    journal.put(Intent("game-1", "PICK:1:0:8", "pick", nonce=4, tx_hash=ready.hex()))
+    journal.put(Intent("game-2", "PICK:2:0:8", "pick", nonce=7, tx_hash=gapped.hex()))
+    # nonce 4 is pooled and next in line; nonce 7 waits for nonces 5 and 6, which a revert took off the chain
+    sender = FakeSender(latest=4, pending=5, pool={ready: 4, gapped: 7})
+    responder = Responder(sender, journal)  # type: ignore[arg-type]
+    assert (await responder.send("game-1", "PICK:1:0:8", CALL)).status == "skipped"
+    assert sender.fillers == 0
+    # sent again, the move would be mined twice once the gap closed: the gap is filled instead
+    assert (await responder.send("game-2", "PICK:2:0:8", CALL)).status == "skipped"
+    assert (sender.sent, sender.fillers) == ([], 2)
+    assert journal.get("game-2").status == "sent"  # type: ignore[union-attr]
 
 
 async def test_killed_before_broadcast_is_sent(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from opml.kernels import load_kernel
 from opml.kernels.mapped import load_kernel_mapped
 from opml.kernels.vmstart import tile_params
 from opml.levels.commitments import commit_model, tensor_commitment
+from opml.levels.tiling import TilingPolicy
 from opml.levels.request_level import RequestLevel
 from opml.levels.vm_level import VmLevel
 from opml.ml.model import Model, Node, TensorSpec
@@ -145,7 +146,7 @@ def _fc_model(n: int, k: int, seed: int) -> Model:
 def test_a_tile_of_a_big_matmul_has_the_same_vm_trace_mapped_or_written() -> None:
     model = _fc_model(160, 512, seed=2)  # an 80 KiB weight: mapped
     assert model.constants[1].nbytes >= TREE_BYTES
-    commitment = commit_model(model, max_tiles=8)
+    commitment = commit_model(model, TilingPolicy(max_tiles=8))
     x = np.random.default_rng(3).integers(-127, 128, (1, 512), dtype=np.int8)
     tiles = RequestLevel(commitment, x).graph.tile_level(0)
     t = 5
@@ -168,7 +169,7 @@ def test_a_tile_run_loads_only_its_weight_rows() -> None:
     """FullyConnected tile [first, end) reads rows first..end-1 of the weight: the fast executor, loading pages
     on first touch, copies exactly the pages of those rows from the mapped weight (and computes the eager result)."""
     model = _fc_model(256, 1024, seed=4)  # 256 KiB of weight, a row per 1 KiB
-    commitment = commit_model(model, max_tiles=16)
+    commitment = commit_model(model, TilingPolicy(max_tiles=16))
     x = np.random.default_rng(5).integers(-127, 128, (1, 1024), dtype=np.int8)
     tiles = RequestLevel(commitment, x).graph.tile_level(0)
     t = 9

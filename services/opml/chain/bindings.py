@@ -84,6 +84,7 @@ class Request:
     """`Coordinator.getRequest` decoded."""
 
     requester: str
+    created_at: int
     model_id: int
     fee: int
     input_commitment: bytes
@@ -93,7 +94,6 @@ class Request:
     status: RequestStatus
     active_submission: int
     callback_failed: bool
-    created_at: int
 
 
 @dataclass(frozen=True)
@@ -274,7 +274,7 @@ class CoordinatorContract(_Binding):
 
     def get_request(self, request_id: int) -> Request:
         raw = self._read("getRequest", request_id)
-        return Request(*raw[:7], RequestStatus(raw[7]), *raw[8:11])
+        return Request(*raw[:8], RequestStatus(raw[8]), *raw[9:])
 
     def get_submission(self, submission_id: int) -> Submission:
         raw = self._read("getSubmission", submission_id)

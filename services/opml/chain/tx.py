@@ -275,6 +275,27 @@ class TxSender:
                                      "get_nonce")
         return self._nonce
 
+    def fill_nonce_gap(self, below: int) -> int:
+        """Send a zero-value transfer to this account at every nonce from the node's pending count up to `below`
+        - 1, so that a transaction of ours queued at nonce `below` behind a gap (a reorg or revert took the ones
+        before it off the chain) can be mined as it stands, not sent again beside itself. Returns how many
+        fillers were sent (waits for none); a nonce someone else fills meanwhile is passed over."""
+        filler = {"from": self.address, "to": self.address, "value": 0, "data": b"", "gas": 21_000}
+        with self._lock:
+            start = self.resync_nonce()
+            for nonce in range(start, below):
+                signed = self._account.sign_transaction({**filler, **self._fees(), "nonce": nonce,
+                                                         "chainId": self._chain()})
+                try:
+                    self._retrying(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction), "fill_nonce")
+                except Web3RPCError as exc:
+                    if not _is_nonce_error(exc):
+                        raise TxError(f"fill_nonce: node rejected the filler at nonce {nonce}: {exc.message}") from exc
+            self._nonce = None  # the transactions queued behind the gap now count: ask the node again
+        if below > start:
+            self.log.warning("nonce_gap_filled", nonces=f"{start}..{below - 1}")
+        return max(0, below - start)
+
     def forget_nonce(self) -> None:
         """Ask the node for the next nonce before the next send (the chain reorganized or was replaced)."""
         self._nonce = None

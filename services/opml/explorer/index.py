@@ -12,6 +12,7 @@ winner; a moot or released game returns the challenger's bond (neither earned no
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,13 +86,9 @@ class Game:
     state: dict[str, Any] = field(default_factory=dict)  # phase, clocks, last move: read from the contract
 
 
-@dataclass
-class Account:
-    earned: int = 0
-    lost: int = 0
-    burned: int = 0
-    fees_paid: int = 0
-    withdrawn: int = 0
+LEDGER_ENTRIES = ("earned", "lost", "burned", "fees_paid", "withdrawn")
+"""What the explorer sums per account, in wei: won bonds and fees, lost bonds, the burned part of lost bonds, fees
+paid net of refunds, withdrawals."""
 
 
 class Index:
@@ -103,7 +100,7 @@ class Index:
         self.requests: dict[int, Request] = {}
         self.submissions: dict[int, Submission] = {}
         self.games: dict[int, Game] = {}
-        self.accounts: dict[str, Account] = {}
+        self.ledger: Counter[tuple[str, str]] = Counter()  # (address, one of LEDGER_ENTRIES) -> wei
         self.burned_total = 0
         self.version = 0
         self.head = -1
@@ -137,15 +134,24 @@ class Index:
             game.step.update(pc=pc, word=word, instruction=text)
             self.version += 1
 
-    def account(self, address: str) -> Account:
-        return self.accounts.setdefault(address, Account())
+    def credit(self, address: str, entry: str, amount: int) -> None:
+        """Add `amount` wei (negative for a refund) to an account's `entry` (one of LEDGER_ENTRIES)."""
+        self.ledger[address, entry] += amount
+
+    def account(self, address: str) -> dict[str, int]:
+        """Every ledger entry of one address (0 where nothing was booked)."""
+        return {entry: self.ledger[address, entry] for entry in LEDGER_ENTRIES}
+
+    def addresses(self) -> list[str]:
+        """Every address with a ledger entry, sorted."""
+        return sorted({address for address, _ in self.ledger})
 
     def _on_RequestCreated(self, e: ChainEvent, a: dict, t: int) -> None:  # noqa: N802 — named after the event
         self.requests[a["requestId"]] = Request(
             id=a["requestId"], model=a["modelId"], requester=a["requester"], fee=a["fee"], input=bytes(a["input"]),
             input_commitment=_hex(a["inputCommitment"]), callback=a["callback"], created_block=e.block,
             created_at=t)
-        self.account(a["requester"]).fees_paid += a["fee"]
+        self.credit(a["requester"], "fees_paid", a["fee"])
 
     def _on_ResultSubmitted(self, e: ChainEvent, a: dict, t: int) -> None:  # noqa: N802
         self.submissions[a["submissionId"]] = Submission(
@@ -181,9 +187,9 @@ class Index:
         else:
             winner, loser, bond = game.challenger, game.submitter, self.params.submitter_bond
         game.burned = burned
-        self.account(loser).lost += bond
-        self.account(loser).burned += burned
-        self.account(winner).earned += bond - burned
+        self.credit(loser, "lost", bond)
+        self.credit(loser, "burned", burned)
+        self.credit(winner, "earned", bond - burned)
 
     def _take_burn(self, block: int) -> int:
         pending, self._pending_burn = self._pending_burn, None
@@ -197,7 +203,7 @@ class Index:
     def _on_Finalized(self, e: ChainEvent, a: dict, t: int) -> None:  # noqa: N802
         request = self._result_decided(a, "finalized", "finalized")
         if request is not None:
-            self.account(a["submitter"]).earned += request.fee
+            self.credit(a["submitter"], "earned", request.fee)
 
     def _result_decided(self, a: dict, submission_status: str, request_status: str) -> Request | None:
         """The event's submission and request (either may be unknown) take their new statuses; the request."""
@@ -213,7 +219,7 @@ class Index:
         request = self.requests.get(a["requestId"])
         if request is not None:
             request.status = "cancelled"
-        self.account(a["requester"]).fees_paid -= a["refund"]
+        self.credit(a["requester"], "fees_paid", -a["refund"])
 
     def _on_CallbackResult(self, e: ChainEvent, a: dict, t: int) -> None:  # noqa: N802
         request = self.requests.get(a["requestId"])
@@ -221,7 +227,7 @@ class Index:
             request.callback_ok = bool(a["success"])
 
     def _on_Withdrawn(self, e: ChainEvent, a: dict, t: int) -> None:  # noqa: N802
-        self.account(a["account"]).withdrawn += a["amount"]
+        self.credit(a["account"], "withdrawn", a["amount"])
 
     def _on_GameCreated(self, e: ChainEvent, a: dict, t: int) -> None:  # noqa: N802
         self.games[a["gameId"]] = Game(id=a["gameId"], request=a["requestId"], submission=a["submissionId"],

@@ -140,9 +140,12 @@ def _verdict(game: Game) -> str | None:
     return f"the {side} wins {how}"
 
 
+def _money_row(address: str, entries: dict[str, int]) -> dict[str, str]:
+    net = entries["earned"] - entries["lost"] - entries["fees_paid"]
+    return {"address": address, **{f"{entry}_wei": wei(amount) for entry, amount in entries.items()},
+            "net_wei": wei(net)}
+
+
 def money_json(index: Index) -> dict[str, Any]:
-    rows = [{"address": address, "earned_wei": wei(a.earned), "lost_wei": wei(a.lost), "burned_wei": wei(a.burned),
-             "fees_paid_wei": wei(a.fees_paid), "withdrawn_wei": wei(a.withdrawn), "net_wei": wei(a.earned - a.lost
-                                                                                                  - a.fees_paid)}
-            for address, a in sorted(index.accounts.items())]
+    rows = [_money_row(address, index.account(address)) for address in index.addresses()]
     return {"accounts": rows, "burned_total_wei": wei(index.burned_total)}

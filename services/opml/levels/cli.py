@@ -25,7 +25,7 @@ from opml.ml import modelfile
 from .commitments import CommitmentError, GraphCommitment, commit_model, tensor_commitment
 from .llm_commitment import LlmCommitment, commit_llm, input_commitment
 from .request_level import input_from_bytes
-from .tiling import DEFAULT_MAX_TILES
+from .tiling import DEFAULT_TILING, TilingPolicy
 
 
 def register(subparsers) -> None:  # noqa: ANN001
@@ -33,7 +33,7 @@ def register(subparsers) -> None:  # noqa: ANN001
     commands = parser.add_subparsers(dest="levels_command", required=True)
     commit = commands.add_parser("commit", help="a model's registry roots and tiling plan (JSON)")
     commit.add_argument("model", type=Path, help="model file (.opml)")
-    commit.add_argument("--max-tiles", type=integer(1, below="is not a positive count"), default=DEFAULT_MAX_TILES, help="tiles per node at most")
+    commit.add_argument("--max-tiles", type=integer(1, below="is not a positive count"), default=DEFAULT_TILING.max_tiles, help="tiles per node at most")
     commit.add_argument("--input", type=Path, help="a request input (.npy, or raw bytes): also print its anchor")
     commit.set_defaults(func=cmd_commit)
 
@@ -63,9 +63,9 @@ def _commit(args) -> int:  # noqa: ANN001
     try:
         c: GraphCommitment
         if is_llm_file(args.model):
-            c = commit_llm(load_llm(args.model), max_tiles=args.max_tiles)
+            c = commit_llm(load_llm(args.model), TilingPolicy(max_tiles=args.max_tiles))
         else:
-            c = commit_model(modelfile.load(args.model), max_tiles=args.max_tiles)
+            c = commit_model(modelfile.load(args.model), TilingPolicy(max_tiles=args.max_tiles))
         report = {
             "model": c.model.name,
             "graphRoot": "0x" + c.graph_root.hex(),

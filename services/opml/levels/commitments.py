@@ -33,7 +33,7 @@ from opml.vm.memory import region_root_of_bytes
 from opml.vm.regiontree import TREE_BYTES, region_tree
 
 from .abi_struct import AbiStruct, Bytes32, Uint, UintArray
-from .tiling import DEFAULT_HEADROOM, DEFAULT_MAX_TILES, NodePlan, plan_model
+from .tiling import DEFAULT_TILING, NodePlan, TilingPolicy, plan_model
 
 TENSOR_LOG2 = layout.OUTPUT.log2_size  # every tensor region is 2^28 bytes; its root is a level-23 node
 EMPTY_TENSOR = EMPTY_REGION
@@ -218,6 +218,6 @@ class ModelCommitment(GraphCommitment):
         return (self.model.tensor_type(self.input_slot).nbytes, self.model.tensor_type(self.output_slot).nbytes)
 
 
-def commit_model(model: Model, max_tiles: int = DEFAULT_MAX_TILES, headroom: int = DEFAULT_HEADROOM) -> ModelCommitment:
-    """The model's commitment with the default tiling plan (deterministic: every party computes the same roots)."""
-    return ModelCommitment(model, plan_model(model, max_tiles=max_tiles, headroom=headroom))
+def commit_model(model: Model, tiling: TilingPolicy = DEFAULT_TILING) -> ModelCommitment:
+    """The model's commitment with its tiling plan (deterministic: every party computes the same roots)."""
+    return ModelCommitment(model, plan_model(model, tiling=tiling))

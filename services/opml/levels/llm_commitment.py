@@ -33,7 +33,7 @@ from opml.ml.errors import InputError
 
 from .abi_struct import AbiStruct, Bytes32, Uint, UintArray
 from .commitments import EMPTY_TENSOR, CommitmentError, GraphCommitment, tensor_commitment
-from .tiling import DEFAULT_HEADROOM, DEFAULT_MAX_TILES, NodePlan, plan_model
+from .tiling import DEFAULT_TILING, NodePlan, TilingPolicy, plan_model
 
 GENERATED_START = bytes(32)
 TOKEN_BYTES = 4
@@ -161,7 +161,7 @@ class LlmCommitment(GraphCommitment):
         return GenerationRequest.decode(bytes(data), self.config.ctx, self.config.vocab)
 
 
-def commit_llm(llm: LLMModel, max_tiles: int = DEFAULT_MAX_TILES, headroom: int = DEFAULT_HEADROOM) -> LlmCommitment:
-    """The LLM's commitment with the default tiling plan (deterministic: every party derives the same roots),
+def commit_llm(llm: LLMModel, tiling: TilingPolicy = DEFAULT_TILING) -> LlmCommitment:
+    """The LLM's commitment with its tiling plan (deterministic: every party derives the same roots),
     measured on the sampled tiles (`plan_model(sampled=True)`: a decode step repeats its layers)."""
-    return LlmCommitment(llm, plan_model(llm.graph, max_tiles=max_tiles, headroom=headroom, sampled=True))
+    return LlmCommitment(llm, plan_model(llm.graph, tiling=tiling, sampled=True))

@@ -2,9 +2,9 @@
 shorter), so tile t covers the flat outputs [t·tile_elems, min((t+1)·tile_elems, out_elems)); and the VM trace
 length 2^vm_depth every tile of the node is played at. Both are committed in the node's leaf of the graph root.
 
-`plan_model` picks them once, when the model is committed: at most `max_tiles` tiles per node, and vm_depth
-with `headroom`× room over the longest tile run measured on a sample input (kernel step counts depend on data
-only through a few branches).
+`plan_model` picks them once, when the model is committed, under a `TilingPolicy`: at most `max_tiles` tiles per
+node, and vm_depth with `headroom`× room over the longest tile run measured on a sample input (kernel step counts
+depend on data only through a few branches).
 """
 
 from __future__ import annotations
@@ -24,13 +24,26 @@ from .fast_reference import FAST_KERNELS
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_MAX_TILES = 16
-DEFAULT_HEADROOM = 2
-MAX_VM_DEPTH = 40
-
-
 class TilingError(ValueError):
     """A tile index or tiling parameter outside what the node allows."""
+
+
+@dataclass(frozen=True)
+class TilingPolicy:
+    """How `plan_model` tiles: at most `max_tiles` tiles per node; each node's VM trace 2^vm_depth at least
+    `headroom` times its longest measured tile run, and never deeper than 2^`max_vm_depth`."""
+
+    max_tiles: int = 16
+    headroom: int = 2
+    max_vm_depth: int = 40
+
+    @property
+    def key(self) -> str:
+        """The policy in a cache file's name (plans made under another policy are never reused)."""
+        return f"{self.max_tiles}-{self.headroom}-{self.max_vm_depth}"
+
+
+DEFAULT_TILING = TilingPolicy()
 
 
 @dataclass(frozen=True)
@@ -56,18 +69,19 @@ class NodePlan:
         return 1 << self.vm_depth
 
 
-def tile_elems_for(out_elems: int, max_tiles: int = DEFAULT_MAX_TILES) -> int:
+def tile_elems_for(out_elems: int, max_tiles: int = DEFAULT_TILING.max_tiles) -> int:
     """Elements per tile so that a node of `out_elems` outputs has at most `max_tiles` tiles."""
     if out_elems < 1 or max_tiles < 1:
         raise TilingError(f"cannot tile {out_elems} elements into at most {max_tiles} tiles")
     return -(-out_elems // min(out_elems, max_tiles))
 
 
-def vm_depth_for(max_steps: int, headroom: int = DEFAULT_HEADROOM) -> int:
-    """The smallest depth with 2^depth >= headroom · max_steps (at least 1)."""
+def vm_depth_for(max_steps: int, headroom: int = DEFAULT_TILING.headroom,
+                 max_depth: int = DEFAULT_TILING.max_vm_depth) -> int:
+    """The smallest depth with 2^depth >= headroom · max_steps (at least 1); TilingError above `max_depth`."""
     depth = max(1, (headroom * max_steps - 1).bit_length())
-    if depth > MAX_VM_DEPTH:
-        raise TilingError(f"a tile of {max_steps} steps needs a VM trace deeper than 2^{MAX_VM_DEPTH}")
+    if depth > max_depth:
+        raise TilingError(f"a tile of {max_steps} steps needs a VM trace deeper than 2^{max_depth}")
     return depth
 
 
@@ -127,9 +141,9 @@ def sampled_runs(model: Model, values: dict[int, np.ndarray], plans: tuple[NodeP
     return runs
 
 
-def plan_model(model: Model, inputs: list[np.ndarray] | None = None, max_tiles: int = DEFAULT_MAX_TILES,
-               headroom: int = DEFAULT_HEADROOM, sampled: bool = False) -> tuple[NodePlan, ...]:
-    """One NodePlan per node, measuring every tile's VM steps on `inputs` (zeros by default).
+def plan_model(model: Model, inputs: list[np.ndarray] | None = None, tiling: TilingPolicy = DEFAULT_TILING,
+               sampled: bool = False) -> tuple[NodePlan, ...]:
+    """One NodePlan per node under `tiling`, measuring every tile's VM steps on `inputs` (zeros by default).
 
     `sampled`: measure only `sampled_runs` — for big graphs of repeated layers (an LLM's decode step), whose full
     measurement would run the whole graph in the VM (about 10^10 steps for a 1.1B model). Tiles of a node and
@@ -140,12 +154,12 @@ def plan_model(model: Model, inputs: list[np.ndarray] | None = None, max_tiles: 
     tiled = []
     for node in model.nodes:
         out_elems = model.tensor_type(node.output).size
-        tiled.append(NodePlan(tile_elems_for(out_elems, max_tiles), out_elems, MAX_VM_DEPTH))
+        tiled.append(NodePlan(tile_elems_for(out_elems, tiling.max_tiles), out_elems, tiling.max_vm_depth))
     longest = [0] * len(model.nodes)
     measure = sampled_runs if sampled else tile_runs
     for run in measure(model, trace.values, tuple(tiled)):
         longest[run.node] = max(longest[run.node], run.steps)
-    plans = tuple(NodePlan(p.tile_elems, p.out_elems, vm_depth_for(steps, headroom))
+    plans = tuple(NodePlan(p.tile_elems, p.out_elems, vm_depth_for(steps, tiling.headroom, tiling.max_vm_depth))
                   for p, steps in zip(tiled, longest))
     log.debug("model_planned", model=model.name, tiles=[p.tile_count for p in plans],
               vm_depths=[p.vm_depth for p in plans])

@@ -24,7 +24,7 @@ from opml.levels.faults import Fault, WrongOutput
 from opml.levels.lies import LyingRequestLevel
 from opml.levels.request_level import RequestLevel
 from opml.kernels import MANIFEST_PATH
-from opml.levels.tiling import DEFAULT_HEADROOM, DEFAULT_MAX_TILES, NodePlan, plan_model, tiles_over_budget
+from opml.levels.tiling import DEFAULT_TILING, NodePlan, plan_model, tiles_over_budget
 from opml.ml.model import Model
 from opml.ml.modelfile import load
 from opml.ml.tensor import DTYPES
@@ -90,7 +90,7 @@ def planned(model: Model, file_hash: bytes, plans_dir: Path | None) -> tuple[Nod
     if plans_dir is None:
         return plan_model(model)
     kernels = keccak(MANIFEST_PATH.read_bytes()).hex()[:16]
-    path = plans_dir / f"{file_hash.hex()[:16]}-{kernels}-{DEFAULT_MAX_TILES}-{DEFAULT_HEADROOM}.json"
+    path = plans_dir / f"{file_hash.hex()[:16]}-{kernels}-{DEFAULT_TILING.key}.json"
     try:
         kept = tuple(NodePlan(*entry) for entry in json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):

@@ -150,8 +150,8 @@ class Responder:
         return observed
 
     def _observe(self, intent: Intent) -> Intent:
-        """Where the intent's transaction is: mined/reverted in a canonical block, `sent` (in the pool), or
-        `dropped` (nowhere)."""
+        """Where the intent's transaction is: mined/reverted in a canonical block, `sent` (in the pool; one queued
+        behind a nonce gap gets the gap filled), or `dropped` (nowhere)."""
         eth = self.sender.w3.eth
         tx_hash = bytes.fromhex(intent.tx_hash)
         try:
@@ -165,11 +165,17 @@ class Responder:
                 return replace(intent, status=status, block=int(receipt["blockNumber"]),
                                block_hash=bytes(receipt["blockHash"]).hex())
         try:
-            eth.get_transaction(tx_hash)
-            return replace(intent, status="sent", block=0, block_hash="")
+            pooled = eth.get_transaction(tx_hash)
         except TransactionNotFound:
+            pooled = None
+        if pooled is None:
             self.sender.forget_nonce()  # its nonce may be free again (or taken): ask the chain
             return replace(intent, status="dropped", block=0, block_hash="")
+        if eth.get_transaction_count(self.sender.address, "pending") <= int(pooled["nonce"]):
+            # queued behind a nonce gap (a reorg or revert took an earlier transaction off the chain): as it
+            # stands it is never mined, and sent again it would be mined twice once the gap closes
+            self.sender.fill_nonce_gap(int(pooled["nonce"]))
+        return replace(intent, status="sent", block=0, block_hash="")
 
     def _settle(self, intent: Intent) -> Intent:
         """A pending intent: where its transaction is (`_observe`); without a hash (older journals), `sent` when
