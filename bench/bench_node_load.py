@@ -88,9 +88,9 @@ class LoadBench:
         self.fee = int(self.w3.eth.contract(address=self.deployment.registry, abi=_REGISTRY_FEE_ABI)
                        .functions.modelRoots(1).call()[3])
         self.daemons: list[DaemonProcess] = []
-        self._ticking = True
-        self._ticker = threading.Thread(target=self._tick, daemon=True)
-        self._ticker.start()
+        self._ticking = False
+        self._ticker: threading.Thread | None = None
+        self.start_ticking()
 
     # -- the figures ----------------------------------------------------------------------------------------
     def burst(self) -> dict[str, float | int]:
@@ -159,6 +159,7 @@ class LoadBench:
                 blocks = self.w3.eth.block_number - head
                 counts[role] = round((proxy.total - before) / blocks, 2)
                 self.stop_daemons()
+        self.start_ticking()  # the next phase's transactions are mined by the ticker again
         return {"node_rpc_calls_per_block": max(counts.values()),
                 "node_rpc_calls_per_block_submitter": counts["submitter"],
                 "node_rpc_calls_per_block_challenger": counts["challenger"], "node_idle_loadavg": _load()}
@@ -219,6 +220,14 @@ class LoadBench:
         deadline = time.monotonic() + 120
         while self.w3.eth.get_transaction_count(self.requester.address) < self.nonce and time.monotonic() < deadline:
             self.w3.provider.make_request("evm_mine", [])
+
+    def start_ticking(self) -> None:
+        """Mine a block every `TICK_S` (the chain clock follows the wall clock) until `_ticking` is cleared."""
+        if self._ticker is not None:
+            self._ticker.join()
+        self._ticking = True
+        self._ticker = threading.Thread(target=self._tick, daemon=True)
+        self._ticker.start()
 
     def _tick(self) -> None:
         while self._ticking:

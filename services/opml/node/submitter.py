@@ -167,11 +167,11 @@ class Submitter(Daemon):
         balance is read once per `FUNDS_CHECK_S` however many wait; `unfunded_waiting` is logged once per wait."""
         if await self._balance() >= needed:
             return
-        if not self._waiting_for_funds:
-            log.error("unfunded_waiting", balance_wei=await self._balance(), needed_wei=needed,
-                      reason="the account cannot pay a bond plus gas; send it ETH")
         self._waiting_for_funds += 1
         try:
+            if self._waiting_for_funds == 1:
+                log.error("unfunded_waiting", balance_wei=await self._balance(), needed_wei=needed,
+                          reason="the account cannot pay a bond plus gas; send it ETH")
             async with self.scheduler.away():
                 while await self._balance() < needed:
                     await asyncio.sleep(FUNDS_CHECK_S)
