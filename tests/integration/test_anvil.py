@@ -53,3 +53,16 @@ def test_snapshot_reverts_transactions(isolated_chain: Web3) -> None:
 
 def test_session_deployment_survives_isolation(isolated_chain: Web3, mips) -> None:
     assert isolated_chain.eth.get_code(mips.address)
+
+
+def test_no_old_state_is_written_to_disk(tmp_path: Path) -> None:
+    """Left to itself, Anvil persists every state that leaves its in-memory window (200 files after 600 blocks
+    with a transaction each, gigabytes on a busy chain) and a killed Anvil leaves them behind."""
+    with Anvil(extra_args=("--cache-path", str(tmp_path))) as node:
+        w3 = node.web3()
+        sender = w3.eth.accounts[0]
+        for _ in range(600):
+            w3.eth.send_transaction({"from": sender, "to": "0x000000000000000000000000000000000000dEaD", "value": 1})
+        assert w3.eth.block_number == 600
+        assert w3.eth.get_balance("0x000000000000000000000000000000000000dEaD", 599) == 599  # recent history stays
+        assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

@@ -63,6 +63,12 @@ def rpc_call(url: str, method: str, params: list | None = None, timeout: float =
     return reply["result"]
 
 
+NO_DISK_STATES = ("--max-persisted-states", "0")
+"""Anvil writes every state that leaves its in-memory window to disk and keeps them until a clean exit: a few
+hundred blocks of a busy chain take gigabytes, and a killed Anvil leaves them behind. The nodes need no state that
+old (their historical calls are at most a few blocks back), so none is kept on disk."""
+
+
 class Anvil:
     """One Anvil process. `start()` returns once `eth_chainId` answers; `stop()` is idempotent."""
 
@@ -124,7 +130,8 @@ class Anvil:
     def _start_once(self, port: int) -> None:
         self.port = port
         self._log = tempfile.TemporaryFile()
-        command = [str(self.binary), "--host", "127.0.0.1", "--port", str(port), "--silent", *self.extra_args]
+        command = [str(self.binary), "--host", "127.0.0.1", "--port", str(port), "--silent", *NO_DISK_STATES,
+                   *self.extra_args]
         self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
         self._wait_ready()
         log.info("anvil_started", port=port, pid=self._process.pid)
