@@ -12,15 +12,13 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, TypeVar
 
-from eth_abi import decode, encode
-from eth_abi.grammar import ABIType, TupleType, parse
-from eth_utils.abi import function_abi_to_4byte_selector, get_abi_input_types, get_abi_output_types
 from web3 import Web3
 from web3.logs import DISCARD
 from web3.types import RPCEndpoint
 
 from opml.chain.build import OUT_DIR, ensure_built, load_artifact
 from opml.chain.tx import ErrorDecoder
+from opml.chain.views import ViewAbi
 from opml.game.types import (Action, ClaimTimeout, GameView, OpenLevel, Phase, PickSegment, PostCheckpoints,
                              ReleaseGame, Step)
 
@@ -105,31 +103,6 @@ class Challenge:
     settled: bool
 
 
-@dataclass(frozen=True)
-class _ViewAbi:
-    """A view function's selector and ABI types, for `_Binding._read`."""
-
-    selector: bytes
-    inputs: tuple[str, ...]
-    output_types: tuple[str, ...]
-    outputs: tuple[ABIType, ...]
-
-    @classmethod
-    def of(cls, abi: Any) -> _ViewAbi:
-        outputs = tuple(get_abi_output_types(abi))
-        return cls(function_abi_to_4byte_selector(abi), tuple(get_abi_input_types(abi)), outputs,
-                   tuple(parse(t) for t in outputs))
-
-
-def _normalized(abi_type: ABIType, value: Any) -> Any:
-    """`value` decoded as `abi_type` with its addresses checksummed (as web3 returns them)."""
-    if abi_type.is_array:
-        return tuple(_normalized(abi_type.item_type, v) for v in value)
-    if isinstance(abi_type, TupleType):
-        return tuple(_normalized(t, v) for t, v in zip(abi_type.components, value))
-    return Web3.to_checksum_address(value) if abi_type.base == "address" else value
-
-
 T = TypeVar("T")
 
 
@@ -154,24 +127,25 @@ class _Binding:
                                         abi=load_artifact(self.ARTIFACT).abi)
         self.address = self.contract.address
         self._fn = self.contract.functions
-        self._views: dict[str, _ViewAbi] = {}
+        self._views: dict[str, ViewAbi] = {}
 
     def _read(self, name: str, *args: Any) -> Any:
         """The view `name(*args)` on the latest block, as `contract.functions.name(*args).call()` returns it (one
         output unwrapped, addresses checksummed; reverts raise the same errors), with the calldata encoded and
-        the result decoded from the ABI directly and the call sent to the provider as it is: web3's contract-call
-        path costs about four times the CPU, and a node reads a request and its submission per request it
-        answers. An error reply or an empty answer is asked again through web3, which raises it as it always does."""
+        the result decoded from the ABI directly (`views.ViewAbi`) and the call sent to the provider as it is:
+        web3's contract-call path costs about four times the CPU, and a node reads a request and its submission
+        per request it answers. An error reply or an empty answer is asked again through web3, which raises it
+        as it always does."""
         view = self._views.get(name)
         if view is None:
-            view = self._views[name] = _ViewAbi.of(self.contract.get_function_by_name(name).abi)
+            view = self._views[name] = ViewAbi.of(self.contract.get_function_by_name(name).abi)
         w3 = self.contract.w3
-        call = {"to": self.address, "data": "0x" + (view.selector + encode(view.inputs, args)).hex()}
+        call = {"to": self.address, "data": view.calldata(args)}
         result = w3.provider.make_request(RPCEndpoint("eth_call"), [call, "latest"]).get("result")
         raw = bytes.fromhex(result[2:]) if isinstance(result, str) else w3.eth.call(call)
         if not raw and view.output_types:  # no code there (or it returned nothing): web3 says so in its words
             return getattr(self._fn, name)(*args).call()
-        values = tuple(_normalized(t, v) for t, v in zip(view.outputs, decode(view.output_types, raw)))
+        values = view.answer(raw)
         return values[0] if len(values) == 1 else values
 
     def events(self, event: str, receipt: Any) -> list[dict[str, Any]]:
