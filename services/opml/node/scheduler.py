@@ -142,17 +142,14 @@ class Scheduler:
         """Return when `key` is woken (or, without a key, at the next head), or after `timeout` seconds."""
         key = key or _current_key()
         event = self._wakes.setdefault(key, asyncio.Event())
-        held = key in self._holding
-        self._give_turn(key)  # waiting is not working: another task may use the turn
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            pass
-        event.clear()
-        if key not in self._tasks:  # a waiter outside this scheduler: nothing else will wake or forget its key
-            self._wakes.pop(key, None)
-        if held:
-            await self._take_turn(key)
+        async with self.away(key):  # waiting is not working: another task may use the turn
+            try:
+                await asyncio.wait_for(event.wait(), timeout)
+            except TimeoutError:
+                pass
+            event.clear()
+            if key not in self._tasks:  # a waiter outside this scheduler: nothing else will wake or forget its key
+                self._wakes.pop(key, None)
 
     @asynccontextmanager
     async def away(self, key: str | None = None) -> AsyncIterator[None]:
@@ -163,11 +160,9 @@ class Scheduler:
         key = key or _current_key()
         held = key in self._holding
         self._give_turn(key)
-        try:
-            yield
-        finally:
-            if held:
-                await self._take_turn(key)
+        yield  # a block that raises (a cancelled task) leaves without taking a turn again
+        if held:
+            await self._take_turn(key)
 
     async def close(self) -> None:
         """Cancel every running task and wait for them to end."""

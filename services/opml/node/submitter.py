@@ -165,12 +165,13 @@ class Submitter(Daemon):
         """Return once the account holds `needed` wei (a bond plus gas). An unfunded node does not try to send
         (every attempt would cost two chain calls and fail): its tasks wait here, without a turn, while the
         balance is read once per `FUNDS_CHECK_S` however many wait; `unfunded_waiting` is logged once per wait."""
-        if await self._balance() >= needed:
+        balance = await self._balance()
+        if balance >= needed:
             return
         self._waiting_for_funds += 1
         try:
             if self._waiting_for_funds == 1:
-                log.error("unfunded_waiting", balance_wei=await self._balance(), needed_wei=needed,
+                log.error("unfunded_waiting", balance_wei=balance, needed_wei=needed,
                           reason="the account cannot pay a bond plus gas; send it ETH")
             async with self.scheduler.away():
                 while await self._balance() < needed:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 
 import numpy as np
 from numba import njit
@@ -490,7 +491,6 @@ class FastMachine:
         self.step = state.step
         self.table = np.zeros(PAGE_COUNT, dtype=np.int32) if table is None else table
         self._known = state.memory.page_indices()
-        self._known_pages: frozenset[int] | None = None
         self.table[self._known] = NOT_LOADED
         n_slots = 65  # slot 0 + room for 64 pages; grows by doubling
         self.pool = np.zeros((n_slots, PAGE_WORDS), dtype=np.uint32)
@@ -549,11 +549,9 @@ class FastMachine:
                 self.pool[slot] = 0  # a page the state never held: all zero, as its slot began
         self.dirty[:] = 0
 
-    @property
+    @cached_property
     def _known_set(self) -> frozenset[int]:
-        if self._known_pages is None:
-            self._known_pages = frozenset(self._known)
-        return self._known_pages
+        return frozenset(self._known)
 
     def read_bytes(self, addr: int, length: int) -> bytes:
         """`length` bytes of the machine's memory at `addr`, as the runs so far left them."""
