@@ -1,5 +1,7 @@
 """Sending transactions: local signing, a local nonce, gas estimation with a margin, retries on transient RPC
-failures, and reverts decoded to the contract's custom error name and arguments.
+failures, and reverts decoded to the contract's custom error name and arguments. The calls made per transaction
+(estimate, broadcast, receipt) go to the provider as they are (`jsonrpc`); an error reply is asked again through
+web3, so it raises what web3 raises.
 
     sender = TxSender(w3, private_key, ErrorDecoder.from_abis(game_abi, coordinator_abi))
     mined = sender.send(contract.functions.challenge(request_id), value=bond)   # -> Mined, or ContractRevert
@@ -28,6 +30,8 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3RPCError,
 )
+
+from . import jsonrpc
 
 log = structlog.get_logger(__name__)
 
@@ -224,7 +228,7 @@ class TxSender:
         self.receipt_timeout_s = receipt_timeout_s
         self.poll_s = poll_s
         self._sleep = sleep
-        self._heads = _Heads(lambda: self.w3.eth.block_number, poll_s, sleep)
+        self._heads = _Heads(self._block_number, poll_s, sleep)
         self._fees_read: tuple[float, dict[str, int]] | None = None  # (when, fee fields)
         self._lock = threading.Lock()
         self._nonce: int | None = None
@@ -253,8 +257,7 @@ class TxSender:
         failing after `retries` attempts or the receipt does not arrive in time.
         """
         data = bytes.fromhex(data[2:]) if isinstance(data, str) else data
-        tx: dict[str, Any] = {"from": self.address, "to": Web3.to_checksum_address(to), "data": data,
-                              "value": value}
+        tx: dict[str, Any] = {"from": self.address, "to": jsonrpc.checksum(to), "data": data, "value": value}
         if gas is None:
             gas = self._estimate(tx, label)
         with self._lock:
@@ -287,7 +290,7 @@ class TxSender:
                 signed = self._account.sign_transaction({**filler, **self._fees(), "nonce": nonce,
                                                          "chainId": self._chain()})
                 try:
-                    self._retrying(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction), "fill_nonce")
+                    self._retrying(lambda: self._broadcast(signed.raw_transaction), "fill_nonce")
                 except Web3RPCError as exc:
                     if not _is_nonce_error(exc):
                         raise TxError(f"fill_nonce: node rejected the filler at nonce {nonce}: {exc.message}") from exc
@@ -302,8 +305,12 @@ class TxSender:
 
     # -- steps ----------------------------------------------------------------------------------------------
     def _estimate(self, tx: dict[str, Any], label: str) -> int:
+        params = [{"from": tx["from"], "to": tx["to"], "data": jsonrpc.hex_data(tx["data"]),
+                   "value": hex(tx["value"])}, "latest"]
         try:
-            estimate = self._retrying(lambda: self.w3.eth.estimate_gas(tx), label)
+            estimate = self._retrying(lambda: jsonrpc.ask(self.w3, "eth_estimateGas", params,
+                                                          lambda: self.w3.eth.estimate_gas(tx), jsonrpc.quantity),
+                                      label)
         except ContractLogicError as exc:
             revert = self._revert(exc)
             self.log.info("tx_reverted", fn=label, stage="estimate", error=revert.name, args=_printable(revert))
@@ -326,7 +333,7 @@ class TxSender:
             if before_broadcast is not None:
                 before_broadcast(nonce, bytes(signed.hash))
             try:
-                self._retrying(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction), label)
+                self._retrying(lambda: self._broadcast(signed.raw_transaction), label)
             except Web3RPCError as exc:
                 if self._known(bytes(signed.hash)):
                     self.log.info("tx_already_known", fn=label, tx=bytes(signed.hash).hex())
@@ -340,12 +347,29 @@ class TxSender:
             return bytes(signed.hash), nonce
         raise TxError(f"{label}: could not find a usable nonce")  # unreachable: the loop raises first
 
+    def _broadcast(self, raw: bytes) -> None:
+        jsonrpc.ask(self.w3, "eth_sendRawTransaction", [jsonrpc.hex_data(raw)],
+                    lambda: self.w3.eth.send_raw_transaction(raw))
+
     def _known(self, tx_hash: bytes) -> bool:
         try:
-            self._retrying(lambda: self.w3.eth.get_transaction(tx_hash), "get_transaction")
+            found = self._retrying(lambda: jsonrpc.ask(self.w3, "eth_getTransactionByHash", [jsonrpc.hex_data(tx_hash)],
+                                                       lambda: self.w3.eth.get_transaction(tx_hash)), "get_transaction")
         except TransactionNotFound:
             return False
-        return True
+        return found is not None
+
+    def _receipt(self, tx_hash: bytes) -> Any:
+        """The receipt as web3 gives it; TransactionNotFound while there is none."""
+        receipt = jsonrpc.ask(self.w3, "eth_getTransactionReceipt", [jsonrpc.hex_data(tx_hash)],
+                              lambda: self.w3.eth.get_transaction_receipt(tx_hash),
+                              lambda raw: None if raw is None else jsonrpc.format_receipt(raw))
+        if receipt is None:
+            raise TransactionNotFound(f"no receipt for {tx_hash.hex()} yet")
+        return receipt
+
+    def _block_number(self) -> int:
+        return jsonrpc.ask(self.w3, "eth_blockNumber", [], lambda: self.w3.eth.block_number, jsonrpc.quantity)
 
     def _await(self, tx_hash: bytes, tx: dict[str, Any], label: str, nonce: int | None = None) -> Mined:
         receipt = self._wait_receipt(tx_hash, label, nonce)
@@ -369,7 +393,7 @@ class TxSender:
         deadline, check_at, head = now + self.receipt_timeout_s, now + STILL_KNOWN_S, -1
         while True:
             try:
-                return self.w3.eth.get_transaction_receipt(tx_hash)
+                return self._receipt(tx_hash)
             except TransactionNotFound:
                 if time.monotonic() >= check_at:
                     check_at = time.monotonic() + STILL_KNOWN_S

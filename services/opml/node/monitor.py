@@ -19,6 +19,8 @@ from eth_utils import event_abi_to_log_topic
 from web3 import Web3
 from web3.contract import Contract
 
+from opml.chain import jsonrpc
+
 log = structlog.get_logger(__name__)
 
 MAX_RANGE = 2_000  # blocks per eth_getLogs call
@@ -154,7 +156,7 @@ class Monitor:
         """The head and the events of the blocks confirmed since the last poll (after a reorg: since the fork)."""
         with self._witness_lock:  # taken before the head is read: each of them is at or below that head
             witnessed, self._witnessed = self._witnessed, []
-        latest = self.w3.eth.get_block("latest")
+        latest = self._block("latest")
         number, block_hash = int(latest["number"]), bytes(latest["hash"])
         fork = self._fork_point(number, block_hash, bytes(latest["parentHash"]))
         if fork is None:  # the polled blocks first: a witnessed block on a new branch must not hide a reorg below it
@@ -169,8 +171,7 @@ class Monitor:
         events: list[ChainEvent] = []
         while self.next_block <= last:
             to_block = min(last, self.next_block + MAX_RANGE - 1)
-            raw = self.w3.eth.get_logs({"address": self.addresses, "fromBlock": self.next_block,
-                                        "toBlock": to_block})
+            raw = self._logs(self.next_block, to_block)
             events.extend(e for e in map(self.decoder.decode, raw) if e is not None)
             for entry in raw:  # the blocks that held events are remembered too: a reorg finds its fork closer
                 if entry.get("blockHash") is not None:
@@ -219,8 +220,22 @@ class Monitor:
         return self.start_block - 1
 
     def _canonical_hash(self, height: int) -> bytes | None:
-        block = self.w3.eth.get_block(height)
+        block = self._block(height)
         return None if block is None else bytes(block["hash"])
+
+    # -- chain reads (raw JSON-RPC: a poll runs several a second under load) ------------------------------------
+    def _block(self, block: int | str) -> Any:
+        """The block header's `number`, `hash`, `parentHash` and `timestamp` (ints and bytes); None when the chain
+        has no such block."""
+        tag = block if isinstance(block, str) else hex(block)
+        return jsonrpc.ask(self.w3, "eth_getBlockByNumber", [tag, False], lambda: self.w3.eth.get_block(block),
+                           _header)
+
+    def _logs(self, from_block: int, to_block: int) -> list[Any]:
+        """The watched contracts' logs of blocks `from_block`..`to_block`, as web3's `get_logs` gives them."""
+        query = {"address": self.addresses, "fromBlock": from_block, "toBlock": to_block}
+        return jsonrpc.ask(self.w3, "eth_getLogs", [{**query, "fromBlock": hex(from_block), "toBlock": hex(to_block)}],
+                           lambda: self.w3.eth.get_logs(query), lambda raw: [jsonrpc.format_log(e) for e in raw])
 
     def _rewind(self, fork: int, number: int) -> None:
         previous = max(self._hashes, default=fork)
@@ -249,6 +264,13 @@ class Monitor:
             else:
                 await on_poll(result)
             await _sleep_or_wake(interval_s, wake)
+
+
+def _header(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    return {"number": int(raw["number"], 16), "hash": bytes.fromhex(raw["hash"][2:]),
+            "parentHash": bytes.fromhex(raw["parentHash"][2:]), "timestamp": int(raw["timestamp"], 16)}
 
 
 async def _sleep_or_wake(seconds: float, wake: asyncio.Event | None) -> None:
