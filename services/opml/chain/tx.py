@@ -32,6 +32,7 @@ from web3.exceptions import (
 )
 
 from . import jsonrpc
+from .views import calldata
 
 log = structlog.get_logger(__name__)
 
@@ -243,7 +244,7 @@ class TxSender:
     def send(self, call: Any, *, value: int = 0, gas: int | None = None, label: str | None = None,
              before_broadcast: Callable[[int, bytes], None] | None = None) -> Mined:
         """Send a bound contract call (`contract.functions.f(args)`); see `send_raw`."""
-        data = call._encode_transaction_data()  # web3's own calldata encoding of a bound call
+        data = calldata(call)
         return self.send_raw(call.address, data, value=value, gas=gas, label=label or call.fn_name,
                              before_broadcast=before_broadcast)
 

@@ -70,7 +70,7 @@ def _topic_value(kind: str, topic: bytes) -> Any:
 def _python_value(kind: str, value: Any) -> Any:
     """As web3 gives it: checksummed addresses, lists for arrays."""
     if kind == "address":
-        return Web3.to_checksum_address(value)
+        return jsonrpc.checksum(value)
     if kind.endswith("]"):
         inner = kind[:kind.rindex("[")]
         return [_python_value(inner, v) for v in value]
