@@ -5,13 +5,13 @@ a node fetches it (file:// or http(s)://, here a local file and a local HTTP ser
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
 import pytest
 from fixtures_game import ML_STACK_CONFIG, GameStack, deploy_ml_game_stack
+from fixtures_http import local_http_server
 from web3 import Web3
 
 from opml.paths import REPO_ROOT
@@ -40,13 +40,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     (root / "tampered.opml").write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
     handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     handler.log_message = lambda *args: None  # type: ignore[attr-defined]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
+    with local_http_server(handler) as url:
+        yield url, root
 
 
 @pytest.mark.usefixtures("isolated_chain")

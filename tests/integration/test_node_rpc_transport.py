@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 import requests
+from fixtures_http import local_http_server
 
 from opml.node.rpc import KeepAlivePoster, node_web3
 
@@ -51,16 +52,10 @@ class StubNode(http.server.BaseHTTPRequestHandler):
 
 
 @contextmanager
-def stub_node(mode: str = "normal") -> Iterator[str]:
+def stub_node(mode: str = "normal") -> Iterator[tuple[str, type[StubNode]]]:
     handler = type("Handler", (StubNode,), {"mode": mode, "connections": 0, "calls": 0})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with local_http_server(handler) as url:
+        yield url, handler
 
 
 def _poster(w3) -> KeepAlivePoster:  # type: ignore[no-untyped-def]
