@@ -59,6 +59,8 @@ DATA_FREE = {
                                         a.bne(T2, ZERO, 2), a.nop()],
     "writes to $0 stay clean": [a.addu(ZERO, T0, T0), a.bne(ZERO, ZERO, 2), a.nop()],
     "a register overwritten by a constant": [a.lui(T0, 3), a.beq(T0, ZERO, 2), a.nop()],
+    "a byte read through a data address": [a.andi(T2, T0, 0xFF), a.addu(T2, T2, T3), a.lbu(T2, 0, T2),
+                                           a.lwr(T1, 1, T2), a.sw(T2, 0, T3)],
 }
 
 
@@ -90,6 +92,8 @@ DEPENDENT = {
     "branch on a leading-zero count": ([a.clz(T2, T0), a.bne(T2, ZERO, 2), a.nop()], FlowCause.BRANCH, 1),
     "load through a data address": ([a.andi(T2, T0, 0xFC), a.addu(T2, T2, T3), a.lw(T2, 0, T2)],
                                     FlowCause.ADDRESS, 2),
+    "branch on a byte read through a data address": ([a.addu(T2, T3, T0), a.lb(T2, 0, T2), a.bgez(T2, 2), a.nop()],
+                                                     FlowCause.BRANCH, 2),
     "store through a data address": ([a.andi(T2, T0, 0xFC), a.addu(T2, T2, T3), a.sb(ZERO, 0, T2)],
                                      FlowCause.ADDRESS, 2),
     "jump to a data address": ([a.jr(T0), a.nop()], FlowCause.JUMP, 0),

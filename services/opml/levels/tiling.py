@@ -125,8 +125,10 @@ def tiles_over_budget(model: Model, values: dict[int, np.ndarray], plans: tuple[
 
 def data_flows(model: Model, plans: tuple[NodePlan, ...]) -> list[DataFlow]:
     """Each node's `opml.ml.vmrun.data_free_tile_steps` over its planned tiles, with every tensor a request can
-    change (all but the model's constants) and the output as data; run on the all-zero sample input."""
-    values = executor.run(model, sample_inputs(model), FAST_KERNELS).values
+    change (all but the model's constants) and the output as data; run on the all-zero sample input. Uses no
+    parallel numba kernel (`FAST_KERNELS`): it may run in a thread beside one, and numba's work queue aborts
+    the process when two threads enter it at once."""
+    values = executor.run(model, sample_inputs(model)).values
     return [data_free_tile_steps(node, [values[s] for s in node.inputs],
                                  [plan.tile(t) for t in range(plan.tile_count)],
                                  [s not in model.constants for s in node.inputs])

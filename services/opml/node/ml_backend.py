@@ -59,8 +59,8 @@ class MlBackend:
         self.commitment = ModelCommitment(model, planned(model, self.file_hash, plans_dir))
         self.faults = faults
         self._data_free: tuple[tuple[NodePlan, ...], dict[int, tuple[int, ...]]] | None = None
-        self._data_flow = threading.Thread(target=self._find_data_free, args=(plans_dir,), daemon=True,
-                                           name="data-free-steps")
+        # not a daemon thread: the interpreter must not exit under a numba compilation (it aborts)
+        self._data_flow = threading.Thread(target=self._find_data_free, args=(plans_dir,), name="data-free-steps")
         self._data_flow.start()
 
     def model_roots(self) -> tuple[bytes, bytes, bytes]:

@@ -7,7 +7,9 @@ when its word is; `movz`/`movn` also keep their destination's old taint; a parti
 is *data-free* when no executed step lets a tainted value choose what happens next:
 
 - no conditional branch, `jr` or `jalr` on a tainted register (`FlowCause.BRANCH`, `FlowCause.JUMP`);
-- no load or store through a tainted address (`ADDRESS`);
+- no store, and no load that may fault on alignment (`lh`, `lhu`, `lw`, `ll`), through a tainted address
+  (`ADDRESS`); `lb`, `lbu`, `lwl` and `lwr` cannot fault, so through a tainted address they only taint the value
+  (memory is total: every address reads as something, absent pages as zeros);
 - no instruction that may fault or halt on a tainted operand: `add`/`addi`/`sub` (overflow), the divisor of
   `div`/`divu` (division by zero), the trap instructions, and `syscall`'s number or exit code (`TRAP`);
 - no instruction fetched from a tainted word (`FETCH`).
@@ -50,7 +52,7 @@ class FlowCause(IntEnum):
     NONE = 0
     BRANCH = 1  # conditional branch on a tainted register
     JUMP = 2  # jr / jalr to a tainted address
-    ADDRESS = 3  # load or store through a tainted address
+    ADDRESS = 3  # store, or a load that may fault on alignment, through a tainted address
     TRAP = 4  # may fault or halt on a tainted operand (overflow, division by zero, trap, syscall)
     FETCH = 5  # instruction fetched from a tainted word
 
@@ -83,7 +85,7 @@ def _page_tainted(tainted_pages, page):
 @njit(cache=True)
 def _classify(insn, rtaint):
     """(cause, register written (-1 none, HI_LO both), its taint, memory access) of one instruction before it runs,
-    from the taint of what it reads. Memory access: 0 none, 1 load, 2 load merging rt (lwl/lwr), 3 full-word store,
+    from the taint of what it reads (the rules of the module docstring). Memory access: 0 none, 1 load, 2 load merging rt (lwl/lwr), 3 full-word store,
     4 partial store (sb, sh, swl, swr); a load's destination taint is its word's, known after the step."""
     op = insn >> 26
     rs = (insn >> 21) & 31
@@ -145,10 +147,12 @@ def _classify(insn, rtaint):
         if f == 0x20 or f == 0x21:
             return 0, rd, ta, 0
         return 0, HI_LO, ta | tb | rtaint[HI_TAINT] | rtaint[LO_TAINT], 0
-    if op == 0x20 or op == 0x21 or op == 0x23 or op == 0x24 or op == 0x25 or op == 0x30:
+    if op == 0x20 or op == 0x24:  # lb, lbu: no alignment to fault on, a tainted address only taints the value
+        return 0, rt, ta, 1
+    if op == 0x22 or op == 0x26:  # lwl, lwr: the same
+        return 0, rt, ta | tb, 2
+    if op == 0x21 or op == 0x23 or op == 0x25 or op == 0x30:
         return (3 if ta else 0), rt, 0, 1
-    if op == 0x22 or op == 0x26:
-        return (3 if ta else 0), rt, tb, 2
     if op == 0x2B:
         return (3 if ta else 0), -1, tb, 3
     if op == 0x38:  # sc: stores, then rt <- 1
