@@ -2,7 +2,7 @@
  *   out = clamp(RDBPOT(sat32(MBQM(a * 2^L, Ma, sa) + MBQM(b * 2^L, Mb, sb)), L), relu ? 0 : -128, 127)
  * a: input0 int8, b: input1 int8 (same shape); out: int8. Computes the flat output elements [first_out, end_out). */
 #include "opml/runtime.h"
-#include "opml/quant.h"
+#include "opml/ct.h"
 
 typedef struct {
     opml_tile_t tile;
@@ -30,11 +30,9 @@ int main(void)
     const int8_t *b = OPML_INPUT_I8(1);
     int32_t low = p->relu ? 0 : -128;
     for (uint32_t i = p->tile.first_out; i < p->tile.end_out; i++) {
-        int32_t sa = opml_mbqm((int32_t)a[i] << p->left_shift, p->a_multiplier, p->a_shift);
-        int32_t sb = opml_mbqm((int32_t)b[i] << p->left_shift, p->b_multiplier, p->b_shift);
-        int64_t total = (int64_t)sa + (int64_t)sb;
-        int32_t sum = total > OPML_INT32_MAX ? OPML_INT32_MAX : (total < OPML_INT32_MIN ? OPML_INT32_MIN : (int32_t)total);
-        OPML_OUTPUT_I8[i] = (int8_t)opml_clamp(opml_rdbpot(sum, p->left_shift), low, 127);
+        int32_t sa = ct_mbqm((int32_t)a[i] << p->left_shift, p->a_multiplier, p->a_shift);
+        int32_t sb = ct_mbqm((int32_t)b[i] << p->left_shift, p->b_multiplier, p->b_shift);
+        OPML_OUTPUT_I8[i] = (int8_t)ct_clamp(ct_rdbpot(ct_sat_add(sa, sb), p->left_shift), low, 127);
     }
     return OPML_EXIT_OK;
 }

@@ -3,7 +3,7 @@
  * in: input0 int32; out: int8 of the same shape. Params end with M0[channels] then shift[channels].
  * Computes the flat output elements [first_out, end_out). */
 #include "opml/runtime.h"
-#include "opml/quant.h"
+#include "opml/ct.h"
 
 typedef struct {
     opml_tile_t tile;
@@ -33,7 +33,7 @@ int main(void)
     uint32_t i = p->tile.first_out;
     uint32_t within = i % p->inner, ch = (i / p->inner) % p->channels;
     for (; i < p->tile.end_out; i++) {
-        OPML_OUTPUT_I8[i] = (int8_t)opml_clamp(opml_mbqm(in[i], m0[ch], shift[ch]), low, 127);
+        OPML_OUTPUT_I8[i] = (int8_t)ct_clamp(ct_mbqm(in[i], m0[ch], shift[ch]), low, 127);
         if (++within == p->inner) {
             within = 0;
             if (++ch == p->channels)

@@ -431,15 +431,22 @@ def _random_inputs(op: OpType, rng: np.random.Generator, fill: str) -> tuple[Nod
         return Node.make(op, [0, 1], 2), [i8(5, 7), i8(256)]
     if op is OpType.MUL:
         return Node.make(op, [0, 1], 2, {"multiplier": m0, "shift": shift - 6}), [i8(5, 7), i8(5, 7)]
+    if op is OpType.REQUANTIZE:  # per channel: a right shift, a saturating left shift; int32 extremes as data
+        big, _ = quant.quantize_multiplier(3.7)
+        wide = i8(2, 3, 5).astype(np.int32) * 16_777_216 + i8(2, 3, 5)
+        return Node.make(op, [0], 1, {"multipliers": (m0, big, m0), "shifts": (shift, -2, 0), "relu": True}), [wide]
+    if op is OpType.ADD:
+        return (Node.make(op, [0, 1], 2, {"a_multiplier": m0, "a_shift": shift - 8, "b_multiplier": m0,
+                                          "b_shift": -1}), [i8(5, 7), i8(5, 7)])
     assert op is OpType.CACHE_WRITE
     return Node.make(op, [0, 1, 2], 3), [i8(1, 6, 2, 3), i8(1, 2, 2, 3), i32(1, 2, low=0, high=5)]
 
 
-TRANSFORMER_OPS = [OpType.GATHER, OpType.RMS_NORM, OpType.LAYER_NORM, OpType.MATMUL, OpType.ATTENTION, OpType.ROPE,
-                   OpType.LUT, OpType.MUL, OpType.CACHE_WRITE]
+DRAWN_OPS = [OpType.GATHER, OpType.RMS_NORM, OpType.LAYER_NORM, OpType.MATMUL, OpType.ATTENTION, OpType.ROPE,
+             OpType.LUT, OpType.MUL, OpType.CACHE_WRITE, OpType.REQUANTIZE, OpType.ADD]
 
 
-@pytest.mark.parametrize("op", TRANSFORMER_OPS, ids=lambda op: op.value)
+@pytest.mark.parametrize("op", DRAWN_OPS, ids=lambda op: op.value)
 def test_step_count_does_not_depend_on_the_data(op):
     """Same shapes and attributes, different values (random draws and constant extremes): the whole node and a
     tile take the same number of VM steps each time (docs/ops.md "Step counts")."""
@@ -478,7 +485,7 @@ def _fixed_cases() -> dict[OpType, tuple[Node, list[np.ndarray]]]:
                             [rng.integers(-5000, 5000, (2, 2, 3), dtype=np.int32)]),
         OpType.SOFTMAX: (Node.make("Softmax", [0, 1], 2), [r8(2, 7), softmax_exp_table(0.07)]),
         OpType.ARGMAX: (Node.make("ArgMax", [0], 1), [rng.integers(-3, 3, (4, 5), dtype=np.int8)]),
-        **{op: _random_inputs(op, rng, "random") for op in TRANSFORMER_OPS},
+        **{op: _random_inputs(op, rng, "random") for op in DRAWN_OPS},
         OpType.SAMPLE: (Node.make("Sample", [0, 1, 2, 3], 4, tc.sample_attrs(0.05)),
                         [rng.integers(-400, 400, (1, 30), dtype=np.int32), np.array([5, 6, 50000, 0], np.int32),
                          np.array([[3]], np.int32), tc.exp2_table()]),

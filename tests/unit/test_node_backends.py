@@ -140,3 +140,28 @@ def test_a_models_tiling_plan_is_kept_between_runs(tmp_path: Path) -> None:
     kept.write_text(json.dumps(plans))  # what is kept is what the next run uses (the registry check guards it)
     assert [p.vm_depth for p in MlBackend(model_file, plans_dir=tmp_path).commitment.plans] == \
         [p.vm_depth + 1 for p in first]
+
+
+def test_data_free_steps_are_found_at_start_kept_between_runs_and_used_by_the_budget_check(tmp_path: Path) -> None:
+    from opml.levels.commitments import tensor_commitment
+    from opml.levels.tiling import data_free_steps
+    from opml.node.ml_backend import MlBackend
+    from opml.paths import REPO_ROOT
+
+    model_file = REPO_ROOT / "models" / "mnist_mlp.opml"
+    backend = MlBackend(model_file, plans_dir=tmp_path)
+    found = backend.data_free_steps(timeout=120)
+    assert found and found == data_free_steps(backend.commitment.model, backend.commitment.plans)
+    (kept,) = (p for p in tmp_path.iterdir() if "-steps" in p.name)
+    kept.write_text(json.dumps({"0": [1]}))  # a tile count the plan does not have: found again
+    assert MlBackend(model_file, plans_dir=tmp_path).data_free_steps(timeout=120) == found
+    node = min(found)
+    over = {str(k): [n * (1000 if k == node else 1) for n in v] for k, v in found.items()}
+    kept.write_text(json.dumps(over))  # what is kept is what the budget check believes: it runs no proven node
+    doctored = MlBackend(model_file, plans_dir=tmp_path)
+    assert doctored.data_free_steps(timeout=120)[node] == tuple(over[str(node)])
+    data = bytes(784)
+    claim = doctored.claim(RequestInput(1, 1, data, doctored.commitment.anchor(tensor_commitment(data))))
+    assert f"node {node} tile 0" in (claim.refusal() or "")
+    assert backend.claim(RequestInput(1, 1, data, backend.commitment.anchor(tensor_commitment(data)))).refusal() \
+        is None

@@ -9,6 +9,7 @@ depend on data only through a few branches).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,7 @@ import structlog
 from opml.ml import executor
 from opml.ml.model import Model
 from opml.ml.tensor import DTYPES
-from opml.ml.vmrun import run_node, tile_steps
+from opml.ml.vmrun import DataFlow, data_free_tile_steps, run_node, tile_steps
 from opml.progress import track
 
 from .fast_reference import FAST_KERNELS
@@ -97,21 +98,51 @@ class TileRun:
     steps: int
 
 
-def tile_runs(model: Model, values: dict[int, np.ndarray], plans: tuple[NodePlan, ...]) -> list[TileRun]:
+def tile_runs(model: Model, values: dict[int, np.ndarray], plans: tuple[NodePlan, ...],
+              known: Mapping[int, tuple[int, ...]] | None = None) -> list[TileRun]:
     """Every tile's VM step count when the nodes run on `values` (every tensor of one inference), each tile
     from the output the tiles before it filled (as the tile level plays it; one VM image per node,
-    `opml.ml.vmrun.tile_steps`)."""
+    `opml.ml.vmrun.tile_steps`). `known`: node index -> its tiles' steps on every input (`data_free_steps`);
+    those nodes are not run."""
+    known = known or {}
     runs = []
     for index, (node, plan) in enumerate(track(list(zip(model.nodes, plans)), f"VM runs of {model.name}'s nodes")):
-        steps, _ = tile_steps(node, [values[s] for s in node.inputs], [plan.tile(t) for t in range(plan.tile_count)])
+        if index in known:
+            steps = list(known[index])
+        else:
+            steps, _ = tile_steps(node, [values[s] for s in node.inputs],
+                                  [plan.tile(t) for t in range(plan.tile_count)])
         runs += [TileRun(index, t, n) for t, n in enumerate(steps)]
     return runs
 
 
-def tiles_over_budget(model: Model, values: dict[int, np.ndarray], plans: tuple[NodePlan, ...]) -> list[TileRun]:
+def tiles_over_budget(model: Model, values: dict[int, np.ndarray], plans: tuple[NodePlan, ...],
+                      known: Mapping[int, tuple[int, ...]] | None = None) -> list[TileRun]:
     """The tiles whose run would not halt within the node's VM trace (2^vm_depth steps) on these values: an
-    honest node must not submit such a result, it could not open those tiles."""
-    return [run for run in tile_runs(model, values, plans) if run.steps > plans[run.node].vm_length]
+    honest node must not submit such a result, it could not open those tiles. `known`: as `tile_runs`."""
+    return [run for run in tile_runs(model, values, plans, known) if run.steps > plans[run.node].vm_length]
+
+
+def data_flows(model: Model, plans: tuple[NodePlan, ...]) -> list[DataFlow]:
+    """Each node's `opml.ml.vmrun.data_free_tile_steps` over its planned tiles, with every tensor a request can
+    change (all but the model's constants) and the output as data; run on the all-zero sample input. Uses no
+    parallel numba kernel (`FAST_KERNELS`): it may run in a thread beside one, and numba's work queue aborts
+    the process when two threads enter it at once."""
+    values = executor.run(model, sample_inputs(model)).values
+    return [data_free_tile_steps(node, [values[s] for s in node.inputs],
+                                 [plan.tile(t) for t in range(plan.tile_count)],
+                                 [s not in model.constants for s in node.inputs])
+            for node, plan in track(list(zip(model.nodes, plans)), f"data flow of {model.name}'s nodes")]
+
+
+def data_free_steps(model: Model, plans: tuple[NodePlan, ...]) -> dict[int, tuple[int, ...]]:
+    """Node index -> its tiles' VM steps, for the nodes whose tile runs provably take those steps on every
+    input (`data_flows`): `tiles_over_budget` need not run them per request. The other nodes are left out."""
+    flows = data_flows(model, plans)
+    dependent = {index: f"tile {flow.tile}: {flow.cause.name.lower()} at pc {flow.pc:#x}"
+                 for index, flow in enumerate(flows) if flow.steps is None}
+    log.debug("data_free_steps", model=model.name, data_free=len(flows) - len(dependent), dependent=dependent)
+    return {index: flow.steps for index, flow in enumerate(flows) if flow.steps is not None}
 
 
 def node_signature(model: Model, index: int) -> tuple:

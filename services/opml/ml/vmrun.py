@@ -8,8 +8,10 @@ kernel leaves every other output element untouched, so running the tiles of a no
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import structlog
@@ -18,7 +20,8 @@ from opml.kernels import load_kernel
 from opml.kernels.mapped import load_kernel_mapped
 from opml.kernels.params import pack_params
 from opml.vm import layout
-from opml.vm.fast import EXIT_CODE, STATUS, fast_machine, run_fast
+from opml.vm.fast import EXIT_CODE, STATUS, FastMachine, fast_machine, run_fast
+from opml.vm.taint import FlowCause, TaintMachine, TaintRun, taint_machine
 from opml.vm.state import Status, VMState
 
 from .errors import MLError
@@ -114,19 +117,64 @@ def tile_steps(node: Node, inputs: Sequence[np.ndarray], tiles: Sequence[tuple[i
     rewound to that initial state (registers, and every page a run wrote) and the next tile's params and the
     output so far are written in, so each run starts from exactly the state `initial_state` would build for it
     (tests/differential/test_tile_steps.py). VMRunError unless every run exits 0."""
+    return _tiles_on_one_image(node, inputs, tiles, fast_machine, lambda machine: machine.run(max_steps))
+
+
+@dataclass(frozen=True)
+class DataFlow:
+    """Whether a node's tile runs take the same steps on every input: `steps` (each tile's) when every run is
+    data-free (`opml.vm.taint`), else None and the first tile that is not, with why and where."""
+
+    steps: tuple[int, ...] | None
+    tile: int = -1
+    cause: FlowCause = FlowCause.NONE
+    pc: int = 0
+
+
+class _DataDependent(Exception):
+    def __init__(self, run: TaintRun) -> None:
+        self.run = run
+
+
+def data_free_tile_steps(node: Node, inputs: Sequence[np.ndarray], tiles: Sequence[tuple[int, int]],
+                         data: Sequence[bool]) -> DataFlow:
+    """`tile_steps` of the tiles, run with taint on the inputs marked in `data` (those a request can change)
+    and on the output (earlier tiles' results): the steps hold for every value of those tensors when the answer
+    has them. The untainted inputs (the model's constants) and the tensors' types are part of what is proven on."""
+    regions = [layout.INPUTS[i] for i, changes in enumerate(data) if changes] + [layout.OUTPUT]
+    done: list[int] = []
+
+    def run(machine: TaintMachine) -> int:
+        result = machine.taint_run()
+        if not result.data_free:
+            raise _DataDependent(result)
+        done.append(result.steps)
+        return result.steps
+
+    try:
+        steps, _ = _tiles_on_one_image(node, inputs, tiles, lambda state: taint_machine(state, regions), run)
+    except _DataDependent as dependent:
+        return DataFlow(None, len(done), dependent.run.cause, dependent.run.pc)
+    return DataFlow(tuple(steps))
+
+
+def _tiles_on_one_image(node: Node, inputs: Sequence[np.ndarray], tiles: Sequence[tuple[int, int]],
+                        machine_on: Callable[[VMState], AbstractContextManager[FastMachine]],
+                        run: Callable[[Any], int]) -> tuple[list[int], np.ndarray]:
+    """The tile loop of `tile_steps` on the machine `machine_on` gives, each tile run by `run(machine)`."""
     if not tiles:
         raise VMRunError("tile_steps needs at least one tile")
     out = output_type(node, inputs)
     state = initial_state(node, inputs, *_tile(out, *tiles[0]), hashed=False)
     steps = []
-    with fast_machine(state) as machine:
+    with machine_on(state) as machine:
         for index, (first, end) in enumerate(tiles):
             if index:
                 output = machine.read_bytes(layout.OUTPUT.base, out.nbytes)
                 machine.rewind(state)
                 machine.write_bytes(layout.PARAMS.base, node_params(node, inputs, *_tile(out, first, end)))
                 machine.write_bytes(layout.OUTPUT.base, output)
-            done = machine.run(max_steps)
+            done = run(machine)
             _check_exit(node, Status(int(machine.ctl[STATUS])), int(machine.ctl[EXIT_CODE]), done)
             steps.append(done)
         output = machine.read_bytes(layout.OUTPUT.base, out.nbytes)

@@ -14,9 +14,14 @@ demos): `wrong-output:NODE:ELEMENT[:VM_STEP[:DELTA]]` (docs/levels.md, `opml.lev
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
+import structlog
 
 from opml.hashing import keccak
 from opml.levels.commitments import ModelCommitment
@@ -24,7 +29,8 @@ from opml.levels.faults import Fault, WrongOutput
 from opml.levels.lies import LyingRequestLevel
 from opml.levels.request_level import RequestLevel
 from opml.kernels import MANIFEST_PATH
-from opml.levels.tiling import DEFAULT_TILING, NodePlan, plan_model, tiles_over_budget
+from opml.levels.tiling import DEFAULT_TILING, NodePlan, data_free_steps, plan_model, tiles_over_budget
+from opml.ml.errors import MLError
 from opml.ml.model import Model
 from opml.ml.modelfile import load
 from opml.ml.tensor import DTYPES
@@ -33,6 +39,10 @@ from opml.paths import REPO_ROOT
 from .backend_api import BackendError, Claim, RequestInput
 from .config import NodeConfig
 from .deployment import ModelSpec
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+DATA_FLOW_VERSION = 1  # of `opml.vm.taint`'s rules: kept data-free steps found under other rules are not used
 
 
 class MlBackend:
@@ -48,6 +58,10 @@ class MlBackend:
         self.file_hash = keccak(model_file.read_bytes())
         self.commitment = ModelCommitment(model, planned(model, self.file_hash, plans_dir))
         self.faults = faults
+        self._data_free: tuple[tuple[NodePlan, ...], dict[int, tuple[int, ...]]] | None = None
+        # not a daemon thread: the interpreter must not exit under a numba compilation (it aborts)
+        self._data_flow = threading.Thread(target=self._find_data_free, args=(plans_dir,), name="data-free-steps")
+        self._data_flow.start()
 
     def model_roots(self) -> tuple[bytes, bytes, bytes]:
         return self.commitment.roots
@@ -73,10 +87,34 @@ class MlBackend:
             return LyingRequestLevel(self.commitment, input_value, self.faults)
         return RequestLevel(self.commitment, input_value)
 
+    def _find_data_free(self, plans_dir: Path | None) -> None:
+        """Which nodes' tiles take the same VM steps on every input (`opml.levels.tiling.data_free_steps`, kept in
+        `plans_dir` like the plan); found in a thread at start-up, the budget check runs every node until then."""
+        plans = self.commitment.plans
+        started = time.perf_counter()
+        try:
+            steps = kept_data_free_steps(self.commitment.model, plans, self.file_hash, plans_dir)
+        except MLError as exc:  # a kernel that fails on the sample: every node is checked per request, as before
+            log.warning("data_free_steps_failed", error=str(exc))
+            return
+        self._data_free = (plans, steps)
+        log.info("data_free_steps", nodes=len(plans), data_free=len(steps),
+                 seconds=round(time.perf_counter() - started, 3))
+
+    def data_free_steps(self, timeout: float | None = None) -> dict[int, tuple[int, ...]]:
+        """Node index -> its tiles' steps on every input, for the committed plan; {} until found (waits up to
+        `timeout` seconds for them)."""
+        self._data_flow.join(timeout)
+        if self._data_free is None or self._data_free[0] != self.commitment.plans:
+            return {}
+        return self._data_free[1]
+
     def budget_refusal(self, level: RequestLevel) -> str | None:
         """Why this inference must not be submitted: its tiles whose VM run would not halt within the committed
-        trace length (docs/levels.md "Tiles"); None when every tile fits."""
-        over = tiles_over_budget(self.commitment.model, level.graph.values, self.commitment.plans)
+        trace length (docs/levels.md "Tiles"); None when every tile fits. Nodes whose steps are the same on every
+        input (`data_free_steps`) are not run again."""
+        plans = self.commitment.plans
+        over = tiles_over_budget(self.commitment.model, level.graph.values, plans, self.data_free_steps(0))
         if not over:
             return None
         tiles = ", ".join(f"node {run.node} tile {run.tile} ({run.steps} steps > "
@@ -89,23 +127,55 @@ def planned(model: Model, file_hash: bytes, plans_dir: Path | None) -> tuple[Nod
     kernels (a wrong plan cannot slip through: the daemon checks the roots it gives against the registry)."""
     if plans_dir is None:
         return plan_model(model)
+
+    def read(entries: Any) -> tuple[NodePlan, ...] | None:
+        plans = tuple(NodePlan(*entry) for entry in entries)
+        return plans if len(plans) == len(model.nodes) else None
+
+    return _kept(_cache_path(plans_dir, file_hash, ""), read, lambda: plan_model(model),
+                 lambda plans: [[p.tile_elems, p.out_elems, p.vm_depth] for p in plans])
+
+
+def kept_data_free_steps(model: Model, plans: tuple[NodePlan, ...], file_hash: bytes,
+                         plans_dir: Path | None) -> dict[int, tuple[int, ...]]:
+    """`data_free_steps(model, plans)`, read from `plans_dir` when an earlier run found them for the same model
+    file, kernels, plan and analysis."""
+    if plans_dir is None:
+        return data_free_steps(model, plans)
+    plan_key = keccak(json.dumps([[p.tile_elems, p.out_elems] for p in plans]).encode()).hex()[:8]
+
+    def read(entries: Any) -> dict[int, tuple[int, ...]] | None:
+        steps = {int(node): tuple(int(n) for n in tiles) for node, tiles in entries.items()}
+        fits = all(0 <= k < len(plans) and len(tiles) == plans[k].tile_count for k, tiles in steps.items())
+        return steps if fits else None
+
+    return _kept(_cache_path(plans_dir, file_hash, f"-steps{DATA_FLOW_VERSION}-{plan_key}"), read,
+                 lambda: data_free_steps(model, plans), lambda steps: {str(k): list(v) for k, v in steps.items()})
+
+
+def _cache_path(plans_dir: Path, file_hash: bytes, suffix: str) -> Path:
     kernels = keccak(MANIFEST_PATH.read_bytes()).hex()[:16]
-    path = plans_dir / f"{file_hash.hex()[:16]}-{kernels}-{DEFAULT_TILING.key}.json"
+    return plans_dir / f"{file_hash.hex()[:16]}-{kernels}-{DEFAULT_TILING.key}{suffix}.json"
+
+
+def _kept(path: Path, read: Callable[[Any], T | None], compute: Callable[[], T], write: Callable[[T], Any]) -> T:
+    """What `read` makes of the JSON at `path` (None or an error: not usable), else `compute()`, written there
+    (through a temporary file) for the next run."""
     try:
-        kept = tuple(NodePlan(*entry) for entry in json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
-        kept = ()
-    if len(kept) == len(model.nodes):
+        kept = read(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError, AttributeError):
+        kept = None
+    if kept is not None:
         return kept
-    plans = plan_model(model)
+    value = compute()
     try:
-        plans_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps([[p.tile_elems, p.out_elems, p.vm_depth] for p in plans]))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(write(value)))
         tmp.replace(path)
     except OSError:
-        pass  # a read-only cache only costs the planning at the next start
-    return plans
+        pass  # a read-only cache only costs the computation at the next start
+    return value
 
 
 def ml_backend(spec: ModelSpec, config: NodeConfig) -> MlBackend:

@@ -16,7 +16,7 @@ Machine image inside the compiled loop:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 
@@ -627,12 +627,14 @@ def run_fast(state: VMState, max_steps: int | None = None) -> int:
 
 
 @contextmanager
-def fast_machine(state: VMState) -> Iterator[FastMachine]:
-    """A FastMachine on `state` for the block, on this thread's spare page table (allocating 4 MiB per run cost
-    more than a short kernel's run); the table is cleared and kept for the next run when the block ends."""
+def fast_machine(state: VMState, make: Callable[[VMState, np.ndarray | None], FastMachine] = FastMachine,
+                 ) -> Iterator[FastMachine]:
+    """A FastMachine (or what `make(state, table)` builds) on `state` for the block, on this thread's spare page
+    table (allocating 4 MiB per run cost more than a short kernel's run); the table is cleared and kept for the
+    next run when the block ends."""
     table = getattr(_spare, "table", None)
     _spare.table = None  # a nested machine (none today) allocates its own
-    machine = FastMachine(state, table)
+    machine = make(state, table)
     try:
         yield machine
     finally:
