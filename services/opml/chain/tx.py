@@ -32,6 +32,7 @@ from web3.exceptions import (
 )
 
 from . import jsonrpc
+from .signing import Signer, is_plain_1559
 from .views import calldata
 
 log = structlog.get_logger(__name__)
@@ -222,6 +223,7 @@ class TxSender:
     ) -> None:
         self.w3 = w3
         self._account = Account.from_key(private_key)
+        self._signer = Signer(private_key)
         self.errors = errors or ErrorDecoder()
         self.gas_margin = gas_margin
         self.retries = retries
@@ -288,10 +290,9 @@ class TxSender:
         with self._lock:
             start = self.resync_nonce()
             for nonce in range(start, below):
-                signed = self._account.sign_transaction({**filler, **self._fees(), "nonce": nonce,
-                                                         "chainId": self._chain()})
+                raw, _ = self._sign({**filler, **self._fees(), "nonce": nonce, "chainId": self._chain()})
                 try:
-                    self._retrying(lambda: self._broadcast(signed.raw_transaction), "fill_nonce")
+                    self._retrying(lambda: self._broadcast(raw), "fill_nonce")
                 except Web3RPCError as exc:
                     if not _is_nonce_error(exc):
                         raise TxError(f"fill_nonce: node rejected the filler at nonce {nonce}: {exc.message}") from exc
@@ -329,15 +330,14 @@ class TxSender:
             if self._nonce is None:
                 self.resync_nonce()
             nonce = self._nonce
-            signed = self._account.sign_transaction({**tx, **self._fees(), "nonce": nonce,
-                                                     "chainId": self._chain()})
+            raw, tx_hash = self._sign({**tx, **self._fees(), "nonce": nonce, "chainId": self._chain()})
             if before_broadcast is not None:
-                before_broadcast(nonce, bytes(signed.hash))
+                before_broadcast(nonce, tx_hash)
             try:
-                self._retrying(lambda: self._broadcast(signed.raw_transaction), label)
+                self._retrying(lambda: self._broadcast(raw), label)
             except Web3RPCError as exc:
-                if self._known(bytes(signed.hash)):
-                    self.log.info("tx_already_known", fn=label, tx=bytes(signed.hash).hex())
+                if self._known(tx_hash):
+                    self.log.info("tx_already_known", fn=label, tx=tx_hash.hex())
                 elif not _is_nonce_error(exc) or attempt == self.retries:
                     raise TxError(f"{label}: node rejected the transaction: {exc.message}") from exc
                 else:
@@ -345,8 +345,16 @@ class TxSender:
                     self._nonce = None
                     continue
             self._nonce = nonce + 1
-            return bytes(signed.hash), nonce
+            return tx_hash, nonce
         raise TxError(f"{label}: could not find a usable nonce")  # unreachable: the loop raises first
+
+    def _sign(self, tx: dict[str, Any]) -> tuple[bytes, bytes]:
+        """(raw transaction, hash): a plain EIP-1559 call by `Signer`, anything else (a chain without a base fee:
+        a legacy gas price) by eth_account."""
+        if is_plain_1559(tx):
+            return self._signer.sign(tx)
+        signed = self._account.sign_transaction(tx)
+        return bytes(signed.raw_transaction), bytes(signed.hash)
 
     def _broadcast(self, raw: bytes) -> None:
         jsonrpc.ask(self.w3, "eth_sendRawTransaction", [jsonrpc.hex_data(raw)],
