@@ -73,3 +73,65 @@ def test_a_replaced_block_at_a_seen_height_is_a_reorg(w3: Web3, contracts_built:
     assert again.fork == head - 2
     assert again.events == []  # "two" and "three" are gone from the chain: nothing to read again
     assert monitor.next_block == head + 1
+
+
+def _asked(w3: Web3, coordinator: CoordinatorContract, data: bytes) -> tuple[int, bytes]:
+    """(block number, block hash) of a request's receipt: what a daemon witnesses of its own transaction."""
+    receipt = w3.eth.wait_for_transaction_receipt(
+        coordinator.request(1, data).transact({"from": w3.eth.accounts[1], "value": 10**16}))
+    return receipt["blockNumber"], bytes(receipt["blockHash"])
+
+
+def _counting_block_reads(w3: Web3, monkeypatch) -> list[object]:  # type: ignore[no-untyped-def]
+    asked: list[object] = []
+    make_request = w3.provider.make_request
+
+    def counted(method, params):  # type: ignore[no-untyped-def]
+        if method == "eth_getBlockByNumber":
+            asked.append(params[0])
+        return make_request(method, params)
+
+    monkeypatch.setattr(w3.provider, "make_request", counted)
+    return asked
+
+
+def test_witnessed_blocks_with_logs_cost_no_block_reads(w3: Web3, contracts_built: None, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    deployment = deploy_devnet(w3)
+    coordinator = CoordinatorContract(w3, deployment.coordinator)
+    monitor = Monitor(w3, [coordinator.contract], deployment.start_block)
+    polled = monitor.poll()
+    for data in (b"a", b"b", b"c"):
+        monitor.witness(*_asked(w3, coordinator, data))
+    asked = _counting_block_reads(w3, monkeypatch)
+    poll = monitor.poll()
+    assert poll.fork is None and [e.args["input"] for e in poll.events] == [b"a", b"b", b"c"]
+    # the head, and the last head seen (is the chain still the one polled?); for the witnessed blocks, the head and
+    # the logs' block hashes vouch: none is read
+    assert asked == ["latest", hex(polled.head)]
+
+
+def test_a_witnessed_block_replaced_above_the_last_poll_is_a_reorg(w3: Web3, contracts_built: None) -> None:
+    deployment = deploy_devnet(w3)
+    coordinator = CoordinatorContract(w3, deployment.coordinator)
+    monitor = Monitor(w3, [coordinator.contract], deployment.start_block)
+    _ask(w3, coordinator, b"kept")
+    polled = monitor.poll()
+    for data in (b"gone", b"also gone"):
+        monitor.witness(*_asked(w3, coordinator, data))
+    w3.provider.make_request("anvil_reorg", [2, []])  # both replaced by empty blocks: the head only grew
+    again = monitor.poll()
+    assert again.fork == polled.head and monitor.reorgs == 1
+    assert again.events == [] and monitor.next_block == again.head + 1
+
+
+def test_a_witnessed_hash_the_logs_contradict_is_a_reorg(w3: Web3, contracts_built: None) -> None:
+    deployment = deploy_devnet(w3)
+    coordinator = CoordinatorContract(w3, deployment.coordinator)
+    monitor = Monitor(w3, [coordinator.contract], deployment.start_block)
+    polled = monitor.poll()
+    number, _ = _asked(w3, coordinator, b"one")
+    _ask(w3, coordinator, b"two")
+    monitor.witness(number, b"\x01" * 32)  # a block at that height the chain no longer has
+    again = monitor.poll()
+    assert again.fork == polled.head and monitor.reorgs == 1
+    assert [e.args["input"] for e in again.events] == [b"one", b"two"]  # read again from above the fork, once each

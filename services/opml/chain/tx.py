@@ -179,6 +179,11 @@ class _Heads:
         self._number = -1
         self._polling = False
 
+    @property
+    def number(self) -> int:
+        """The last head number read (-1 before the first)."""
+        return self._number
+
     def after(self, seen: int, timeout: float) -> int:
         """The head number once it differs from `seen` (the caller's last answer), or after `timeout` seconds."""
         deadline = time.monotonic() + timeout
@@ -263,10 +268,11 @@ class TxSender:
         tx: dict[str, Any] = {"from": self.address, "to": jsonrpc.checksum(to), "data": data, "value": value}
         if gas is None:
             gas = self._estimate(tx, label)
+        head = self._heads.number  # no block up to this one holds the transaction (short of a reorganization)
         with self._lock:
             tx_hash, nonce = self._sign_and_send({**tx, "gas": gas}, label, before_broadcast)
         self.log.info("tx_sent", fn=label, tx=tx_hash.hex(), nonce=nonce, gas=gas, value=value)
-        return self._await(tx_hash, tx, label, nonce)
+        return self._await(tx_hash, tx, label, nonce, head)
 
     def call(self, call: Any, *, value: int = 0) -> Any:
         """eth_call a bound contract function from this sender; reverts raise ContractRevert."""
@@ -380,8 +386,9 @@ class TxSender:
     def _block_number(self) -> int:
         return jsonrpc.ask(self.w3, "eth_blockNumber", [], lambda: self.w3.eth.block_number, jsonrpc.quantity)
 
-    def _await(self, tx_hash: bytes, tx: dict[str, Any], label: str, nonce: int | None = None) -> Mined:
-        receipt = self._wait_receipt(tx_hash, label, nonce)
+    def _await(self, tx_hash: bytes, tx: dict[str, Any], label: str, nonce: int | None = None,
+               head: int = -1) -> Mined:
+        receipt = self._wait_receipt(tx_hash, label, nonce, head)
         fee = int(receipt["gasUsed"]) * int(receipt.get("effectiveGasPrice", 0))
         if receipt["status"] == 1:
             self.log.info("tx_mined", fn=label, tx=tx_hash.hex(), block=receipt["blockNumber"],
@@ -393,13 +400,16 @@ class TxSender:
                       args=_printable(revert), gas_used=revert.gas_used)
         raise revert
 
-    def _wait_receipt(self, tx_hash: bytes, label: str, nonce: int | None = None) -> Any:
+    def _wait_receipt(self, tx_hash: bytes, label: str, nonce: int | None = None, head: int = -1) -> Any:
         """The receipt; TxError after `receipt_timeout_s`, or as soon as the node no longer knows the transaction
         or holds it behind a nonce gap (the chain was reorganized or reset under it: the caller decides again).
         It is asked for once per new head (`_Heads`), and at least every `STILL_KNOWN_S` seconds, when the
-        transaction's presence in the pool is checked too."""
+        transaction's presence in the pool is checked too; not before the head moves past `head` (the head known
+        when it was broadcast, if any), or `STILL_KNOWN_S` passed."""
         now = time.monotonic()
-        deadline, check_at, head = now + self.receipt_timeout_s, now + STILL_KNOWN_S, -1
+        deadline, check_at = now + self.receipt_timeout_s, now + STILL_KNOWN_S
+        if head >= 0:
+            head = self._heads.after(head, STILL_KNOWN_S)
         while True:
             try:
                 return self._receipt(tx_hash)

@@ -159,28 +159,39 @@ class Monitor:
         latest = self._block("latest")
         number, block_hash = int(latest["number"]), bytes(latest["hash"])
         fork = self._fork_point(number, block_hash, bytes(latest["parentHash"]))
-        if fork is None:  # the polled blocks first: a witnessed block on a new branch must not hide a reorg below it
-            fork = self._witnessed_fork(number, witnessed)
         if fork is not None:
             self._rewind(fork, number)
+        last = number - self.confirmations
+        events, logged = self._read_logs(last)
+        if fork is None:  # the polled blocks first: a witnessed block on a new branch must not hide a reorg below it
+            fork = self._witnessed_fork(number, block_hash, witnessed, logged)
+            if fork is not None:  # the logs above the fork may be of the branch that left: read them again
+                self._rewind(fork, number)
+                events = [e for e in events if e.block <= fork] + self._read_logs(last)[0]
         self._remember(number, block_hash)
         if number > 0:
             self._hashes.setdefault(number - 1, bytes(latest["parentHash"]))
         self.head = number
-        last = number - self.confirmations
+        while len(self._hashes) > self.keep:
+            del self._hashes[min(self._hashes)]
+        events.sort(key=lambda e: (e.block, e.log_index))
+        return Poll(number, block_hash, int(latest["timestamp"]), events, fork)
+
+    def _read_logs(self, last: int) -> tuple[list[ChainEvent], dict[int, bytes]]:
+        """The events of blocks `next_block`..`last` (and `next_block` moved past them), with the hash of every
+        block that held a log, by height."""
         events: list[ChainEvent] = []
+        logged: dict[int, bytes] = {}
         while self.next_block <= last:
             to_block = min(last, self.next_block + MAX_RANGE - 1)
             raw = self._logs(self.next_block, to_block)
             events.extend(e for e in map(self.decoder.decode, raw) if e is not None)
             for entry in raw:  # the blocks that held events are remembered too: a reorg finds its fork closer
                 if entry.get("blockHash") is not None:
+                    logged[int(entry["blockNumber"])] = bytes(entry["blockHash"])
                     self._hashes.setdefault(int(entry["blockNumber"]), bytes(entry["blockHash"]))
             self.next_block = to_block + 1
-        while len(self._hashes) > self.keep:
-            del self._hashes[min(self._hashes)]
-        events.sort(key=lambda e: (e.block, e.log_index))
-        return Poll(number, block_hash, int(latest["timestamp"]), events, fork)
+        return events, logged
 
     def rescan(self) -> None:
         """Read every log again from the start block at the next poll (the daemon re-derives everything)."""
@@ -203,11 +214,20 @@ class Monitor:
                 return height
         return self.start_block - 1  # nothing seen is left: read everything again
 
-    def _witnessed_fork(self, number: int, witnessed: list[tuple[int, bytes]]) -> int | None:
+    def _witnessed_fork(self, number: int, head_hash: bytes, witnessed: list[tuple[int, bytes]],
+                        logged: dict[int, bytes]) -> int | None:
         """None while every block witnessed since the last poll is still canonical (they are remembered from then
-        on); else the fork point below the lowest witnessed block that left the chain."""
-        gone = [height for height, seen in witnessed
-                if height > number or self._canonical_hash(height) != seen]
+        on); else the fork point below the lowest witnessed block that left the chain. A witnessed block is
+        compared with the head (`number`, `head_hash`) or with the block hash of the logs just read at its height
+        (`logged`: a node's own transactions emit events) before the chain is asked for it."""
+        def canonical(height: int, seen: bytes) -> bool:
+            if height >= number:
+                return height == number and seen == head_hash
+            if height in logged:
+                return logged[height] == seen
+            return self._canonical_hash(height) == seen
+
+        gone = [height for height, seen in witnessed if not canonical(height, seen)]
         if not gone:
             for height, seen in witnessed:
                 if height >= self.start_block - 1:
