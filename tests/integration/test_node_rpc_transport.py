@@ -22,7 +22,9 @@ class StubNode(http.server.BaseHTTPRequestHandler):
     """Answers every JSON-RPC call with block number 0x2a; `mode` says how it misbehaves."""
 
     protocol_version = "HTTP/1.1"  # keep-alive unless told otherwise
-    mode = "normal"  # "drop_after_reply": closes the connection after each reply without saying so
+    # "drop_after_reply": closes the connection after each reply without saying so; "chunked": sends the body in
+    # chunks; "until_close": sends it without a length and closes; "says_close": answers `Connection: close`
+    mode = "normal"
     connections = 0
     calls = 0
 
@@ -41,10 +43,20 @@ class StubNode(http.server.BaseHTTPRequestHandler):
         body = json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": "0x2a"}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
+        if self.mode == "chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (body[:7], body[7:]):
+                self.wfile.write(b"%x;ext=1\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\nX-Trailer: 1\r\n\r\n")
+            return
+        if self.mode != "until_close":
+            self.send_header("Content-Length", str(len(body)))
+        if self.mode == "says_close":
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
-        if self.mode == "drop_after_reply":
+        if self.mode in ("drop_after_reply", "until_close", "says_close"):
             self.close_connection = True
 
     def log_message(self, *args: object) -> None:
@@ -82,6 +94,16 @@ def test_a_connection_dropped_while_idle_is_opened_again(monkeypatch: pytest.Mon
         w3 = node_web3(url)
         assert [w3.eth.block_number for _ in range(5)] == [42] * 5
         assert handler.calls == 5 and handler.connections == 5  # every call after the first found it closed
+
+
+@pytest.mark.parametrize(("mode", "connections"), [("chunked", 1), ("until_close", 3), ("says_close", 3)])
+def test_every_way_of_ending_a_body_is_read(mode: str, connections: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    monkeypatch.delenv("http_proxy", raising=False)
+    with stub_node(mode) as (url, handler):
+        w3 = node_web3(url)
+        assert [w3.eth.block_number for _ in range(3)] == [42] * 3
+        assert handler.connections == connections == _poster(w3).connections_opened
 
 
 def test_failures_are_raised_as_requests_exceptions(monkeypatch: pytest.MonkeyPatch) -> None:

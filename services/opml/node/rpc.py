@@ -1,11 +1,11 @@
-"""The daemons' JSON-RPC client: web3 over keep-alive HTTP connections (one per thread, `http.client`), without
-the middleware a node does not use.
+"""The daemons' JSON-RPC client: web3 over keep-alive HTTP connections (one per thread, `http_post`), without the
+middleware a node does not use.
 
 A node makes thousands of calls a minute under load. Per call, `requests` cost about six times the CPU of the
 call itself (it re-reads every proxy variable of the environment, builds a prepared request, a response object
-and its headers), so a plain `http://` endpoint that no proxy applies to is posted to with `http.client` on a
-connection each thread keeps open; an endpoint behind a proxy, or `https://`, goes through `requests` as before
-(with the environment read once per endpoint). Failures are raised as the `requests` exceptions web3's provider
+and its headers), so a plain `http://` endpoint that no proxy applies to is posted to on a connection each thread
+keeps open (`http_post.PostConnection`); an endpoint behind a proxy, or `https://`, goes through `requests` as
+before (with the environment read once per endpoint). Failures are raised as the `requests` exceptions web3's provider
 retries and the node's callers catch (`ConnectionError`, `Timeout`, `HTTPError`).
 
 web3's ENS and validation middleware re-walked the arguments of every call (the ENS one resolves names, which no
@@ -16,8 +16,6 @@ default cacheable set holds transaction and block lookups, whose answers a reorg
 
 from __future__ import annotations
 
-import http.client
-import socket
 import threading
 import urllib.request
 from typing import Any
@@ -28,8 +26,9 @@ from web3 import Web3
 from web3._utils.http_session_manager import HTTPSessionManager
 from web3.types import RPCEndpoint
 
+from .http_post import PostConnection, StaleConnection
+
 UNUSED_MIDDLEWARE = ("ens_name_to_address", "validation")
-_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 
 class EnvironmentOnceSession(requests.Session):
@@ -57,8 +56,8 @@ def direct_http(url: str) -> bool:
 
 
 class KeepAlivePoster(HTTPSessionManager):
-    """web3's HTTP session manager, posting to a direct `http://` endpoint over one kept-alive `http.client`
-    connection per thread. A connection the server closed while idle is opened again and the request sent once
+    """web3's HTTP session manager, posting to a direct `http://` endpoint over one kept-alive connection per
+    thread. A connection the server closed while idle is opened again and the request sent once
     more (nothing was answered on it); any other failure drops the connection and raises as `requests` would."""
 
     def __init__(self, session: requests.Session) -> None:
@@ -80,7 +79,7 @@ class KeepAlivePoster(HTTPSessionManager):
         except TimeoutError as exc:
             self._drop()
             raise requests.exceptions.Timeout(f"{url}: no reply in {timeout} s") from exc
-        except (OSError, http.client.HTTPException) as exc:
+        except OSError as exc:
             self._drop()
             raise requests.exceptions.ConnectionError(f"{url}: {exc!r}") from exc
         if status >= 400:
@@ -89,35 +88,24 @@ class KeepAlivePoster(HTTPSessionManager):
 
     def _exchange(self, url: str, data: bytes, headers: dict[str, str], timeout: float) -> tuple[int, str, bytes]:
         """(status, reason, body) of one POST on this thread's connection, opened again once if it was stale."""
+        path = urlsplit(url).path or "/"
         connection, reused = self._connection(url, timeout)
         try:
-            return self._post(connection, url, data, headers)
-        except _STALE:
+            return connection.post(path, data, headers)
+        except StaleConnection:
             if not reused:
                 raise
-            self._drop()
             connection, _ = self._connection(url, timeout)
-            return self._post(connection, url, data, headers)
+            return connection.post(path, data, headers)
 
-    def _post(self, connection: http.client.HTTPConnection, url: str, data: bytes,
-              headers: dict[str, str]) -> tuple[int, str, bytes]:
-        connection.request("POST", urlsplit(url).path or "/", data, headers)
-        response = connection.getresponse()
-        body = response.read()
-        if response.will_close:
-            self._drop()
-        return response.status, response.reason, body
-
-    def _connection(self, url: str, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
+    def _connection(self, url: str, timeout: float) -> tuple[PostConnection, bool]:
         """This thread's connection to `url` and whether it was used before."""
         connection = getattr(self._local, "connection", None)
-        if connection is not None and self._local.url == url:
+        if connection is not None and not connection.closed and self._local.url == url:
             return connection, True
         self._drop()
         parts = urlsplit(url)
-        connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
-        connection.connect()
-        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection = PostConnection(parts.hostname or "", parts.port or 80, timeout)
         self._local.connection, self._local.url = connection, url
         self.connections_opened += 1
         return connection, False
