@@ -7,7 +7,9 @@ import pytest
 from eth_abi import encode as abi_encode
 from eth_utils import event_abi_to_log_topic
 from web3 import Web3
+from web3.logs import DISCARD
 
+from opml.chain.bindings import BindingError, CoordinatorContract
 from opml.chain.build import load_artifact
 from opml.node.monitor import EventDecoder
 
@@ -62,3 +64,19 @@ def test_logs_of_other_contracts_and_unknown_topics_are_skipped() -> None:
     assert decoder.decode({**raw_log(ADDRESSES["Coordinator"], item, [sample("address", 1), 5]),
                            "topics": [b"\3" * 32]}) is None
     assert decoder.decode({"address": ADDRESSES["Coordinator"], "topics": [], "data": b""}) is None
+
+
+def test_a_bindings_receipt_events_are_web3s() -> None:
+    """`_Binding.events` (the node reads its own receipts with it) gives what web3's `process_receipt` gives."""
+    coordinator = CoordinatorContract(Web3(), ADDRESSES["Coordinator"])
+    logs = []
+    for n, (contract, item) in enumerate(EVENTS):
+        values = [sample(i["type"], n) for i in item["inputs"]]
+        logs.append({**raw_log(ADDRESSES[contract], item, values), "logIndex": n})
+    receipt = {"logs": [*logs, {**logs[0], "address": "0x" + "ab" * 20}]}  # another contract's copy: ignored
+    for name in {item["name"] for contract, item in EVENTS if contract == "Coordinator"}:
+        theirs = getattr(coordinator.contract.events, name)().process_receipt(
+            {**receipt, "logs": [log for log in logs if log["address"] == coordinator.address]}, errors=DISCARD)
+        assert coordinator.events(name, receipt) == [dict(e["args"]) for e in theirs]
+    with pytest.raises(BindingError):
+        coordinator.events("NoSuchEvent", receipt)

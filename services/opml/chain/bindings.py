@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, TypeVar
 
+from eth_abi.exceptions import DecodingError
 from web3 import Web3
-from web3.logs import DISCARD
 from web3.types import RPCEndpoint
 
 from opml.chain.build import OUT_DIR, ensure_built, load_artifact
+from opml.chain.events import EventDecoder
 from opml.chain.tx import ErrorDecoder
 from opml.chain.views import ViewAbi
 from opml.game.types import (Action, ClaimTimeout, GameView, OpenLevel, Phase, PickSegment, PostCheckpoints,
@@ -128,6 +129,7 @@ class _Binding:
         self.address = self.contract.address
         self._fn = self.contract.functions
         self._views: dict[str, ViewAbi] = {}
+        self._decoder: EventDecoder | None = None
 
     def _read(self, name: str, *args: Any) -> Any:
         """The view `name(*args)` on the latest block, as `contract.functions.name(*args).call()` returns it (one
@@ -149,10 +151,21 @@ class _Binding:
         return values[0] if len(values) == 1 else values
 
     def events(self, event: str, receipt: Any) -> list[dict[str, Any]]:
-        """The decoded args of every `event` of this contract in a receipt (other contracts' logs ignored)."""
-        logs = [log for log in receipt["logs"] if log["address"] == self.address]
-        decoded = getattr(self.contract.events, event)().process_receipt({**receipt, "logs": logs}, errors=DISCARD)
-        return [dict(e["args"]) for e in decoded]  # (DISCARD: the contract's other events are no error to warn of)
+        """The decoded args of every `event` of this contract in a receipt, as web3's `process_receipt` gives them
+        (other contracts' logs, and logs that do not decode, ignored)."""
+        if self._decoder is None:
+            self._decoder = EventDecoder([self.contract])
+        if event not in self._decoder.names:
+            raise BindingError(f"{self.ARTIFACT} has no event {event}")
+        found = []
+        for log in receipt["logs"]:
+            try:
+                decoded = self._decoder.decode(log)
+            except DecodingError:
+                continue
+            if decoded is not None and decoded.name == event:
+                found.append(decoded.args)
+        return found
 
 
 class DisputeGameContract(_Binding):
