@@ -1,5 +1,8 @@
 """The node under load, on the devnet with the MNIST CNN (real test digits) and a `WINDOW_S` challenge window; the
-daemons are their own processes; a block is mined every `TICK_S` so the chain clock follows the wall clock.
+daemons are their own processes; a block is mined every `TICK_S` (automine off: a block holds every transaction
+sent since the last one, as on a real chain) so the chain clock follows the wall clock. With automine Anvil
+makes a block per transaction, and at 60 transactions/s its own CPU became the limit (90 s of it for a 1,200-
+request burst, against 11 s with blocks every `TICK_S`).
 
 Figures:
 - `node_burst_sustained_rps`: `BURST_RATE` requests/s for `BURST_S` seconds into one submitter; requests finalized
@@ -88,6 +91,7 @@ class LoadBench:
         self.fee = int(self.w3.eth.contract(address=self.deployment.registry, abi=_REGISTRY_FEE_ABI)
                        .functions.modelRoots(1).call()[3])
         self.daemons: list[DaemonProcess] = []
+        self.w3.provider.make_request("evm_setAutomine", [False])  # blocks come from the ticker only
         self._ticking = False
         self._ticker: threading.Thread | None = None
         self.start_ticking()

@@ -42,6 +42,24 @@ def local_devnet(tmp_path: Path, contracts_built: None):  # type: ignore[no-unty
             devnet.down(runtime)
 
 
+def test_devnet_up_with_a_block_time_mines_blocks_of_many_transactions(tmp_path: Path, contracts_built: None) -> None:
+    runtime, addresses = tmp_path / "runtime", tmp_path / "local.json"
+    with pytest.raises(devnet.DevnetError, match="block time -1 s"):
+        devnet.up(free_port(), free_port(), runtime_dir=runtime, addresses=addresses, block_time=-1)
+    state = devnet.up(free_port(), free_port(), runtime_dir=runtime, addresses=addresses, block_time=1)
+    try:
+        cmdline = Path(f"/proc/{state['pids']['anvil']}/cmdline").read_bytes().split(b"\0")
+        assert b"--max-persisted-states" in cmdline, "no old states written to disk"
+        w3 = Web3(Web3.HTTPProvider(state["rpc_url"]))
+        assert w3.provider.make_request("anvil_getAutomine", [])["result"] is False
+        sender, receiver = w3.eth.accounts[0], w3.eth.accounts[1]
+        hashes = [w3.eth.send_transaction({"from": sender, "to": receiver, "value": 1}) for _ in range(5)]
+        blocks = [w3.eth.wait_for_transaction_receipt(h, timeout=10)["blockNumber"] for h in hashes]
+        assert max(blocks.count(b) for b in blocks) >= 3, "sent within a block time, most share a block"
+    finally:
+        devnet.down(runtime)
+
+
 def test_devnet_up_request_wait_result_down(local_devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     state, addresses, runtime = local_devnet
     deployment = load_deployment(addresses)

@@ -78,6 +78,8 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
                              "(repeatable); default: the toy")
     devnet.add_argument("--port", type=int, default=8545, help="Anvil's port (up)")
     devnet.add_argument("--broker-port", type=int, default=1883, help="mosquitto's port (up)")
+    devnet.add_argument("--block-time", type=int, default=0, metavar="SECONDS",
+                        help="a block every SECONDS after the deployment (up; default 0: a block per transaction)")
     devnet.add_argument("--rpc-url", default="http://127.0.0.1:8545", help="the chain to deploy onto (deploy)")
     devnet.add_argument("--addresses", type=Path, default=DEPLOY_DIR / "local.json",
                         help="where the addresses file is written (deploy)")
@@ -324,7 +326,7 @@ def devnet_command(args: argparse.Namespace) -> int:
     configure("console", "warning", sys.stderr)
     try:
         if args.action == "up":
-            state = devnet.up(args.port, args.broker_port, models=args.models)
+            state = devnet.up(args.port, args.broker_port, models=args.models, block_time=args.block_time)
             print(json.dumps(state, indent=2))
         elif args.action == "deploy":
             deployment = devnet.deploy_to(args.rpc_url, args.addresses, models=args.models)

@@ -28,7 +28,7 @@ from typing import Any
 import structlog
 from web3 import Web3
 
-from opml.chain.anvil import ANVIL_BINARY, CHAIN_ID, AnvilError, rpc_call
+from opml.chain.anvil import ANVIL_BINARY, CHAIN_ID, NO_DISK_STATES, AnvilError, rpc_call
 from opml.chain.build import ensure_built
 from opml.chain.contracts import deploy
 from opml.hashing import keccak
@@ -190,9 +190,13 @@ def deploy_to(rpc_url: str, addresses: Path, wait_s: float = 60.0, models: Seque
 
 
 def up(port: int = 8545, broker_port: int = 1883, runtime_dir: Path = RUNTIME_DIR,
-       addresses: Path = DEPLOY_DIR / "local.json", models: Sequence[Path] = ()) -> dict:
+       addresses: Path = DEPLOY_DIR / "local.json", models: Sequence[Path] = (), block_time: int = 0) -> dict:
     """Start Anvil (and mosquitto when installed), deploy (the toy stack, or the ML stack with `models`), write
-    `addresses`; returns what was started."""
+    `addresses`; returns what was started. `block_time` > 0: after the deployment, a block every `block_time`
+    seconds holding what was sent meanwhile, instead of a block per transaction (automine: under load Anvil's own
+    CPU becomes the limit, docs/operators.md "Load")."""
+    if block_time < 0:
+        raise DevnetError(f"block time {block_time} s: give 0 (a block per transaction) or a positive number")
     state_file = runtime_dir / "devnet.json"
     if state_file.is_file():
         raise DevnetError(f"a devnet is already up ({state_file}); run `opml devnet down` first")
@@ -215,6 +219,9 @@ def up(port: int = 8545, broker_port: int = 1883, runtime_dir: Path = RUNTIME_DI
     deployment = deploy_devnet(w3, models=models)
     deployment.save(addresses)
     state["addresses"] = str(addresses)
+    if block_time:
+        rpc_call(state["rpc_url"], "evm_setIntervalMining", [block_time])
+        state["block_time_s"] = block_time
     _write_state(state_file, state)
     return state
 
@@ -243,7 +250,7 @@ def _start_anvil(port: int, log_path: Path) -> int:
     if not ANVIL_BINARY.is_file():
         raise DevnetError(f"anvil not found at {ANVIL_BINARY}; run `make bootstrap` (npm ci)")
     with open(log_path, "ab") as out:
-        process = subprocess.Popen([str(ANVIL_BINARY), "--host", "127.0.0.1", "--port", str(port)],
+        process = subprocess.Popen([str(ANVIL_BINARY), "--host", "127.0.0.1", "--port", str(port), *NO_DISK_STATES],
                                    stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 15
