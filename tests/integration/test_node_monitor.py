@@ -1,9 +1,11 @@
 """The chain monitor on Anvil: events in chain order from the start block, held back `confirmations` blocks; a
 head that goes back or a block replaced at a height already seen is a reorganization, and the logs after the fork
-point are read again."""
+point are read again; so is a replaced block the node witnessed (its own receipt's), which the head or the logs
+vouch for without a block read while it stays."""
 
 from __future__ import annotations
 
+import pytest
 from web3 import Web3
 
 from opml.chain.bindings import CoordinatorContract
@@ -82,7 +84,7 @@ def _asked(w3: Web3, coordinator: CoordinatorContract, data: bytes) -> tuple[int
     return receipt["blockNumber"], bytes(receipt["blockHash"])
 
 
-def _counting_block_reads(w3: Web3, monkeypatch) -> list[object]:  # type: ignore[no-untyped-def]
+def _counting_block_reads(w3: Web3, monkeypatch: pytest.MonkeyPatch) -> list[object]:
     asked: list[object] = []
     make_request = w3.provider.make_request
 
@@ -95,7 +97,8 @@ def _counting_block_reads(w3: Web3, monkeypatch) -> list[object]:  # type: ignor
     return asked
 
 
-def test_witnessed_blocks_with_logs_cost_no_block_reads(w3: Web3, contracts_built: None, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_witnessed_blocks_with_logs_cost_no_block_reads(w3: Web3, contracts_built: None,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     deployment = deploy_devnet(w3)
     coordinator = CoordinatorContract(w3, deployment.coordinator)
     monitor = Monitor(w3, [coordinator.contract], deployment.start_block)

@@ -14,8 +14,8 @@ from web3.datastructures import AttributeDict
 from opml.chain import jsonrpc
 
 LOG = {"address": "0x" + "cd" * 20, "topics": ["0x" + "33" * 32, "0x" + "44" * 32], "data": "0x1234",
-       "blockHash": "0x" + "22" * 32, "blockNumber": "0x1a", "blockTimestamp": "0x65", "transactionHash": "0x" + "11" * 32,
-       "transactionIndex": "0x3", "logIndex": "0x7", "removed": False}
+       "blockHash": "0x" + "22" * 32, "blockNumber": "0x1a", "blockTimestamp": "0x65",
+       "transactionHash": "0x" + "11" * 32, "transactionIndex": "0x3", "logIndex": "0x7", "removed": False}
 RECEIPT = {"transactionHash": "0x" + "11" * 32, "transactionIndex": "0x3", "blockHash": "0x" + "22" * 32,
            "blockNumber": "0x1a", "from": "0x" + "ab" * 20, "to": "0x" + "cd" * 20, "cumulativeGasUsed": "0x15f90",
            "gasUsed": "0x5208", "contractAddress": None, "logs": [LOG, {**LOG, "logIndex": "0x8", "topics": []}],

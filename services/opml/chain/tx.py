@@ -368,8 +368,9 @@ class TxSender:
 
     def _known(self, tx_hash: bytes) -> bool:
         try:
-            found = self._retrying(lambda: jsonrpc.ask(self.w3, "eth_getTransactionByHash", [jsonrpc.hex_data(tx_hash)],
-                                                       lambda: self.w3.eth.get_transaction(tx_hash)), "get_transaction")
+            found = self._retrying(lambda: jsonrpc.ask(
+                self.w3, "eth_getTransactionByHash", [jsonrpc.hex_data(tx_hash)],
+                lambda: self.w3.eth.get_transaction(tx_hash)), "get_transaction")
         except TransactionNotFound:
             return False
         return found is not None
