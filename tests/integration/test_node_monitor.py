@@ -6,6 +6,7 @@ vouch for without a block read while it stays."""
 from __future__ import annotations
 
 import pytest
+from structlog.testing import capture_logs
 from web3 import Web3
 
 from opml.chain.bindings import CoordinatorContract
@@ -122,8 +123,11 @@ def test_a_witnessed_block_replaced_above_the_last_poll_is_a_reorg(w3: Web3, con
     for data in (b"gone", b"also gone"):
         monitor.witness(*_asked(w3, coordinator, data))
     w3.provider.make_request("anvil_reorg", [2, []])  # both replaced by empty blocks: the head only grew
-    again = monitor.poll()
+    with capture_logs() as logs:
+        again = monitor.poll()
     assert again.fork == polled.head and monitor.reorgs == 1
+    (reorg,) = [e for e in logs if e["event"] == "chain_reorg"]
+    assert (reorg["previous_head"], reorg["fork"], reorg["depth"]) == (polled.head, polled.head, 0)
     assert again.events == [] and monitor.next_block == again.head + 1
 
 
@@ -135,6 +139,9 @@ def test_a_witnessed_hash_the_logs_contradict_is_a_reorg(w3: Web3, contracts_bui
     number, _ = _asked(w3, coordinator, b"one")
     _ask(w3, coordinator, b"two")
     monitor.witness(number, b"\x01" * 32)  # a block at that height the chain no longer has
-    again = monitor.poll()
+    with capture_logs() as logs:
+        again = monitor.poll()
     assert again.fork == polled.head and monitor.reorgs == 1
+    (reorg,) = [e for e in logs if e["event"] == "chain_reorg"]
+    assert reorg["previous_head"] == polled.head  # the last head polled, not the last block whose logs were read
     assert [e.args["input"] for e in again.events] == [b"one", b"two"]  # read again from above the fork, once each

@@ -77,15 +77,16 @@ class Monitor:
             witnessed, self._witnessed = self._witnessed, []
         latest = self._block("latest")
         number, block_hash = int(latest["number"]), bytes(latest["hash"])
+        previous = max(self._hashes, default=None)  # the last head polled
         fork = self._fork_point(number, block_hash, bytes(latest["parentHash"]))
         if fork is not None:
-            self._rewind(fork, number)
+            self._rewind(fork, number, previous)
         last = number - self.confirmations
         events, logged = self._read_logs(last)
         if fork is None:  # the polled blocks first: a witnessed block on a new branch must not hide a reorg below it
             fork = self._witnessed_fork(number, block_hash, witnessed, logged)
             if fork is not None:  # the logs above the fork may be of the branch that left: read them again
-                self._rewind(fork, number)
+                self._rewind(fork, number, previous)
                 events = [e for e in events if e.block <= fork] + self._read_logs(last)[0]
         self._remember(number, block_hash)
         if number > 0:
@@ -176,8 +177,8 @@ class Monitor:
         return jsonrpc.ask(self.w3, "eth_getLogs", [{**query, "fromBlock": hex(from_block), "toBlock": hex(to_block)}],
                            lambda: self.w3.eth.get_logs(query), lambda raw: [jsonrpc.format_log(e) for e in raw])
 
-    def _rewind(self, fork: int, number: int) -> None:
-        previous = max(self._hashes, default=fork)
+    def _rewind(self, fork: int, number: int, previous: int | None) -> None:
+        previous = fork if previous is None else previous
         self.reorgs += 1
         log.warning("chain_reorg", previous_head=previous, head=number, fork=fork,
                     head_went_back=number < previous, depth=previous - fork)
