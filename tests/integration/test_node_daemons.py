@@ -92,7 +92,8 @@ def test_lying_challenger_loses_to_the_honest_submitter(net: NodeNet) -> None:
     withdrawn = sum(log["args"]["amount"] for log in coordinator.contract.events.Withdrawn.get_logs(
         from_block=at, to_block=at, argument_filters={"account": submitter_address}))
     assert credits(submitter_address).call(block_identifier=at) - \
-        credits(submitter_address).call(block_identifier=at - 1) + withdrawn == won  # the liar's bond less the burn
+        credits(submitter_address).call(block_identifier=at - 1) + withdrawn == won, \
+        f"the liar's bond less the burn, credited at {at}: {dict(settled['args'])}, head {net.w3.eth.block_number}"
     net.warp(WINDOW + 1)
     submitter.wait_for("request_finalized", lambda e: e["request"] == request_id)
     assert coordinator.get_request(request_id).status is RequestStatus.FINALIZED
