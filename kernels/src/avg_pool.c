@@ -2,7 +2,7 @@
  * (count_include_pad) or the number of window elements inside the input; ties away from zero (docs/ops.md).
  * in: input0 int8 [n, c, h, w]; out: int8 [n, c, oh, ow]. Computes the flat output elements [first_out, end_out). */
 #include "pool.h"
-#include "opml/quant.h"
+#include "opml/ct.h"
 
 int main(void)
 {
@@ -22,7 +22,7 @@ int main(void)
             for (uint32_t s = win.x0; s < win.x1; s++)
                 total += base[r * p->w + s];
         uint32_t count = p->count_include_pad ? p->kh * p->kw : (win.y1 - win.y0) * (win.x1 - win.x0);
-        OPML_OUTPUT_I8[i] = (int8_t)opml_rounded_mean(total, count);
+        OPML_OUTPUT_I8[i] = (int8_t)ct_rounded_mean(total, count);
     }
     return OPML_EXIT_OK;
 }

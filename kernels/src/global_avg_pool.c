@@ -2,7 +2,7 @@
  * in: input0 int8 [n, c, h, w] (h*w <= 2^22); out: int8 [n, c, 1, 1].
  * Computes the flat output elements [first_out, end_out). */
 #include "opml/runtime.h"
-#include "opml/quant.h"
+#include "opml/ct.h"
 
 typedef struct {
     opml_tile_t tile;
@@ -25,7 +25,7 @@ int main(void)
         int32_t total = 0;
         for (uint32_t j = 0; j < plane; j++)
             total += in[j];
-        OPML_OUTPUT_I8[i] = (int8_t)opml_rounded_mean(total, plane);
+        OPML_OUTPUT_I8[i] = (int8_t)ct_rounded_mean(total, plane);
     }
     return OPML_EXIT_OK;
 }

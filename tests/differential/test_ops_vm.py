@@ -438,12 +438,33 @@ def _random_inputs(op: OpType, rng: np.random.Generator, fill: str) -> tuple[Nod
     if op is OpType.ADD:
         return (Node.make(op, [0, 1], 2, {"a_multiplier": m0, "a_shift": shift - 8, "b_multiplier": m0,
                                           "b_shift": -1}), [i8(5, 7), i8(5, 7)])
+    if op is OpType.RELU:
+        return Node.make(op, [0], 1), [i8(5, 7)]
+    if op is OpType.FULLY_CONNECTED:
+        return Node.make(op, [0, 1, 2], 3), [i8(2, 9), i8(3, 9), i32(3, low=-1000, high=1000)]
+    if op is OpType.CONV2D:
+        return (Node.make(op, [0, 1, 2], 3, {"pads": (1, 0, 1, 2), "strides": (2, 1), "groups": 2}),
+                [i8(1, 4, 4, 3), i8(4, 2, 2, 2), i32(4, low=-99, high=99)])
+    if op is OpType.MAX_POOL:
+        return Node.make(op, [0], 1, {"kernel": (3, 2), "pads": (2, 1, 1, 0)}), [i8(1, 2, 4, 3)]
+    if op is OpType.ARGMAX:
+        return Node.make(op, [0], 1), [i8(9, 5)]
+    if op is OpType.SOFTMAX:
+        return Node.make(op, [0, 1], 2), [i8(2, 7), softmax_exp_table(0.07)]
+    if op is OpType.RESHAPE:
+        return Node.make(op, [0], 1, {"shape": (6, 2)}), [i8(3, 4)]
+    if op is OpType.AVG_POOL:
+        return Node.make(op, [0], 1, {"kernel": (2, 2), "pads": (1, 1, 1, 1)}), [i8(1, 2, 5, 5)]
+    if op is OpType.GLOBAL_AVG_POOL:
+        return Node.make(op, [0], 1), [i8(2, 3, 4, 4)]
     assert op is OpType.CACHE_WRITE
     return Node.make(op, [0, 1, 2], 3), [i8(1, 6, 2, 3), i8(1, 2, 2, 3), i32(1, 2, low=0, high=5)]
 
 
 DRAWN_OPS = [OpType.GATHER, OpType.RMS_NORM, OpType.LAYER_NORM, OpType.MATMUL, OpType.ATTENTION, OpType.ROPE,
-             OpType.LUT, OpType.MUL, OpType.CACHE_WRITE, OpType.REQUANTIZE, OpType.ADD]
+             OpType.LUT, OpType.MUL, OpType.CACHE_WRITE, OpType.REQUANTIZE, OpType.ADD, OpType.RELU, OpType.AVG_POOL,
+             OpType.GLOBAL_AVG_POOL, OpType.FULLY_CONNECTED, OpType.CONV2D, OpType.MAX_POOL, OpType.ARGMAX,
+             OpType.SOFTMAX, OpType.RESHAPE]
 
 
 @pytest.mark.parametrize("op", DRAWN_OPS, ids=lambda op: op.value)
@@ -470,6 +491,7 @@ def _fixed_cases() -> dict[OpType, tuple[Node, list[np.ndarray]]]:
 
     m0, shift = quant.quantize_multiplier(0.37)
     return {
+        **{op: _random_inputs(op, rng, "random") for op in DRAWN_OPS},  # the explicit cases below take precedence
         OpType.FULLY_CONNECTED: (Node.make("FullyConnected", [0, 1, 2], 3),
                                  [r8(2, 9), r8(3, 9), rng.integers(-1000, 1000, 3, dtype=np.int32)]),
         OpType.CONV2D: (Node.make("Conv2D", [0, 1, 2], 3, {"pads": (1, 0, 1, 2), "strides": (2, 1), "groups": 2}),
@@ -485,7 +507,6 @@ def _fixed_cases() -> dict[OpType, tuple[Node, list[np.ndarray]]]:
                             [rng.integers(-5000, 5000, (2, 2, 3), dtype=np.int32)]),
         OpType.SOFTMAX: (Node.make("Softmax", [0, 1], 2), [r8(2, 7), softmax_exp_table(0.07)]),
         OpType.ARGMAX: (Node.make("ArgMax", [0], 1), [rng.integers(-3, 3, (4, 5), dtype=np.int8)]),
-        **{op: _random_inputs(op, rng, "random") for op in DRAWN_OPS},
         OpType.SAMPLE: (Node.make("Sample", [0, 1, 2, 3], 4, tc.sample_attrs(0.05)),
                         [rng.integers(-400, 400, (1, 30), dtype=np.int32), np.array([5, 6, 50000, 0], np.int32),
                          np.array([[3]], np.int32), tc.exp2_table()]),

@@ -141,6 +141,16 @@ static inline int32_t ct_mbqm(int32_t x, int32_t m0, int32_t shift)
     return ct_rdbpot(ct_srdhm(ct_sat_shl(x, left), m0), right);
 }
 
+/* opml_rounded_mean without branches: |t| / c rounded to nearest, ties away from zero, sign of t (c >= 1,
+ * 2|t| + c < 2^32). */
+static inline int32_t ct_rounded_mean(int32_t total, uint32_t count)
+{
+    uint32_t negative = ct_mask((uint32_t)total >> 31);
+    uint32_t magnitude = ((uint32_t)total ^ negative) - negative;
+    uint32_t q = (2u * magnitude + count) / (2u * count);
+    return (int32_t)((q ^ negative) - negative);
+}
+
 /* 1/sqrt(a) ≈ q · 2^(p − 61) for 1 <= a < 2^46 (docs/ops.md "Integer inverse square root"):
  * p = (62 − bitlen(a)) >> 1, r = isqrt(a · 4^p) in [2^30, 2^31), q = floor((2^61 − 1) / r). */
 static inline uint32_t ct_inv_sqrt(uint64_t a, uint32_t *p_out)
