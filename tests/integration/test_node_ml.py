@@ -119,10 +119,13 @@ def test_lying_ml_challenger_loses_its_bond_to_the_honest_submitter(net: MlNet) 
     spent = challenger_before - net.w3.eth.get_balance(address(net, "challenger"))
     assert spent == bond + gas_paid(net, "challenger")
 
-    # Both played down to the VM: one tile's kernel run each, its state roots and the step witness timed.
+    # Both played down to the VM: one tile's kernel run each and its state roots timed; the step witness by the
+    # party that stepped (the other builds one only if it reads the game at its step before the step is mined:
+    # a race it may lose, the game then being over when it looks).
     for who in ("submitter", "challenger"):
         vm = scrape(ports[who])
         assert vm[("opml_vm_seconds_count", "trace")] == 1.0, (who, vm)
         assert vm[("opml_vm_seconds_sum", "trace")] > 0.0, (who, vm)
         assert vm[("opml_vm_seconds_count", "state")] >= 1.0, (who, vm)
-        assert vm[("opml_vm_seconds_count", "witness")] >= 1.0, (who, vm)
+        if who == "submitter":
+            assert vm[("opml_vm_seconds_count", "witness")] >= 1.0, (who, vm)
