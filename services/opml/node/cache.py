@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 
 class CacheError(Exception):
@@ -71,8 +73,10 @@ class Intent:
     attempts: int = 1
 
 
-def _write_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+def write_atomic(path: Path, data: Any) -> None:
+    """`data` as JSON at `path`, all or nothing: written and fsynced beside it, then renamed over it (the
+    temporary name is this thread's own, so two writers of one path never share it)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     with open(tmp, "w") as handle:
         json.dump(data, handle)
         handle.flush()
@@ -107,7 +111,7 @@ class Journal:
         return Intent(**data) if data is not None else None
 
     def put(self, intent: Intent) -> None:
-        _write_atomic(self._path(intent.key), asdict(intent))
+        write_atomic(self._path(intent.key), asdict(intent))
 
     def all(self) -> list[Intent]:
         return [Intent(**_read(p)) for p in sorted(self.dir.glob("*.json"))]  # type: ignore[arg-type]
@@ -129,7 +133,7 @@ class Outcomes:
         return _read(self._path(game_id)) is not None
 
     def put(self, game_id: int, phase: str, won: bool) -> None:
-        _write_atomic(self._path(game_id), {"game": game_id, "phase": phase, "won": won})
+        write_atomic(self._path(game_id), {"game": game_id, "phase": phase, "won": won})
 
 
 class ClaimCache:
@@ -148,7 +152,7 @@ class ClaimCache:
 
     def put(self, model_id: int, anchor: bytes, output: bytes, output_commitment: bytes,
             trace_commitment: bytes, runs_vm: bool = False) -> None:
-        _write_atomic(self._path(model_id, anchor), {
+        write_atomic(self._path(model_id, anchor), {
             "output": output.hex(), "output_commitment": output_commitment.hex(),
             "trace_commitment": trace_commitment.hex(), "runs_vm": runs_vm,
         })
@@ -157,4 +161,4 @@ class ClaimCache:
         """Keep, with the cached claim, why it must not be submitted (None: it may be)."""
         entry = self.get(model_id, anchor)
         if entry is not None:
-            _write_atomic(self._path(model_id, anchor), {**entry, "refusal": refusal})
+            write_atomic(self._path(model_id, anchor), {**entry, "refusal": refusal})

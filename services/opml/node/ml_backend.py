@@ -37,6 +37,7 @@ from opml.ml.tensor import DTYPES
 from opml.paths import REPO_ROOT
 
 from .backend_api import BackendError, Claim, RequestInput
+from .cache import write_atomic
 from .config import NodeConfig
 from .deployment import ModelSpec
 
@@ -117,8 +118,8 @@ class MlBackend:
         over = tiles_over_budget(self.commitment.model, level.graph.values, plans, self.data_free_steps(0))
         if not over:
             return None
-        tiles = ", ".join(f"node {run.node} tile {run.tile} ({run.steps} steps > "
-                          f"{self.commitment.plans[run.node].vm_length})" for run in over[:4])
+        tiles = ", ".join(f"node {run.node} tile {run.tile} ({run.steps} steps > {plans[run.node].vm_length})"
+                          for run in over[:4])
         return f"{len(over)} tile(s) over the VM step budget: {tiles}"
 
 
@@ -170,9 +171,7 @@ def _kept(path: Path, read: Callable[[Any], T | None], compute: Callable[[], T],
     value = compute()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(write(value)))
-        tmp.replace(path)
+        write_atomic(path, write(value))
     except OSError:
         pass  # a read-only cache only costs the computation at the next start
     return value

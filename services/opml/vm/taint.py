@@ -43,7 +43,8 @@ from opml.vm.memory import PAGE_SHIFT
 from opml.vm.state import Status, VMState
 
 HI_TAINT, LO_TAINT = 32, 33  # rtaint slots after the 32 registers
-HI_LO = 34  # "write both hi and lo" (mult, div, madd, ...)
+TAINT_SLOTS = 34  # the 32 registers, hi, lo
+HI_LO = -2  # as the register written: "both hi and lo" (mult, div, madd, ...)
 
 
 class FlowCause(IntEnum):
@@ -223,11 +224,11 @@ class TaintMachine(FastMachine):
         super().__init__(state, table)
         self.tainted_pages = np.array([(r.base >> PAGE_SHIFT, r.end >> PAGE_SHIFT) for r in data],
                                       dtype=np.int64).reshape(-1, 2)
-        self.shadow = np.zeros((self.pool.shape[0], self.pool.shape[1]), dtype=np.uint8)
-        self.rtaint = np.zeros(HI_LO, dtype=np.int64)
+        self.shadow = np.zeros(self.pool.shape, dtype=np.uint8)
+        self.rtaint = np.zeros(TAINT_SLOTS, dtype=np.int64)
 
     def _page_taint(self, page: int) -> int:
-        return int(any(lo <= page < hi for lo, hi in self.tainted_pages))
+        return int(_page_tainted(self.tainted_pages, page))
 
     def _load(self, page: int) -> None:
         super()._load(page)
